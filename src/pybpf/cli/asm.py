@@ -1,0 +1,33 @@
+"""``pybpf asm FILE -o OUT``: assemble text (llvm or bpf_conformance syntax) to raw bytes."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from ..asm.text import assemble
+from ..errors import BpfError
+from ..isa import encode
+from . import main
+
+
+@main.command()
+@click.argument("file", type=click.File("r"))
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
+              help="Write the raw little-endian instructions here.")
+@click.option("--hex", "hex_", is_flag=True,
+              help="Print the program as one hex string (the conformance plugin's input).")
+def asm(file, output: str | None, hex_: bool) -> None:
+    """Assemble FILE ('-' for stdin) into raw eBPF instructions."""
+    data = encode(assemble(file.read()))
+    if output is None and not hex_:
+        if sys.stdout.isatty():
+            raise BpfError("refusing to write binary to a terminal: give -o OUT or --hex")
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+    if output is not None:
+        with open(output, "wb") as fh:
+            fh.write(data)
+    if hex_:
+        click.echo(data.hex())
