@@ -1,0 +1,246 @@
+"""The address space a program sees in the user-space VM.
+
+The kernel trusts its verifier and lets a program dereference raw pointers.
+pybpf checks every access instead, the way uBPF does: memory is a set of
+regions (stack, context, packet, map storage, caller memory), each mapped at
+its own 64-bit base address, and a pointer in a register is a plain int. A
+load, store or helper access that does not fall entirely inside one region
+raises MemoryAccessError naming the pc, the address and the size.
+
+Each region owns a 4 GiB slot of the address space (``base = slot << 32``),
+so finding the region of an address is one dict lookup on ``addr >> 32``;
+the slots start far from 0 so that NULL and small integers never resolve.
+Objects that programs may hold but never dereference (maps loaded by
+``BPF_LD_MAP_FD``) get *handles*: addresses in a separate range that
+:meth:`Memory.object_at` turns back into the object.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator
+from typing import Any
+
+from ..errors import MemoryAccessError
+
+__all__ = ["Memory", "Region", "SLOT_SHIFT", "HANDLE_BASE"]
+
+SLOT_SHIFT = 32
+_FIRST_SLOT = 0x10
+#: handles live in a range no region slot reaches (slots are allocated upwards from 0x10)
+HANDLE_BASE = 0xFFFF_8000_0000_0000
+_HANDLE_STRIDE = 0x100
+
+_UNPACK = {
+    1: struct.Struct("<B").unpack_from,
+    2: struct.Struct("<H").unpack_from,
+    4: struct.Struct("<I").unpack_from,
+    8: struct.Struct("<Q").unpack_from,
+}
+_PACK = {
+    1: struct.Struct("<B").pack_into,
+    2: struct.Struct("<H").pack_into,
+    4: struct.Struct("<I").pack_into,
+    8: struct.Struct("<Q").pack_into,
+}
+_MASK = {1: 0xFF, 2: 0xFFFF, 4: 0xFFFF_FFFF, 8: 0xFFFF_FFFF_FFFF_FFFF}
+
+
+class Region:
+    """One contiguous range of program-visible memory.
+
+    ``buf`` is the backing object itself (a bytearray, a writable memoryview,
+    or bytes for read-only data), so that a map's storage bytearray and the
+    program see the very same bytes.
+    """
+
+    __slots__ = ("base", "size", "name", "buf", "writable", "slot")
+
+    def __init__(self, base: int, buf: Any, name: str, writable: bool, slot: int) -> None:
+        self.base = base
+        self.size = len(buf)
+        self.name = name
+        self.buf = buf
+        self.writable = writable
+        self.slot = slot
+
+    @property
+    def end(self) -> int:
+        return self.base + self.size
+
+    def __contains__(self, addr: int) -> bool:
+        return self.base <= addr < self.base + self.size
+
+    def __repr__(self) -> str:
+        rw = "rw" if self.writable else "ro"
+        return f"<Region {self.name} [{self.base:#x}, {self.end:#x}) {rw}>"
+
+    def describe(self) -> str:
+        return f"{self.name} [{self.base:#x}, {self.end:#x})"
+
+
+class Memory:
+    """Regions at distinct bases plus handles for opaque objects (see module doc)."""
+
+    def __init__(self) -> None:
+        self._slots: dict[int, Region] = {}
+        self._by_buf: dict[int, Region] = {}
+        self._next_slot = _FIRST_SLOT
+        self._handles: dict[int, Any] = {}
+        self._handle_of: dict[int, int] = {}
+        #: the interpreter's stack region in this memory (made on the first run, then reused)
+        self.stack: Region | None = None
+
+    # --- regions ----------------------------------------------------------------------
+    def add_region(
+        self, buf: bytearray | memoryview | bytes, *, name: str, writable: bool = True
+    ) -> Region:
+        """Map ``buf`` at a fresh base. ``bytes`` (immutable) always maps read-only."""
+        if isinstance(buf, memoryview):
+            if buf.readonly:
+                writable = False
+            if buf.format != "B" or buf.ndim != 1:
+                buf = buf.cast("B")
+        elif isinstance(buf, bytes):
+            writable = False
+        elif not isinstance(buf, bytearray):
+            raise TypeError(
+                f"region {name!r}: expected bytes, bytearray or memoryview, "
+                f"not {type(buf).__name__}"
+            )
+        if len(buf) > 1 << SLOT_SHIFT:
+            raise ValueError(f"region {name!r} is larger than 4 GiB")
+        # slots are never reused, so a stale pointer into a removed region keeps faulting
+        slot = self._next_slot
+        if slot >= HANDLE_BASE >> SLOT_SHIFT:
+            raise ValueError("address space exhausted (too many regions mapped)")
+        self._next_slot += 1
+        region = Region(slot << SLOT_SHIFT, buf, name, writable, slot)
+        self._slots[slot] = region
+        self._by_buf[id(buf)] = region
+        return region
+
+    def remove_region(self, region: Region) -> None:
+        if self._slots.get(region.slot) is not region:
+            raise ValueError(f"{region!r} is not mapped in this memory")
+        del self._slots[region.slot]
+        if self._by_buf.get(id(region.buf)) is region:
+            del self._by_buf[id(region.buf)]
+
+    def region_for(
+        self, buf: bytearray | memoryview | bytes, *, name: str | None = None, writable: bool = True
+    ) -> Region:
+        """The region mapping ``buf``, mapping it on first use (a map's storage, say)."""
+        region = self._by_buf.get(id(buf))
+        if region is not None and region.buf is buf:
+            return region
+        return self.add_region(buf, name=name or f"buf@{id(buf):#x}", writable=writable)
+
+    def region_at(self, addr: int) -> Region | None:
+        """The region containing ``addr``, or None."""
+        region = self._slots.get(addr >> SLOT_SHIFT)
+        if region is not None and addr - region.base < region.size:
+            return region
+        return None
+
+    @property
+    def regions(self) -> Iterator[Region]:
+        return iter(sorted(self._slots.values(), key=lambda r: r.base))
+
+    # --- handles ------------------------------------------------------------------------
+    def handle(self, obj: Any) -> int:
+        """An opaque, non-dereferenceable address standing for ``obj`` (stable per object)."""
+        h = self._handle_of.get(id(obj))
+        if h is not None and self._handles[h] is obj:
+            return h
+        h = HANDLE_BASE + _HANDLE_STRIDE * (len(self._handles) + 1)
+        self._handles[h] = obj
+        self._handle_of[id(obj)] = h
+        return h
+
+    def object_at(self, addr: int, pc: int | None = None) -> Any:
+        """The object whose handle is ``addr``; MemoryAccessError if there is none."""
+        try:
+            return self._handles[addr]
+        except (KeyError, TypeError):
+            raise MemoryAccessError(
+                f"{addr:#x} is not a handle of any object (map pointer expected)",
+                pc=pc,
+                addr=addr if isinstance(addr, int) else 0,
+                size=0,
+            ) from None
+
+    # --- access -------------------------------------------------------------------------
+    def load(self, addr: int, size: int, pc: int | None = None) -> int:
+        """Little-endian unsigned load of 1, 2, 4 or 8 bytes."""
+        region = self._slots.get(addr >> SLOT_SHIFT)
+        if region is not None:
+            off = addr - region.base
+            if off + size <= region.size:
+                return _UNPACK[size](region.buf, off)[0]
+        raise self.fault("read", addr, size, pc)
+
+    def store(self, addr: int, size: int, value: int, pc: int | None = None) -> None:
+        """Little-endian store of the low ``size`` bytes of ``value``."""
+        region = self._slots.get(addr >> SLOT_SHIFT)
+        if region is not None and region.writable:
+            off = addr - region.base
+            if off + size <= region.size:
+                _PACK[size](region.buf, off, value & _MASK[size])
+                return
+        raise self.fault("write", addr, size, pc)
+
+    def read(self, addr: int, n: int, pc: int | None = None) -> bytes:
+        return bytes(self.view(addr, n, pc, write=False))
+
+    def write(self, addr: int, data: bytes | bytearray | memoryview, pc: int | None = None) -> None:
+        n = len(data)
+        self.view(addr, n, pc, write=True)[:] = data
+
+    def view(self, addr: int, n: int, pc: int | None = None, *, write: bool = False) -> memoryview:
+        """A memoryview of ``n`` bytes at ``addr`` (checked; writable if the region is)."""
+        if n < 0:
+            raise MemoryAccessError(
+                f"invalid access of negative size {n} at {addr:#x}", pc=pc, addr=addr, size=n
+            )
+        region = self._slots.get(addr >> SLOT_SHIFT) if addr >= 0 else None
+        if region is not None and (region.writable or not write):
+            off = addr - region.base
+            if off + n <= region.size:
+                mv = memoryview(region.buf)
+                return mv[off : off + n] if region.writable else mv.toreadonly()[off : off + n]
+        raise self.fault("write" if write else "read", addr, n, pc)
+
+    # --- diagnostics --------------------------------------------------------------------
+    def fault(self, kind: str, addr: int, size: int, pc: int | None = None) -> MemoryAccessError:
+        """The MemoryAccessError for a bad ``kind`` ("read"/"write") access, explained."""
+        what = f"invalid {kind} of {size} byte{'s' if size != 1 else ''} at {addr:#x}"
+        region = self._slots.get(addr >> SLOT_SHIFT) if addr >= 0 else None
+        if region is not None:
+            off = addr - region.base
+            if kind == "write" and not region.writable and off + size <= region.size:
+                why = f"{region.name} is read-only"
+            else:
+                past = off + size - region.size
+                why = (
+                    f"{past} byte{'s' if past != 1 else ''} past the end of "
+                    f"{region.describe()}, offset {off}"
+                )
+        elif addr in self._handles or (addr & ~(_HANDLE_STRIDE - 1)) in self._handles:
+            obj = self._handles.get(addr & ~(_HANDLE_STRIDE - 1))
+            why = f"a handle for {type(obj).__name__}, which cannot be dereferenced"
+        else:
+            nearest = self._nearest(addr)
+            why = "outside every region" + (f"; nearest: {nearest.describe()}" if nearest else "")
+        return MemoryAccessError(f"{what} ({why})", pc=pc, addr=addr, size=size)
+
+    def _nearest(self, addr: int) -> Region | None:
+        best, dist = None, None
+        for r in self._slots.values():
+            d = r.base - addr if addr < r.base else max(0, addr - (r.end - 1))
+            if dist is None or d < dist:
+                best, dist = r, d
+        return best
+
+    def __repr__(self) -> str:
+        return f"<Memory {len(self._slots)} regions, {len(self._handles)} handles>"
