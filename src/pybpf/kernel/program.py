@@ -1,0 +1,221 @@
+"""KernelProgram: a program loaded into the running kernel with BPF_PROG_LOAD.
+
+The kernel's verifier decides; its log is kept on the object (and carried by
+the KernelError when it refuses). A socket filter attaches to a real socket
+with setsockopt(SOL_SOCKET, SO_ATTACH_BPF, &fd) and detaches with
+SO_DETACH_BPF (net/core/sock.c, net/core/filter.c sk_attach_bpf()); it runs
+in the kernel on every packet that socket receives.
+
+Map references in the instructions are resolved here, as libbpf relocates
+them: an LDDW with src ``BPF_PSEUDO_MAP_FD`` / ``BPF_PSEUDO_MAP_VALUE`` whose
+``ref`` is a KernelMap (or a MapRef naming one in ``maps``) gets that map's fd.
+"""
+
+from __future__ import annotations
+
+import errno as E
+import os
+import re
+import socket
+import struct
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from .. import uapi
+from ..errors import KernelError, NotSupportedError
+from ..isa import BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_VALUE, Insn, decode
+from . import probe
+from . import syscall as sc
+from .maps import KernelMap
+
+SOL_SOCKET = socket.SOL_SOCKET
+
+
+def failed_insn(log: str) -> int | None:
+    """The index of the instruction the verifier was looking at when it gave up."""
+    idx = None
+    for line in log.splitlines():
+        m = re.match(r"(\d+): \([0-9a-f]{2}\)", line)
+        if m:
+            idx = int(m.group(1))
+    return idx
+
+
+def _sockfd(sock: socket.socket | int) -> int:
+    return sock if isinstance(sock, int) else sock.fileno()
+
+
+def _setsockopt(sock: socket.socket | int, opt: int, value: bytes, what: str) -> None:
+    try:
+        if isinstance(sock, int):
+            s = socket.socket(fileno=os.dup(sock))
+            try:
+                s.setsockopt(SOL_SOCKET, opt, value)
+            finally:
+                s.close()
+        else:
+            sock.setsockopt(SOL_SOCKET, opt, value)
+    except OSError as err:
+        num = err.errno or E.EINVAL
+        raise KernelError(f"{what} on socket fd {_sockfd(sock)} failed: {sc.errno_text(num)}",
+                          errno=num) from None
+
+
+class KernelProgram:
+    """``KernelProgram(insns, prog_type=SOCKET_FILTER, license="GPL", name="")``.
+
+    ``insns`` is a list of :class:`Insn` or wire bytes. ``log`` is the
+    verifier's log (filled when ``log_level`` > 0). The fd is closed by
+    :meth:`close`, a ``with`` block, or garbage collection; an attached filter
+    stays on its socket after the fd is closed, as in the kernel.
+    """
+
+    def __init__(self, insns: Sequence[Insn] | bytes | bytearray,
+                 prog_type: int = uapi.BPF_PROG_TYPE_SOCKET_FILTER, license: str = "GPL",
+                 name: str = "", *, log_level: int = 0, log_size: int = sc.LOG_SIZE_DEFAULT,
+                 expected_attach_type: int = 0, prog_flags: int = 0,
+                 maps: Mapping[str, KernelMap] | None = None, **load_kw: Any):
+        self.fd = -1
+        if isinstance(insns, (bytes, bytearray, memoryview)):
+            insns = decode(bytes(insns), check=False)
+        self.insns: list[Insn] = self._relocate(list(insns), maps or {})
+        self.prog_type = prog_type
+        self.license = license
+        self.name = name
+        try:
+            r = sc.prog_load_result(prog_type, self.insns, license, log_level, log_size, name,
+                                    expected_attach_type, prog_flags, **load_kw)
+        except KernelError as err:
+            if err.errno in (E.EINVAL, E.EOPNOTSUPP, sc.ENOTSUPP) and not err.log.strip():
+                try:
+                    probe.require_prog_type(prog_type)
+                except NotSupportedError as ns:
+                    raise NotSupportedError(str(ns), errno=ns.errno) from err
+            err.index = failed_insn(err.log)  # type: ignore[attr-defined]
+            raise
+        self.fd = r.fd
+        self.log = r.log
+
+    def _relocate(self, insns: list[Insn], maps: Mapping[str, KernelMap]) -> list[Insn]:
+        """Give every map-referencing LDDW the kernel fd of its map."""
+        out = []
+        self.maps: list[KernelMap] = []
+        for i, insn in enumerate(insns):
+            ref = insn.ref
+            if insn.is_lddw and insn.src in (BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_VALUE) and \
+                    ref is not None:
+                m, off = ref, None
+                if hasattr(ref, "value_offset") and hasattr(ref, "name") and \
+                        not isinstance(ref, KernelMap):
+                    if ref.name not in maps:
+                        raise KernelError(f"insn {i}: program refers to map {ref.name!r}, "
+                                          f"which was not given", errno=E.EBADF)
+                    m, off = maps[ref.name], ref.value_offset
+                if not isinstance(m, KernelMap):
+                    raise KernelError(
+                        f"insn {i}: {m!r} is not a kernel map (a user-space map's fd means "
+                        f"nothing to the kernel; create it with the kernel backend)",
+                        errno=E.EBADF)
+                self.maps.append(m)
+                if off is None:
+                    insn = insn.replace(imm=m.fd)
+                else:
+                    insn = insn.replace(src=BPF_PSEUDO_MAP_VALUE, imm=m.fd, imm_hi=off)
+            out.append(insn)
+        return out
+
+    @classmethod
+    def from_spec(cls, spec: Any, maps: Mapping[str, KernelMap] | None = None,
+                  **kw: Any) -> KernelProgram:
+        """Load a :class:`pybpf.spec.ProgramSpec`; MapRef relocations resolve in ``maps``."""
+        return cls(spec.insns, spec.prog_type, spec.license, spec.name, maps=maps,
+                   expected_attach_type=spec.expected_attach_type, **kw)
+
+    @classmethod
+    def from_fd(cls, fd: int) -> KernelProgram:
+        """Wrap an existing program fd (ownership passes to the object)."""
+        info = sc.prog_get_info(fd)
+        self = cls.__new__(cls)
+        self.fd, self.prog_type, self.name, self.license = fd, info.type, info.name, ""
+        self.log, self.maps = "", []
+        self.insns = decode(sc.prog_get_xlated(fd), check=False)
+        return self
+
+    @classmethod
+    def open_pinned(cls, path: str | os.PathLike[str]) -> KernelProgram:
+        return cls.from_fd(sc.obj_get(os.fspath(path)))
+
+    def pin(self, path: str | os.PathLike[str]) -> None:
+        sc.obj_pin(self._fd(), os.fspath(path))
+
+    def _fd(self) -> int:
+        if self.fd < 0:
+            raise KernelError(f"program {self.name!r} is closed", errno=E.EBADF)
+        return self.fd
+
+    # -- running ------------------------------------------------------------------------
+
+    def test_run(self, data: bytes, repeat: int = 1, ctx: bytes | None = None,
+                 **kw: Any) -> sc.TestRunResult:
+        """BPF_PROG_TEST_RUN (socket filters run from the network header of ``data``)."""
+        return sc.prog_test_run(self._fd(), data, repeat, ctx, **kw)
+
+    def run(self, data: bytes) -> int:
+        """The program's return value on one frame (data from the MAC header)."""
+        return self.test_run(data).retval
+
+    def attach(self, sock: socket.socket | int) -> None:
+        """setsockopt(SO_ATTACH_BPF): filter every packet the socket receives."""
+        _setsockopt(sock, uapi.SO_ATTACH_BPF, struct.pack("i", self._fd()), "SO_ATTACH_BPF")
+
+    @staticmethod
+    def detach(sock: socket.socket | int) -> None:
+        """setsockopt(SO_DETACH_BPF): remove the socket's filter (ENOENT if it has none)."""
+        _setsockopt(sock, uapi.SO_DETACH_BPF, struct.pack("i", 0), "SO_DETACH_BPF")
+
+    # -- introspection ------------------------------------------------------------------
+
+    def info(self) -> sc.ProgInfo:
+        return sc.prog_get_info(self._fd())
+
+    @property
+    def id(self) -> int:
+        return self.info().id
+
+    @property
+    def tag(self) -> str:
+        return self.info().tag.hex()
+
+    def xlated(self) -> list[Insn]:
+        """The instructions as the kernel rewrote them (bpftool prog dump xlated)."""
+        return decode(sc.prog_get_xlated(self._fd()), check=False)
+
+    # -- lifetime -----------------------------------------------------------------------
+
+    def close(self) -> None:
+        fd, self.fd = getattr(self, "fd", -1), -1
+        if fd >= 0:
+            try:
+                os.close(fd)
+            except (OSError, TypeError, AttributeError):  # at interpreter shutdown too
+                pass
+
+    @property
+    def closed(self) -> bool:
+        return self.fd < 0
+
+    def __enter__(self) -> KernelProgram:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return (f"<KernelProgram {uapi.PROG_TYPE_NAMES.get(self.prog_type, self.prog_type)} "
+                f"name={self.name!r} fd={self.fd} insns={len(self.insns)}>")
+
+
+__all__ = ["KernelProgram", "failed_insn"]
