@@ -10,6 +10,11 @@ Python; only the C syntax around it (``struct bpf_insn prog[] = {``, the
 
     python examples/sockex1_macros.py            # listing and bytes, map fd 3
     python examples/sockex1_macros.py --fd 7     # another map fd
+    pybpf run examples/sockex1_macros.py --pcap capture.pcap   # run it on packets
+
+As a pybpf macro module it defines ``MAPS`` and ``build(maps)``: ``pybpf.load``
+creates ``my_map`` in the chosen backend (user space or the kernel) and hands
+it to ``build``, where BPF_LD_MAP_FD takes it as the kernel's macro takes an fd.
 
 The program counts packets per IP protocol: it loads the protocol byte at
 offset 23 (14-byte Ethernet header + 9) with LD_ABS, looks it up in an array
@@ -23,6 +28,13 @@ import argparse
 from pybpf.asm.macros import *
 from pybpf.disasm import disassemble, listing
 from pybpf.isa import Insn, encode
+from pybpf.spec import MapSpec
+from pybpf.uapi import BPF_MAP_TYPE_ARRAY
+
+NAME = "sockex1"
+#: the map of samples/bpf/sockex1: 256 u64 counters indexed by IP protocol
+MAPS = {"my_map": MapSpec("my_map", BPF_MAP_TYPE_ARRAY, key_size=4, value_size=8,
+                          max_entries=256)}
 
 
 def sockex1_prog(map_fd) -> list[Insn]:
@@ -44,6 +56,11 @@ def sockex1_prog(map_fd) -> list[Insn]:
     ]
     # fmt: on
     return prog
+
+
+def build(maps) -> list[Insn]:
+    """The macro-module entry point: ``maps`` holds live maps of the chosen backend."""
+    return sockex1_prog(maps["my_map"])
 
 
 def main() -> None:

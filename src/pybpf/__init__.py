@@ -1,33 +1,94 @@
 """pybpf: Linux eBPF socket filters and the kernel's iov_iter, in Python.
 
 Assemble (kernel macros, text), disassemble, verify and run eBPF programs in
-user space, or load the same programs and maps into the running kernel.
+user space, or load the same programs and maps into the running kernel::
+
+    import pybpf
+    coll = pybpf.load("prog.c")                 # compile, verify, load in user space
+    coll.program().run(frame)                    # run on one Ethernet frame
+    dict(coll.maps["my_map"].items())            # read what it counted
+    pybpf.load("prog.o", backend="kernel")       # the same, in the running kernel
+
+Heavier parts are imported lazily so that ``import pybpf`` stays cheap.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from .errors import (
     AsmError,
     BpfError,
+    CaptureError,
+    CompileError,
+    ElfError,
     InsnError,
+    IovError,
+    KernelError,
     MapError,
     MemoryAccessError,
+    NotSupportedError,
     VerifierError,
     VmError,
 )
 from .isa import Insn, decode, encode
 
+if TYPE_CHECKING:
+    from .asm.text import assemble
+    from .collection import Collection, load
+    from .disasm import disassemble
+    from .maps import Map, create_map
+    from .program import Program
+    from .verifier.check import verify
+
 __version__ = "0.1.0"
+
+_LAZY = {
+    "load": ("collection", "load"),
+    "Collection": ("collection", "Collection"),
+    "Map": ("maps", "Map"),
+    "create_map": ("maps", "create_map"),
+    "Program": ("program", "Program"),
+    "assemble": ("asm.text", "assemble"),
+    "disassemble": ("disasm", "disassemble"),
+    "verify": ("verifier.check", "verify"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        mod, attr = _LAZY[name]
+        value = getattr(importlib.import_module(f".{mod}", __name__), attr)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'pybpf' has no attribute {name!r}")
+
 
 __all__ = [
     "AsmError",
     "BpfError",
+    "CaptureError",
+    "Collection",
+    "CompileError",
+    "ElfError",
     "Insn",
     "InsnError",
+    "IovError",
+    "KernelError",
+    "Map",
     "MapError",
     "MemoryAccessError",
+    "NotSupportedError",
+    "Program",
     "VerifierError",
     "VmError",
+    "assemble",
+    "create_map",
     "decode",
+    "disassemble",
     "encode",
+    "load",
+    "verify",
 ]

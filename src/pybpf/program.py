@@ -203,7 +203,7 @@ class Program:
                     "not modelled in user space"
                 )
 
-    def verify(self, *, log_level: int = 0) -> Any:
+    def verify(self, *, log_level: int = 0, line_info: Any = (), privileged: bool = True) -> Any:
         """Run pybpf's verifier on the program (raises VerifierError when refused)."""
         try:
             from .verifier.check import Verifier  # noqa: PLC0415
@@ -219,6 +219,8 @@ class Program:
             map_resolver=resolve,
             license=self.license,
             log_level=log_level,
+            line_info=line_info,
+            privileged=privileged,
         ).verify()
 
     def _resolve_map(self, key: int) -> Any:
