@@ -72,7 +72,14 @@ from ..isa import BPF_SRC as _SRC
 _CONSTANTS: dict[str, Any] = {
     k: v for k, v in vars(_isa).items() if k.startswith(("BPF_", "MAX_BPF_")) and k.isupper()
 }
-_CONSTANTS.update({k: v for k, v in vars(_uapi).items() if k.startswith("BPF_FUNC_")})
+# every uapi constant, as C programs get them from <linux/bpf.h> and <linux/filter.h>
+_CONSTANTS.update(
+    {
+        k: v
+        for k, v in vars(_uapi).items()
+        if isinstance(v, int) and (k.isupper() or k.startswith("BPF_FUNC_"))
+    }
+)
 globals().update(_CONSTANTS)
 
 
