@@ -185,6 +185,7 @@ def _load_spec(spec: ObjectSpec, backend: str, verify: bool, log_level: int,
     programs: dict[str, Any] = {}
     verifier: dict[str, Any] = {}
     for name, ps in spec.programs.items():
+        prog: Any
         if builder is not None:
             try:
                 insns = list(builder(maps))
