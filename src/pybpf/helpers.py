@@ -28,7 +28,7 @@ from typing import Any
 
 from . import trace as _trace
 from . import uapi
-from .errors import MapError, MemoryAccessError, NotSupportedError, VmError
+from .errors import MapError, NotSupportedError, VmError
 
 __all__ = [
     "ArgType",
@@ -244,18 +244,6 @@ def _value_addr(env: Any, m: Any, off: int | None) -> int:
 def _select_cpu(m: Any, cpu: int) -> None:
     if getattr(m, "percpu", False):
         m.cpu = cpu % max(getattr(m, "ncpus", 1), 1)
-
-
-def _read_opt(env: Any) -> Callable[[int, int], bytes | None]:
-    mem = env.mem
-
-    def read(addr: int, n: int) -> bytes | None:
-        try:
-            return mem.read(addr, n)
-        except MemoryAccessError:
-            return None
-
-    return read
 
 
 def _not_supported(hid: int, name: str) -> HelperFn:
@@ -726,7 +714,7 @@ def _probe_read(str_: bool) -> HelperFn:
         size = r2 & 0xFFFF_FFFF
         if not size:
             return 0
-        read = _read_opt(env)
+        read = _trace.nofault_reader(env)
         if not str_:
             data = read(r3, size)
             if data is None:

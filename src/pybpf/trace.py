@@ -286,7 +286,7 @@ def clear_trace() -> None:
 # --- the helpers (registered in pybpf.helpers) -------------------------------------------------
 
 
-def _reader(env: Any) -> ReadMem:
+def nofault_reader(env: Any) -> ReadMem:
     """Program memory reads that report a fault as None (copy_from_kernel_nofault)."""
     from .errors import MemoryAccessError  # noqa: PLC0415
 
@@ -311,7 +311,7 @@ def trace_printk(env: Any, r1: int, r2: int, r3: int, r4: int, r5: int) -> int:
     size = r2 & 0xFFFF_FFFF
     fmt = env.mem.read(r1, size)
     try:
-        text = bprintf(fmt, [r3, r4, r5], _reader(env))
+        text = bprintf(fmt, [r3, r4, r5], nofault_reader(env))
     except FormatError as exc:
         return (-exc.errno) & _MASK64
     text = text[: MAX_BPRINTF_BUF - 1]
@@ -334,7 +334,7 @@ def trace_vprintk(env: Any, r1: int, r2: int, r3: int, r4: int, *_: int) -> int:
         return (-errno.EINVAL) & _MASK64
     fmt = env.mem.read(r1, r2 & 0xFFFF_FFFF)
     try:
-        text = bprintf(fmt, args, _reader(env))
+        text = bprintf(fmt, args, nofault_reader(env))
     except FormatError as exc:
         return (-exc.errno) & _MASK64
     text = text[: MAX_BPRINTF_BUF - 1]
@@ -355,7 +355,7 @@ def snprintf(env: Any, r1: int, r2: int, r3: int, r4: int, r5: int) -> int:
         if ch == b"\0":
             break
     try:
-        text = bprintf(bytes(fmt), args, _reader(env)).encode("latin-1")
+        text = bprintf(bytes(fmt), args, nofault_reader(env)).encode("latin-1")
     except FormatError as exc:
         return (-exc.errno) & _MASK64
     if size:
