@@ -10,15 +10,17 @@ Implementations take ``(env, r1, r2, r3, r4, r5)`` and return the u64 R0
 (:class:`pybpf.vm.interp.RunEnv` is ``env``). Like the kernel's, they report
 failure as a negative errno in R0, never as an exception; a bad pointer
 passed to a helper raises MemoryAccessError as the VM's own loads do.
-Helpers that need kernel objects user space cannot have (tasks, BTF
-pointers, timers, dynptrs) are listed with their prototypes and
-``implemented=False``: calling one raises NotSupportedError naming it.
+Callback helpers (bpf_loop, for_each_map_elem, find_vma) live in
+:mod:`pybpf.callbacks`, dynptrs in :mod:`pybpf.dynptr`, timers in
+:mod:`pybpf.timers`, the current task and socket casts in :mod:`pybpf.tasks`.
+Helpers that need kernel objects user space cannot have are listed with
+their prototypes, ``implemented=False`` and a ``reason`` (:data:`REFUSED`):
+calling one raises NotSupportedError naming it and the reason.
 """
 
 from __future__ import annotations
 
 import errno as E
-import os
 import random
 import time
 from collections.abc import Callable
@@ -26,9 +28,23 @@ from dataclasses import dataclass, field
 from enum import IntEnum, IntFlag
 from typing import Any
 
+from . import callbacks as _cb
+from . import dynptr as _dyn
+from . import tasks as _task
+from . import timers as _timers
 from . import trace as _trace
 from . import uapi
 from .errors import MapError, NotSupportedError, VmError
+from .kstrtox import BPF_STRTOX_BASE_MASK, strncmp, strtol, strtoul  # noqa: F401 - re-exported
+from .tasks import (
+    get_cgroup_classid,
+    get_current_ancestor_cgroup_id,
+    get_current_cgroup_id,
+    get_current_comm,
+    get_current_pid_tgid,
+    get_current_uid_gid,
+    get_ns_current_pid_tgid,
+)
 
 __all__ = [
     "ArgType",
@@ -42,6 +58,7 @@ __all__ = [
     "helper_by_name",
     "helpers_for",
     "ret_type_name",
+    "REFUSED",
 ]
 
 M64 = (1 << 64) - 1
@@ -202,6 +219,8 @@ class Helper:
     proto: Proto
     fn: HelperFn = field(compare=False, repr=False)
     implemented: bool = True
+    #: why an unimplemented helper is refused (empty when implemented)
+    reason: str = ""
 
     @property
     def kernel_name(self) -> str:
@@ -246,11 +265,11 @@ def _select_cpu(m: Any, cpu: int) -> None:
         m.cpu = cpu % max(getattr(m, "ncpus", 1), 1)
 
 
-def _not_supported(hid: int, name: str) -> HelperFn:
+def _not_supported(hid: int, name: str, reason: str = "") -> HelperFn:
+    why = reason or "it needs kernel objects pybpf does not model in user space"
+
     def fn(env: Any, *_a: int) -> int:
-        raise NotSupportedError(
-            f"helper bpf_{name}#{hid} needs kernel objects pybpf does not model in user space"
-        )
+        raise NotSupportedError(f"helper bpf_{name}#{hid} is not modelled: {why}")
 
     return fn
 
@@ -276,6 +295,7 @@ def map_update_elem(env: Any, r1: int, r2: int, r3: int, r4: int, *_: int) -> in
     key = env.mem.read(r2, m.key_size)
     value = env.mem.read(r3, m.value_size)
     _select_cpu(m, env.cpu)
+    timed = _timers.element_of(m, key) if _timers.has_timers(m) else None
     try:
         upd = getattr(m, "prog_update", None)
         if upd is not None:
@@ -286,6 +306,7 @@ def map_update_elem(env: Any, r1: int, r2: int, r3: int, r4: int, *_: int) -> in
             m._update(key, value, r4)
     except MapError as exc:
         return _neg(_errno_of(exc))
+    _timers.free_fields(m, timed)
     return 0
 
 
@@ -308,10 +329,12 @@ def _percpu_update(m: Any, key: bytes, value: bytes, flags: int) -> None:
 def map_delete_elem(env: Any, r1: int, r2: int, *_: int) -> int:
     m = _map(env, r1)
     key = env.mem.read(r2, m.key_size)
+    timed = _timers.element_of(m, key) if _timers.has_timers(m) else None
     try:
         m._delete(key)
     except MapError as exc:
         return _neg(_errno_of(exc))
+    _timers.free_fields(m, timed)
     return 0
 
 
@@ -412,80 +435,7 @@ def get_numa_node_id(env: Any, *_: int) -> int:
     return 0
 
 
-# --- the current task (the process running the program) ---------------------------------------
-
-
-def get_current_pid_tgid(env: Any, *_: int) -> int:
-    tid = getattr(os, "gettid", os.getpid)()
-    return (os.getpid() << 32) | tid
-
-
-def get_current_uid_gid(env: Any, *_: int) -> int:
-    return (os.getgid() << 32) | os.getuid()
-
-
-def get_current_comm(env: Any, r1: int, r2: int, *_: int) -> int:
-    """strscpy_pad() of the task name (TASK_COMM_LEN 16) into ``r2`` bytes at ``r1``."""
-    size = r2 & 0xFFFF_FFFF
-    if size:
-        comm = _trace._comm().encode()[:15]
-        env.mem.write(r1, comm[: size - 1].ljust(size, b"\0"))
-    return 0
-
-
-def _cgroup_id() -> int:
-    try:
-        with open("/proc/self/cgroup") as fh:
-            for line in fh:
-                if line.startswith("0::"):
-                    path = line[3:].strip()
-                    return os.stat("/sys/fs/cgroup" + path).st_ino
-    except OSError:
-        pass
-    return 0
-
-
-def get_current_cgroup_id(env: Any, *_: int) -> int:
-    return _cgroup_id()
-
-
-def get_current_ancestor_cgroup_id(env: Any, r1: int, *_: int) -> int:
-    try:
-        with open("/proc/self/cgroup") as fh:
-            path = next((ln[3:].strip() for ln in fh if ln.startswith("0::")), None)
-    except OSError:
-        return 0
-    if path is None:
-        return 0
-    parts = [p for p in path.split("/") if p]
-    level = r1 & 0xFFFF_FFFF
-    if level > len(parts):
-        return 0
-    try:
-        return os.stat("/sys/fs/cgroup/" + "/".join(parts[:level])).st_ino
-    except OSError:
-        return 0
-
-
-def get_cgroup_classid(env: Any, *_: int) -> int:
-    return 0
-
-
-def get_ns_current_pid_tgid(env: Any, r1: int, r2: int, r3: int, r4: int, *_: int) -> int:
-    """bpf_pidns_info {pid, tgid} if (dev, ino) names our pid namespace, else -EINVAL."""
-    size = r4 & 0xFFFF_FFFF
-    try:
-        st = os.stat("/proc/self/ns/pid")
-    except OSError:
-        env.mem.write(r3, bytes(size))
-        return _neg(E.ENOENT)
-    if size != 8 or r1 != st.st_dev or r2 != st.st_ino:
-        env.mem.write(r3, bytes(size))
-        return _neg(E.EINVAL)
-    tid = getattr(os, "gettid", os.getpid)()
-    env.mem.write(r3, tid.to_bytes(4, "little") + os.getpid().to_bytes(4, "little"))
-    return 0
-
+# --- the current task: pybpf.tasks (get_current_pid_tgid, uid_gid, comm, cgroup ids ...) ------
 
 # --- packet access ---------------------------------------------------------------------------------
 
@@ -610,101 +560,7 @@ def perf_event_output(env: Any, r1: int, r2: int, r3: int, r4: int, r5: int) -> 
     return 0
 
 
-# --- strings ----------------------------------------------------------------------------------------
-
-BPF_STRTOX_BASE_MASK = 0x1F
-
-
-def _parse_ull(buf: bytes, flags: int) -> tuple[int, int, bool]:
-    """__bpf_strtoull(): (consumed or -errno, value, negative)."""
-    base = flags & BPF_STRTOX_BASE_MASK
-    if not buf or base not in (0, 8, 10, 16) or flags & ~BPF_STRTOX_BASE_MASK:
-        return -E.EINVAL, 0, False
-    i = 0
-    while i < len(buf) and buf[i] in b" \t\n\v\f\r":
-        i += 1
-    neg = i < len(buf) and buf[i] == 0x2D
-    if neg:
-        i += 1
-    consumed = i
-    s = buf[i : i + 63].split(b"\0", 1)[0]
-    if len(buf) - i == 0:
-        return -E.EINVAL, 0, neg
-    j = 0
-    if base == 0:
-        if s[:1] == b"0":
-            base = (
-                16
-                if s[1:2].lower() == b"x" and s[2:3] and s[2:3] in b"0123456789abcdefABCDEF"
-                else 8
-            )
-        else:
-            base = 10
-    if base == 16 and s[:1] == b"0" and s[1:2].lower() == b"x":
-        j = 2
-    start = j
-    val = 0
-    overflow = False
-    while j < len(s):
-        c = chr(s[j]).lower()
-        d = int(c, 16) if c in "0123456789abcdef" else 99
-        if d >= base:
-            break
-        val = val * base + d
-        if val > M64:
-            overflow = True
-        j += 1
-    if overflow:
-        return -E.ERANGE, 0, neg
-    if j == start:
-        return -E.EINVAL, 0, neg
-    return consumed + j, val & M64, neg
-
-
-def strtol(env: Any, r1: int, r2: int, r3: int, r4: int, *_: int) -> int:
-    """bpf_strtol(buf, buf_len, flags, res): signed long into *res, returns bytes consumed."""
-    buf = env.mem.read(r1, r2 & 0xFFFF_FFFF)
-    env.mem.write(r4, bytes(8))
-    consumed, val, neg = _parse_ull(buf, r3)
-    if consumed < 0:
-        return _neg(-consumed)
-    if neg:
-        if val > 1 << 63:
-            return _neg(E.ERANGE)
-        res = -val
-    else:
-        if val >= 1 << 63:
-            return _neg(E.ERANGE)
-        res = val
-    env.mem.write(r4, (res & M64).to_bytes(8, "little"))
-    return consumed
-
-
-def strtoul(env: Any, r1: int, r2: int, r3: int, r4: int, *_: int) -> int:
-    """bpf_strtoul(buf, buf_len, flags, res): unsigned long; a leading '-' is -EINVAL."""
-    buf = env.mem.read(r1, r2 & 0xFFFF_FFFF)
-    env.mem.write(r4, bytes(8))
-    consumed, val, neg = _parse_ull(buf, r3)
-    if consumed < 0:
-        return _neg(-consumed)
-    if neg:
-        return _neg(E.EINVAL)
-    env.mem.write(r4, val.to_bytes(8, "little"))
-    return consumed
-
-
-def strncmp(env: Any, r1: int, r2: int, r3: int, *_: int) -> int:
-    """bpf_strncmp(s1, s1_sz, s2): the kernel's strncmp, -1/0/1."""
-    n = r2 & 0xFFFF_FFFF
-    for i in range(n):
-        c1 = env.mem.read(r1 + i, 1)[0]
-        c2 = env.mem.read(r3 + i, 1)[0]
-        if c1 != c2:
-            return _neg(1) if c1 < c2 else 1
-        if not c1:
-            break
-    return 0
-
+# --- strings: bpf_strtol / bpf_strtoul / bpf_strncmp live in pybpf.kstrtox -------------------------
 
 # --- reading "kernel" and "user" memory: in pybpf both are the VM's memory ------------------------
 
@@ -796,7 +652,7 @@ _TABLE: list[tuple[str, Proto, HelperFn | None]] = [
     ("perf_event_output", Proto(INT, (CTX, MAP, ANY, RO_MEM, SIZE0), gpl_only=True),
      perf_event_output),
     ("skb_load_bytes", Proto(INT, (CTX, ANY, UNINIT, SIZE)), skb_load_bytes),
-    ("get_current_task", Proto(INT, gpl_only=True), None),
+    ("get_current_task", Proto(INT, gpl_only=True), _task.get_current_task),
     ("current_task_under_cgroup", Proto(INT, (MAP, ANY)), None),
     ("get_numa_node_id", Proto(INT), get_numa_node_id),
     ("get_socket_cookie", Proto(INT, (CTX,)), get_socket_cookie),
@@ -815,13 +671,13 @@ _TABLE: list[tuple[str, Proto, HelperFn | None]] = [
     ("spin_unlock", Proto(VOID, (A.ARG_PTR_TO_SPIN_LOCK,)), spin_lock),
     ("strtol", Proto(INT, (RO_MEM, SIZE, ANY, LONG_OUT), arg_size=((3, 8),)), strtol),
     ("strtoul", Proto(INT, (RO_MEM, SIZE, ANY, LONG_OUT), arg_size=((3, 8),)), strtoul),
-    ("send_signal", Proto(INT, (ANY,)), None),
+    ("send_signal", Proto(INT, (ANY,)), _task.send_signal),
     ("probe_read_user", Proto(INT, (UNINIT, SIZE0, ANY), gpl_only=True), _probe_read(False)),
     ("probe_read_kernel", Proto(INT, (UNINIT, SIZE0, ANY), gpl_only=True), _probe_read(False)),
     ("probe_read_user_str", Proto(INT, (UNINIT, SIZE0, ANY), gpl_only=True), _probe_read(True)),
     ("probe_read_kernel_str", Proto(INT, (UNINIT, SIZE0, ANY), gpl_only=True),
      _probe_read(True)),
-    ("send_signal_thread", Proto(INT, (ANY,)), None),
+    ("send_signal_thread", Proto(INT, (ANY,)), _task.send_signal_thread),
     ("jiffies64", Proto(INT), jiffies64),
     ("get_ns_current_pid_tgid", Proto(INT, (ANY, ANY, UNINIT, SIZE)), get_ns_current_pid_tgid),
     ("get_netns_cookie", Proto(INT, (ARG_PTR_TO_CTX_OR_NULL,)), get_netns_cookie),
@@ -833,13 +689,16 @@ _TABLE: list[tuple[str, Proto, HelperFn | None]] = [
     ("ringbuf_submit", Proto(VOID, (RB_REC, ANY)), _ringbuf_commit("submit")),
     ("ringbuf_discard", Proto(VOID, (RB_REC, ANY)), _ringbuf_commit("discard")),
     ("ringbuf_query", Proto(INT, (MAP, ANY)), ringbuf_query),
-    ("skc_to_tcp6_sock", Proto(RET_BTF_OR_NULL, (SOCKC,), btf="tcp6_sock"), None),
-    ("skc_to_tcp_sock", Proto(RET_BTF_OR_NULL, (SOCKC,), btf="tcp_sock"), None),
+    ("skc_to_tcp6_sock", Proto(RET_BTF_OR_NULL, (SOCKC,), btf="tcp6_sock"),
+     _task.skc_to("tcp6_sock")),
+    ("skc_to_tcp_sock", Proto(RET_BTF_OR_NULL, (SOCKC,), btf="tcp_sock"),
+     _task.skc_to("tcp_sock")),
     ("skc_to_tcp_timewait_sock", Proto(RET_BTF_OR_NULL, (SOCKC,), btf="tcp_timewait_sock"),
-     None),
+     _task.skc_to("tcp_timewait_sock")),
     ("skc_to_tcp_request_sock", Proto(RET_BTF_OR_NULL, (SOCKC,), btf="tcp_request_sock"),
-     None),
-    ("skc_to_udp6_sock", Proto(RET_BTF_OR_NULL, (SOCKC,), btf="udp6_sock"), None),
+     _task.skc_to("tcp_request_sock")),
+    ("skc_to_udp6_sock", Proto(RET_BTF_OR_NULL, (SOCKC,), btf="udp6_sock"),
+     _task.skc_to("udp6_sock")),
     ("get_task_stack", Proto(INT, (BTF, UNINIT, SIZE0, ANY), btf="task_struct"), None),
     ("copy_from_user", Proto(INT, (UNINIT, SIZE0, ANY), might_sleep=True), None),
     ("snprintf_btf", Proto(INT, (A.ARG_PTR_TO_MEM | MEM_WRITE, SIZE, RO_MEM, SIZE, ANY)), None),
@@ -852,43 +711,53 @@ _TABLE: list[tuple[str, Proto, HelperFn | None]] = [
                                btf="task_struct"), None),
     ("task_storage_delete", Proto(INT, (MAP, BTF), btf="task_struct"), None),
     ("get_current_task_btf", Proto(R.RET_PTR_TO_BTF_ID | PTR_TRUSTED, gpl_only=True,
-                                   btf="task_struct"), None),
+                                   btf="task_struct"), _task.get_current_task),
     ("ktime_get_coarse_ns", Proto(INT), ktime_get_coarse_ns),
-    ("for_each_map_elem", Proto(INT, (MAP, FUNC, ARG_PTR_TO_STACK_OR_NULL, ANY)), None),
+    ("for_each_map_elem", Proto(INT, (MAP, FUNC, ARG_PTR_TO_STACK_OR_NULL, ANY)),
+     _cb.for_each_map_elem),
     ("snprintf", Proto(INT, (ARG_PTR_TO_MEM_OR_NULL | MEM_WRITE, SIZE0, A.ARG_PTR_TO_CONST_STR,
                              RO_MEM_OR_NULL, SIZE0), gpl_only=True), _trace.snprintf),
-    ("timer_init", Proto(INT, (TIMER, MAP, ANY), gpl_only=True), None),
-    ("timer_set_callback", Proto(INT, (TIMER, FUNC), gpl_only=True), None),
-    ("timer_start", Proto(INT, (TIMER, ANY, ANY), gpl_only=True), None),
-    ("timer_cancel", Proto(INT, (TIMER,), gpl_only=True), None),
-    ("task_pt_regs", Proto(R.RET_PTR_TO_BTF_ID, (BTF,), gpl_only=True, btf="task_struct"), None),
+    ("timer_init", Proto(INT, (TIMER, MAP, ANY), gpl_only=True), _timers.timer_init),
+    ("timer_set_callback", Proto(INT, (TIMER, FUNC), gpl_only=True),
+     _timers.timer_set_callback),
+    ("timer_start", Proto(INT, (TIMER, ANY, ANY), gpl_only=True), _timers.timer_start),
+    ("timer_cancel", Proto(INT, (TIMER,), gpl_only=True), _timers.timer_cancel),
+    ("task_pt_regs", Proto(R.RET_PTR_TO_BTF_ID, (BTF,), gpl_only=True, btf="task_struct"),
+     _task.task_pt_regs),
     ("get_branch_snapshot", Proto(INT, (UNINIT, SIZE0, ANY), gpl_only=True),
      get_branch_snapshot),
     ("trace_vprintk", Proto(INT, (RO_MEM, SIZE, RO_MEM_OR_NULL, SIZE0), gpl_only=True),
      _trace.trace_vprintk),
-    ("skc_to_unix_sock", Proto(RET_BTF_OR_NULL, (SOCKC,), btf="unix_sock"), None),
+    ("skc_to_unix_sock", Proto(RET_BTF_OR_NULL, (SOCKC,), btf="unix_sock"),
+     _task.skc_to("unix_sock")),
     ("find_vma", Proto(INT, (BTF, ANY, FUNC, ARG_PTR_TO_STACK_OR_NULL, ANY), btf="task_struct"),
-     None),
-    ("loop", Proto(INT, (ANY, FUNC, ARG_PTR_TO_STACK_OR_NULL, ANY)), None),
+     _task.find_vma),
+    ("loop", Proto(INT, (ANY, FUNC, ARG_PTR_TO_STACK_OR_NULL, ANY)), _cb.bpf_loop),
     ("strncmp", Proto(INT, (RO_MEM, SIZE, A.ARG_PTR_TO_CONST_STR)), strncmp),
     ("copy_from_user_task", Proto(INT, (UNINIT, SIZE0, ANY, BTF, ANY), gpl_only=True,
                                   might_sleep=True), None),
     ("kptr_xchg", Proto(RET_BTF_OR_NULL | OBJ_RELEASE,
-                        (A.ARG_KPTR_XCHG_DEST, ARG_PTR_TO_BTF_ID_OR_NULL | OBJ_RELEASE)), None),
+                        (A.ARG_KPTR_XCHG_DEST, ARG_PTR_TO_BTF_ID_OR_NULL | OBJ_RELEASE)),
+     _task.kptr_xchg),
     ("map_lookup_percpu_elem", Proto(RET_PTR_TO_MAP_VALUE_OR_NULL, (MAP, KEY, ANY)),
      map_lookup_percpu_elem),
-    ("skc_to_mptcp_sock", Proto(RET_BTF_OR_NULL, (SOCKC,), btf="mptcp_sock"), None),
+    ("skc_to_mptcp_sock", Proto(RET_BTF_OR_NULL, (SOCKC,), btf="mptcp_sock"),
+     _task.skc_to("mptcp_sock")),
     ("dynptr_from_mem", Proto(INT, (UNINIT, SIZE0, ANY, DYN | DYNPTR_TYPE_LOCAL | MEM_UNINIT)),
-     None),
+     _dyn.dynptr_from_mem),
     ("ringbuf_reserve_dynptr", Proto(INT, (MAP, ANY, ANY, DYN | DYNPTR_TYPE_RINGBUF
-                                           | MEM_UNINIT)), None),
-    ("ringbuf_submit_dynptr", Proto(VOID, (DYN | DYNPTR_TYPE_RINGBUF | OBJ_RELEASE, ANY)), None),
+                                           | MEM_UNINIT)), _dyn.ringbuf_reserve_dynptr),
+    ("ringbuf_submit_dynptr", Proto(VOID, (DYN | DYNPTR_TYPE_RINGBUF | OBJ_RELEASE, ANY)),
+     _dyn.ringbuf_submit_dynptr),
     ("ringbuf_discard_dynptr", Proto(VOID, (DYN | DYNPTR_TYPE_RINGBUF | OBJ_RELEASE, ANY)),
-     None),
-    ("dynptr_read", Proto(INT, (UNINIT, SIZE0, DYN | MEM_RDONLY, ANY, ANY)), None),
-    ("dynptr_write", Proto(INT, (DYN | MEM_RDONLY, ANY, RO_MEM, SIZE0, ANY)), None),
+     _dyn.ringbuf_discard_dynptr),
+    ("dynptr_read", Proto(INT, (UNINIT, SIZE0, DYN | MEM_RDONLY, ANY, ANY)),
+     _dyn.dynptr_read),
+    ("dynptr_write", Proto(INT, (DYN | MEM_RDONLY, ANY, RO_MEM, SIZE0, ANY)),
+     _dyn.dynptr_write),
     ("dynptr_data", Proto(RET_PTR_TO_DYNPTR_MEM_OR_NULL,
-                          (DYN | MEM_RDONLY, ANY, A.ARG_CONST_ALLOC_SIZE_OR_ZERO)), None),
+                          (DYN | MEM_RDONLY, ANY, A.ARG_CONST_ALLOC_SIZE_OR_ZERO)),
+     _dyn.dynptr_data),
     ("ktime_get_tai_ns", Proto(INT), ktime_get_tai_ns),
     ("user_ringbuf_drain", Proto(INT, (MAP, FUNC, ARG_PTR_TO_STACK_OR_NULL, ANY)), None),
     ("cgrp_storage_get", Proto(RET_PTR_TO_MAP_VALUE_OR_NULL,
@@ -899,12 +768,50 @@ _TABLE: list[tuple[str, Proto, HelperFn | None]] = [
 # fmt: on
 
 
+_SLEEPS = (
+    "it might sleep (might_sleep): the kernel's verifier refuses it in a non-sleepable "
+    "program, and socket filters are never sleepable"
+)
+#: why each helper pybpf does not implement is refused
+REFUSED: dict[str, str] = {
+    "copy_from_user": _SLEEPS,
+    "copy_from_user_task": _SLEEPS,
+    "current_task_under_cgroup": (
+        "it reads a BPF_MAP_TYPE_CGROUP_ARRAY of cgroup fds, a map type pybpf does not model"
+    ),
+    "task_storage_get": "it needs a BPF_MAP_TYPE_TASK_STORAGE map, which pybpf does not model",
+    "task_storage_delete": "it needs a BPF_MAP_TYPE_TASK_STORAGE map, which pybpf does not model",
+    "cgrp_storage_get": "it needs a BPF_MAP_TYPE_CGRP_STORAGE map, which pybpf does not model",
+    "cgrp_storage_delete": "it needs a BPF_MAP_TYPE_CGRP_STORAGE map, which pybpf does not model",
+    "user_ringbuf_drain": (
+        "it needs a BPF_MAP_TYPE_USER_RINGBUF map (user space as producer), which pybpf "
+        "does not model"
+    ),
+    "per_cpu_ptr": (
+        "its argument is a per-cpu kernel variable (a ksym loaded by BTF id), which the "
+        "interpreter cannot load"
+    ),
+    "this_cpu_ptr": (
+        "its argument is a per-cpu kernel variable (a ksym loaded by BTF id), which the "
+        "interpreter cannot load"
+    ),
+    "get_task_stack": (
+        "it writes the task's call chain, kernel or user instruction addresses pybpf cannot know"
+    ),
+    "snprintf_btf": (
+        "it prints a kernel object in the kernel's BTF show format from vmlinux type ids, "
+        "which pybpf does not reproduce"
+    ),
+}
+
+
 def _build() -> dict[int, Helper]:
     table: dict[int, Helper] = {}
     for name, proto, fn in _TABLE:
         hid = uapi.FUNC_IDS[name]
-        impl = fn if fn is not None else _not_supported(hid, name)
-        table[hid] = Helper(hid, name, proto, impl, fn is not None)
+        reason = "" if fn is not None else REFUSED.get(name, "")
+        impl = fn if fn is not None else _not_supported(hid, name, reason)
+        table[hid] = Helper(hid, name, proto, impl, fn is not None, reason)
     return table
 
 

@@ -270,6 +270,16 @@ class Program:
         writeback_sk_buff(skb, self._ctx_image, self.prog_type)
         return ret & 0xFFFF_FFFF
 
+    def advance_time(self, ns: int) -> int:
+        """Move the simulated clocks on by ``ns`` and fire this program's due bpf_timers.
+
+        Timers armed with bpf_timer_start run their callback when the simulated
+        clock passes their expiry (pybpf.timers); returns how many fired.
+        """
+        from . import timers  # noqa: PLC0415
+
+        return timers.advance_time(ns, prog=self)
+
     @property
     def trace(self) -> list[str]:
         """What bpf_trace_printk printed during the last run (all runs: pybpf.trace)."""

@@ -21,6 +21,12 @@ checked against the 512-byte frame when translated and needs no run-time
 check. The dispatch loop runs block after block and counts executed
 instructions against a budget, so a runaway program stops with a clear
 error.
+
+Callbacks (bpf_loop, bpf_for_each_map_elem, bpf_find_vma, timers): a helper
+calls :meth:`RunEnv.call_subprog`, which runs the subprogram an LDDW
+BPF_PSEUDO_FUNC named in a new frame of the running program (the kernel's
+verifier counts a callback as a call frame) and shares the run's budget;
+:meth:`Interpreter.run_subprog` runs one on its own, as a timer fires.
 """
 
 from __future__ import annotations
@@ -62,6 +68,8 @@ MAX_CALL_FRAMES = 8
 MAX_TAIL_CALL_CNT = 33
 #: executed-instruction budget of one run unless the caller sets another
 DEFAULT_BUDGET = 10_000_000
+#: the return slot a callback's frame carries: its EXIT ends call_subprog's loop
+_CB_RET = -1
 
 
 class TailCall(Exception):  # noqa: N818 - control flow, not an error
@@ -133,6 +141,18 @@ class RunEnv:
         self.ctx_ptr = 0
         self.regs: list[int] = []
         self.pc = 0
+
+    def call_subprog(self, ref: Any, *args: int) -> int:
+        """Call the BPF subprogram ``ref`` (a SubprogRef or the address an LDDW
+        BPF_PSEUDO_FUNC loaded) with R1..R5 = ``args`` and return its R0.
+
+        What a helper with a callback argument (bpf_loop, bpf_for_each_map_elem,
+        ...) does in the kernel: the callback runs in a new frame of the same
+        program, counts against the call depth and the run's instruction budget.
+        """
+        if self.interp is None:
+            raise VmError("a callback needs the interpreter running the program", pc=self.pc)
+        return self.interp._call_subprog(self, ref, args)
 
 
 # --- arithmetic the kernel defines with care --------------------------------------------
@@ -597,7 +617,17 @@ MapResolver = Callable[[int], Any] | Mapping[int, Any] | None
 class _Instance:
     """A compiled program bound to one Memory: block functions and per-run state."""
 
-    __slots__ = ("table", "lengths", "nexts", "regs", "frames", "stack", "env", "mem")
+    __slots__ = (
+        "table",
+        "lengths",
+        "nexts",
+        "regs",
+        "frames",
+        "stack",
+        "env",
+        "mem",
+        "table_owner",
+    )
 
     def __init__(
         self,
@@ -614,6 +644,7 @@ class _Instance:
         self.stack = stack
         self.regs = regs
         self.frames = frames
+        self.table_owner = comp  # the _Compiled whose blocks ``table`` holds
         consts = [
             interp._resolve_const(kind, pc, insn, mem, comp) for kind, pc, insn in comp.consts
         ]
@@ -699,6 +730,8 @@ class Interpreter:
         self._last: _Instance | None = None  # the main program's binding used last
         self.steps = 0  # instructions executed by the last run
         self.trace: list[str] = []
+        self._run_budget = budget  # the budget of the run under way (callbacks share it)
+        self._cb_steps = 0  # instructions callbacks executed in the run under way
 
     @property
     def insns(self) -> list[Insn]:
@@ -886,6 +919,8 @@ class Interpreter:
         if mem is None:
             mem = Memory()
         budget = self.budget if budget is None else budget
+        self._run_budget = budget
+        self._cb_steps = 0
         comp = self._comp
         inst = self._last
         if inst is None or inst.mem is not mem:
@@ -955,7 +990,128 @@ class Interpreter:
                 if table[pc] is None:  # cannot happen: every jump target is checked
                     raise VmError(f"no instruction starts at slot {pc}", pc=pc) from None
                 raise
+        steps += self._cb_steps
         self.steps = steps
+        if steps > budget:
+            raise VmError(
+                f"instruction budget exhausted ({budget} instructions executed, "
+                f"{self._cb_steps} of them in callbacks; raise budget= for longer runs)",
+                pc=pc,
+                errno=_errno.E2BIG,
+            )
+        return R[0]
+
+    # --- callbacks (bpf_loop, for_each_map_elem, timers) ------------------------------------
+    def _subprog_ref(self, mem: Memory, ref: Any, pc: int) -> SubprogRef:
+        if isinstance(ref, int):
+            ref = mem.object_at(ref, pc)
+        if not isinstance(ref, SubprogRef):
+            raise VmError(f"callback argument {ref!r} is not a BPF subprogram", pc=pc)
+        return ref
+
+    def _call_subprog(self, env: RunEnv, ref: Any, args: Sequence[int]) -> int:
+        """RunEnv.call_subprog: run a callback in a new frame of the running program."""
+        pc0 = env.pc
+        inst = next((i for i in self._instances.values() if i.env is env), None)
+        if inst is None:
+            raise VmError("call_subprog: no program is running in this environment", pc=pc0)
+        ref = self._subprog_ref(env.mem, ref, pc0)
+        if ref.code is not inst.table_owner:
+            raise VmError(f"callback at slot {ref.pc} belongs to another program", pc=pc0)
+        frames, R = inst.frames, inst.regs
+        if len(frames) >= MAX_CALL_FRAMES - 1:
+            raise VmError(
+                f"callback at slot {ref.pc} exceeds the {MAX_CALL_FRAMES}-frame call depth "
+                "limit (MAX_CALL_FRAMES)",
+                pc=pc0,
+                errno=_errno.E2BIG,
+            )
+        saved = R[:]
+        depth = len(frames)
+        frames.append((_CB_RET, R[6], R[7], R[8], R[9], R[10]))
+        R[10] = (R[10] - STACK_SIZE) & M64
+        for i in range(5):
+            R[1 + i] = (args[i] if i < len(args) else 0) & M64
+        table = inst.table
+        left = self._run_budget - self._cb_steps
+        steps = 0
+        pc = ref.pc
+        try:
+            while pc != _CB_RET:
+                fn, n = table[pc]
+                steps += n
+                if steps > left:
+                    raise VmError(
+                        f"instruction budget exhausted in a callback ({self._run_budget} "
+                        "instructions executed; raise budget= for longer runs)",
+                        pc=pc,
+                        errno=_errno.E2BIG,
+                    )
+                pc = fn()
+        except TailCall:
+            raise VmError(
+                "tail call from a callback is not supported (the kernel's verifier refuses it)",
+                pc=pc,
+            ) from None
+        finally:
+            self._cb_steps += steps
+            del frames[depth:]
+        r0 = R[0]
+        R[:] = saved
+        return r0
+
+    def run_subprog(
+        self,
+        ref: Any,
+        args: Sequence[int] = (),
+        *,
+        mem: Memory,
+        ctx: Any = None,
+        cpu: int = 0,
+        budget: int | None = None,
+    ) -> int:
+        """Run the subprogram ``ref`` on its own, as the kernel runs a timer callback
+        (bpf_timer_cb in kernel/bpf/helpers.c): R1..R5 = ``args``, a fresh frame,
+        no program around it. ``mem`` must be the Memory the program ran in (its
+        map and stack regions). Returns R0.
+        """
+        ref = self._subprog_ref(mem, ref, 0)
+        inst = self._instance(ref.code, mem)
+        env = inst.env
+        env.ctx, env.cpu, env.ctx_ptr = ctx, cpu, 0
+        budget = self.budget if budget is None else budget
+        saved_budget, saved_cb = self._run_budget, self._cb_steps
+        self._run_budget, self._cb_steps = budget, 0
+        stack = inst.stack
+        stack.buf[:] = _ZERO_STACK
+        top = stack.base + STACK_REGION_SIZE
+        R = inst.regs
+        R[:] = [0, *((list(args) + [0] * 5)[:5]), 0, 0, 0, 0, top]
+        R[1:6] = [v & M64 for v in R[1:6]]
+        inst.frames.clear()
+        table = inst.table
+        steps = 0
+        pc = ref.pc
+        try:
+            while True:
+                fn, n = table[pc]
+                steps += n
+                if steps + self._cb_steps > budget:
+                    raise VmError(
+                        f"instruction budget exhausted ({budget} instructions executed)",
+                        pc=pc,
+                        errno=_errno.E2BIG,
+                    )
+                pc = fn()
+        except _Halt:
+            pass
+        except ProgramExit as e:
+            R[0] = e.value & M64
+        except TailCall:
+            raise VmError("tail call from a callback is not supported", pc=pc) from None
+        finally:
+            self.steps = steps + self._cb_steps
+            self._run_budget, self._cb_steps = saved_budget, saved_cb
         return R[0]
 
 
