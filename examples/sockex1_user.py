@@ -1,18 +1,21 @@
 #!/usr/bin/env python3
 """sockex1's user-space half: load sockex1_kern.c, feed it packets, print per-protocol counts.
 
-    python examples/sockex1_user.py --pcap ../shared/pcaps/dns_udp.pcap
+    python examples/sockex1_user.py --pcap ../shared/pcaps/dns_udp.pcap [MORE.pcap ...]
     python examples/sockex1_user.py --iface lo --traffic      # live, needs root
 
-Prints what the kernel sample prints, once a second for five seconds (live)
-or once at the end (capture):
+Prints what the kernel sample prints, once a second (live) or once at the end
+(captures):
 
     TCP 12 UDP 4 ICMP 0 packets
 
-Backends: ``--backend kernel`` loads maps and program with bpf() and runs each
-captured frame with BPF_PROG_TEST_RUN (live: attaches to an AF_PACKET socket
-with SO_ATTACH_BPF); ``--backend user`` uses pybpf's own runtime through
-``pybpf.load(path)`` (a Collection with ``.programs`` and ``.maps``).
+``pybpf.load(path, backend=...)`` creates the maps and loads (verifies) the
+program. ``--backend user`` (default): pybpf's runtime; each packet goes to a
+:class:`pybpf.net.socket.PacketSocket` with the program attached (live: a
+``LiveSource`` on the interface feeds it). ``--backend kernel``: bpf(); each
+captured frame runs through BPF_PROG_TEST_RUN as a packet socket would present
+it (``pybpf.net.socket.kernel_test_run_frame``), live mode attaches the program
+to a real AF_PACKET socket with SO_ATTACH_BPF, as the seed describes.
 The parsing and formatting live in small functions so tests can check them.
 """
 
@@ -36,9 +39,10 @@ MAP = "proto_count"
 IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP = 1, 6, 17
 ETH_P_ALL = 0x0003
 PACKET_OUTGOING = 4
-#: the kernel runs a socket filter under BPF_PROG_TEST_RUN from the network header,
-#: having pulled 14 bytes as the MAC header: prefix a zero "MAC header" so that the
-#: program sees the frame from offset 0, as when attached (zero dst MAC = PACKET_HOST)
+#: BPF_PROG_TEST_RUN runs a socket filter from the network header, having pulled 14
+#: bytes as the MAC header: a zero "MAC header" in front lets the program see the frame
+#: from offset 0 (zero dst MAC = loopback's address = PACKET_HOST). Kept for callers of
+#: run_frame(); replay() uses pybpf.net.socket.kernel_test_run_frame instead.
 TEST_RUN_PAD = bytes(14)
 
 
@@ -80,7 +84,7 @@ def expected_counts(frames: Iterable[tuple[bytes, int]]) -> dict[int, int]:
     return out
 
 
-# ---- backends ---------------------------------------------------------------------------------
+# ---- loading ----------------------------------------------------------------------------------
 
 
 def build(source: Path = SOURCE, defines: Iterable[str] = ()) -> Path:
@@ -89,72 +93,46 @@ def build(source: Path = SOURCE, defines: Iterable[str] = ()) -> Path:
     return compile_c(source, defines=tuple(defines))
 
 
-class KernelObject:
-    """Maps and programs of an object created in the kernel with bpf()."""
+class LoadedObject:
+    """``pybpf.load(path, backend)``: programs and maps of one object, in one backend."""
+
+    backend = "user"
 
     def __init__(self, path: str | Path):
-        from pybpf.elf import load_object
-        from pybpf.kernel.maps import KernelMap
-        from pybpf.kernel.program import KernelProgram
+        import pybpf
 
-        self.spec = load_object(path)
-        self.maps = {n: KernelMap.from_spec(m) for n, m in self.spec.maps.items()}
-        self.programs = {
-            n: KernelProgram(
-                p.insns,
-                p.prog_type,
-                p.license,
-                n[:15],
-                maps=self.maps,
-                expected_attach_type=p.expected_attach_type,
-            )
-            for n, p in self.spec.programs.items()
-        }
+        self.coll = pybpf.load(str(path), backend=self.backend)
+        self.spec = self.coll.spec
+        self.programs = self.coll.programs
+        self.maps = self.coll.maps
 
     def run_frame(self, program: str, frame: bytes) -> int:
-        return self.programs[program].test_run(TEST_RUN_PAD + frame).retval
+        """The program's return value on one frame (data from the MAC header)."""
+        prog = self.programs[program]
+        if self.backend == "kernel":
+            return prog.test_run(TEST_RUN_PAD + frame).retval
+        return prog.run(frame)
 
     def lookup(self, map_name: str) -> Callable[[bytes], Any]:
         return self.maps[map_name].lookup
 
     def close(self) -> None:
-        for p in self.programs.values():
-            p.close()
-        for m in self.maps.values():
-            m.close()
+        self.coll.close()
 
 
-class UserObject:
-    """The same through pybpf's own runtime (``pybpf.load``)."""
-
-    def __init__(self, path: str | Path):
-        import pybpf
-
-        load = getattr(pybpf, "load", None)
-        if load is None:
-            raise SystemExit(
-                "pybpf.load (the user-space runtime) is not available in this "
-                "pybpf; use --backend kernel"
-            )
-        self.coll = load(str(path))
-        self.programs = self.coll.programs
-        self.maps = self.coll.maps
-
-    def run_frame(self, program: str, frame: bytes) -> int:
-        return self.programs[program].run(frame)
-
-    def lookup(self, map_name: str) -> Callable[[bytes], Any]:
-        m = self.maps[map_name]
-        return m.lookup if hasattr(m, "lookup") else m.get
-
-    def close(self) -> None:
-        close = getattr(self.coll, "close", None)
-        if close:
-            close()
+class UserObject(LoadedObject):
+    backend = "user"
 
 
-def open_object(path: str | Path, backend: str) -> Any:
+class KernelObject(LoadedObject):
+    backend = "kernel"
+
+
+def open_object(path: str | Path, backend: str) -> LoadedObject:
     return KernelObject(path) if backend == "kernel" else UserObject(path)
+
+
+# ---- packets ----------------------------------------------------------------------------------
 
 
 def capture_frames(path: str | Path) -> list[tuple[bytes, int]]:
@@ -164,11 +142,35 @@ def capture_frames(path: str | Path) -> list[tuple[bytes, int]]:
     return [(p.data, p.pkt_type) for p in read_packets(path, strict=False)]
 
 
-def replay(obj: Any, program: str, frames: Iterable[tuple[bytes, int]]) -> int:
+def replay(obj: LoadedObject, program: str, frames: Iterable[Any]) -> int:
+    """Deliver frames (bytes, (bytes, pkt_type) or Packets) to a socket with the program."""
+    from pybpf.net.socket import PacketSocket
+
+    sock = PacketSocket()
+    sock.attach(obj.programs[program])
+    for f in frames:
+        sock.deliver(f[0] if isinstance(f, tuple) else f)
+        sock.queue.clear()
+        sock.rmem_alloc = 0
+    return sock.received
+
+
+def replay_captures(obj: LoadedObject, program: str, paths: Iterable[str | Path]) -> int:
+    """Every packet of every capture; a damaged capture's error is printed, not raised."""
+    from pybpf.errors import CaptureError
+    from pybpf.net.capture import open_capture
+
     n = 0
-    for data, _pkt_type in frames:
-        obj.run_frame(program, data)
-        n += 1
+    for path in paths:
+        try:
+            reader = open_capture(path)
+        except (CaptureError, OSError) as e:
+            print(f"warning: {path}: {e}", file=sys.stderr)
+            continue
+        with reader:
+            n += replay(obj, program, reader.iter_packets(strict=False))
+            if reader.error is not None:
+                print(f"warning: {reader.error}", file=sys.stderr)
     return n
 
 
@@ -191,31 +193,54 @@ def _udp_traffic(stop: threading.Event, interval: float = 0.1) -> None:
 
 
 def live(
-    obj: Any, program: str, iface: str, seconds: int, traffic: bool, show: Callable[[], None]
+    obj: LoadedObject, program: str, iface: str, seconds: int, traffic: bool,
+    show: Callable[[], None],
 ) -> None:
-    """Attach to an AF_PACKET socket on ``iface`` and show the map once a second."""
-    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
-    sock.bind((iface, 0))
-    obj.programs[program].attach(sock)
+    """Run the program on ``iface``'s packets and show the map once a second.
+
+    Kernel backend: SO_ATTACH_BPF on a real AF_PACKET socket. User backend: a
+    LiveSource (an AF_PACKET socket without a filter) feeds pybpf's PacketSocket.
+    """
     stop = threading.Event()
     gen = threading.Thread(target=_udp_traffic, args=(stop,), daemon=True) if traffic else None
     if gen:
         gen.start()
     try:
-        for _ in range(seconds):
-            time.sleep(1)
-            show()
+        if obj.backend == "kernel":
+            sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+            try:
+                sock.bind((iface, 0))
+                obj.programs[program].attach(sock)
+                for _ in range(seconds):
+                    time.sleep(1)
+                    show()
+            finally:
+                sock.close()
+            return
+        from pybpf.net.live import LiveSource
+        from pybpf.net.socket import PacketSocket
+
+        psock = PacketSocket()
+        psock.attach(obj.programs[program])
+        with LiveSource(iface) as src:
+            for _ in range(seconds):
+                end = time.monotonic() + 1
+                for pkt in src.packets(timeout=max(end - time.monotonic(), 0)):
+                    psock.deliver(pkt)
+                    psock.queue.clear()
+                    psock.rmem_alloc = 0
+                show()
     finally:
         stop.set()
         if gen:
             gen.join()
-        sock.close()
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("object", nargs="?", help="compiled object (default: build sockex1_kern.c)")
-    ap.add_argument("--pcap", help="replay this capture instead of a live socket")
+    ap.add_argument("--pcap", nargs="+", metavar="FILE",
+                    help="replay these captures instead of a live socket")
     ap.add_argument("--iface", default="lo", help="interface for live mode (default lo)")
     ap.add_argument(
         "--traffic",
@@ -231,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     lookup = obj.lookup(MAP)
     try:
         if args.pcap:
-            replay(obj, PROGRAM, capture_frames(args.pcap))
+            replay_captures(obj, PROGRAM, args.pcap)
             print(format_counts(*read_counts(lookup)))
         else:
             live(

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """sockex2's user-space half: packets per destination address, from sockex2_kern.c.
 
-    python examples/sockex2_user.py --pcap ../shared/pcaps/802.1ad_QinQ.pcap
+    python examples/sockex2_user.py --pcap ../shared/pcaps/dns_udp.pcap [MORE.pcap ...]
     python examples/sockex2_user.py --iface lo --traffic      # live, needs root
 
 Prints one line per flow, as the kernel sample does:
@@ -11,7 +11,8 @@ Prints one line per flow, as the kernel sample does:
 The key is the destination IPv4 address as load_word() read it (host order of
 the big-endian field), so the dotted form is its big-endian bytes. IPv6
 destinations appear as the XOR-fold of their four words, printed the same way.
-Backends and options as in sockex1_user.py.
+Loading (``pybpf.load``), backends (``--backend user`` by default, ``--backend
+kernel`` for bpf()) and options as in sockex1_user.py.
 """
 
 from __future__ import annotations
@@ -66,7 +67,8 @@ def flow_lines(pairs: Iterable[tuple[bytes | int, Any]]) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("object", nargs="?", help="compiled object (default: build sockex2_kern.c)")
-    ap.add_argument("--pcap", help="replay this capture instead of a live socket")
+    ap.add_argument("--pcap", nargs="+", metavar="FILE",
+                    help="replay these captures instead of a live socket")
     ap.add_argument("--iface", default="lo")
     ap.add_argument("--traffic", action="store_true")
     ap.add_argument("--seconds", type=int, default=5)
@@ -82,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         if args.pcap:
-            common.replay(obj, PROGRAM, common.capture_frames(args.pcap))
+            common.replay_captures(obj, PROGRAM, args.pcap)
             show()
         else:
             common.live(obj, PROGRAM, args.iface, args.seconds, args.traffic, show)
