@@ -407,3 +407,37 @@ def test_objdump_refuses_non_bpf_elf(tmp_path: Path) -> None:
     if r.returncode == 0:
         with pytest.raises(NotSupportedError, match="big-endian"):
             objdump(obj)
+
+
+# --- the shipped examples, built the way users build them ---------------------------------------
+EXAMPLES = sorted((Path(__file__).resolve().parents[1] / "examples").glob("*_kern.c"))
+
+
+@pytest.fixture(scope="module")
+def example_objects(tmp_path_factory) -> list[Path]:
+    from pybpf.cc import compile_c
+
+    out = tmp_path_factory.mktemp("example_objs")
+    return [compile_c(src, out / (src.stem + ".o")) for src in EXAMPLES]
+
+
+@needs_objdump14
+def test_examples_disassemble_as_llvm14(example_objects: list[Path]) -> None:
+    """sockex1/2/3 as `pybpf disasm` prints them equal `llvm-objdump -d`, line for line."""
+    assert len(example_objects) >= 3
+    compared = 0
+    for obj in example_objects:
+        ref = parse_objdump_lines(_run(OBJDUMP14, "-d", str(obj)))
+        mine = parse_objdump_lines(objdump(obj))
+        assert [(a, b) for a, b, _ in ref] == [(a, b) for a, b, _ in mine]
+        for (slot, raw, rtext), (_, _, mtext) in zip(ref, mine, strict=True):
+            if rtext != "<unknown>":
+                assert mtext == rtext, f"{obj.name} slot {slot} ({raw})"
+                compared += 1
+    assert compared > 350  # sockex2 alone is ~300 instructions
+
+
+@needs_objdump19
+def test_examples_disassemble_as_llvm19(example_objects: list[Path]) -> None:
+    for obj in example_objects:
+        assert objdump(obj, hex=True) == _run(OBJDUMP19, "-d", str(obj))
