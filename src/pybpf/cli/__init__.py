@@ -8,6 +8,7 @@ clean message and a non-zero exit (never a traceback).
 from __future__ import annotations
 
 import importlib
+import logging
 import sys
 
 import click
@@ -45,6 +46,9 @@ class _Group(click.Group):
 @click.version_option(package_name="pybpf")
 def main() -> None:
     """eBPF socket filters and iov_iter in Python: assemble, verify, run, load."""
+    # the commands report damage (capture offsets ...) themselves; keep the library's
+    # log records from being printed a second time by logging's last-resort handler
+    logging.getLogger("pybpf").addHandler(logging.NullHandler())
 
 
 for _name in COMMAND_MODULES:
