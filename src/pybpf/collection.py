@@ -29,7 +29,8 @@ from typing import Any
 
 from . import uapi
 from .errors import BpfError, NotSupportedError
-from .spec import MapSpec, ObjectSpec, ProgramSpec
+from .linker import build_program, fill_prog_arrays
+from .spec import ObjectSpec, ProgramSpec
 
 BACKENDS = ("user", "kernel")
 
@@ -157,20 +158,10 @@ def _macro_module(path: Path) -> tuple[ObjectSpec, Any]:
     return spec, build
 
 
-def _create_maps(spec: ObjectSpec, backend: str) -> dict[str, Any]:
-    maps: dict[str, Any] = {}
-    if backend == "kernel":
-        from .kernel.maps import KernelMap
-
-        for name, ms in spec.maps.items():
-            inner_fd = 0
-            if ms.inner is not None:
-                inner = KernelMap.from_spec(ms.inner)
-                inner_fd = inner.fd
-            maps[name] = KernelMap.from_spec(ms, inner_map_fd=inner_fd)
-        return maps
+def _create_maps(spec: ObjectSpec) -> dict[str, Any]:
     from .maps import create_map
 
+    maps: dict[str, Any] = {}
     for name, ms in spec.maps.items():
         if ms.type in (uapi.BPF_MAP_TYPE_ARRAY_OF_MAPS, uapi.BPF_MAP_TYPE_HASH_OF_MAPS):
             raise NotSupportedError(f"map {name!r}: map-in-map types are not modelled in "
@@ -181,47 +172,23 @@ def _create_maps(spec: ObjectSpec, backend: str) -> dict[str, Any]:
 
 def _load_spec(spec: ObjectSpec, backend: str, verify: bool, log_level: int,
                builder: Any) -> Collection:
-    maps = _create_maps(spec, backend)
+    if backend == "kernel":
+        # libbpf's order (BTF, maps with BTF ids, programs, prog arrays), closing on failure
+        from .kernel.loader import load_object
+
+        kmaps, kprogs, logs = load_object(spec, log_level=log_level, builder=builder)
+        return Collection(kprogs, kmaps, spec, backend, dict(logs))
+    from .program import Program
+
+    maps = _create_maps(spec)
     programs: dict[str, Any] = {}
     verifier: dict[str, Any] = {}
-    for name, ps in spec.programs.items():
-        prog: Any
+    for name, ps in list(spec.programs.items()):
         if builder is not None:
-            try:
-                insns = list(builder(maps))
-            except BpfError:
-                raise
-            except Exception as e:
-                raise BpfError(f"{spec.path}: build(maps) failed: {type(e).__name__}: {e}") from e
-            ps = ProgramSpec(name=ps.name, insns=insns, prog_type=ps.prog_type,
-                             license=ps.license, section=ps.section)
-            spec.programs[name] = ps
-        if backend == "kernel":
-            from .kernel.program import KernelProgram
-
-            prog = KernelProgram.from_spec(ps, maps, log_level=log_level)
-            verifier[name] = getattr(prog, "log", "")
-        else:
-            from .program import Program
-
-            prog = Program.from_spec(ps, maps)
-            if verify:
-                verifier[name] = prog.verify(log_level=log_level, line_info=ps.line_info)
+            ps = build_program(spec, name, builder, maps)
+        prog = Program.from_spec(ps, maps)
+        if verify:
+            verifier[name] = prog.verify(log_level=log_level, line_info=ps.line_info)
         programs[name] = prog
-    _fill_prog_arrays(spec, maps, programs)
+    fill_prog_arrays(spec, maps, programs)
     return Collection(programs, maps, spec, backend, verifier)
-
-
-def _fill_prog_arrays(spec: ObjectSpec, maps: dict[str, Any], programs: dict[str, Any]) -> None:
-    """Put the programs an object names into its PROG_ARRAY maps (libbpf's .maps init)."""
-    for name, ms in spec.maps.items():
-        values = ms.extra.get("values") if isinstance(ms, MapSpec) else None
-        if ms.type != uapi.BPF_MAP_TYPE_PROG_ARRAY or not values:
-            continue
-        m = maps[name]
-        for idx, target in dict(values).items():
-            prog = programs.get(target) if isinstance(target, str) else target
-            if prog is None:
-                raise BpfError(f"map {name!r}: slot {idx} names program {target!r}, which the "
-                               "object does not define")
-            m.update(int(idx).to_bytes(4, "little"), int(prog.fd).to_bytes(4, "little"))

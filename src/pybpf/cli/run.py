@@ -195,7 +195,7 @@ def run_captures(prog: Any, files: list[str], *, name: str = "", progress: bool 
                         queue.clear()
                         sock.rmem_alloc = 0
                     n += 1
-                    if bar is not None and not n & 0x3FFF:
+                    if bar is not None and task is not None and not n & 0x3FFF:
                         bar.update(task, completed=done_bytes + reader._pos)
                 err = reader.error
             done_bytes += os.path.getsize(f) if os.path.exists(f) else 0

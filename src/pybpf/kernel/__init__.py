@@ -2,8 +2,10 @@
 
 ``syscall`` is the ctypes bpf() layer (one function per command, attribute
 layouts in ``attr``); ``KernelMap`` and ``KernelProgram`` give kernel objects
-the user-space Map and Program interfaces; ``probe`` says what this kernel
-supports.
+the user-space Map and Program interfaces; ``loader`` loads a whole ObjectSpec
+as libbpf does (BTF first, then maps with their contents, programs, prog
+arrays); ``netns`` runs frames through a real packet socket on a private veth
+pair; ``probe`` says what this kernel supports.
 """
 
 from __future__ import annotations

@@ -93,11 +93,37 @@ class KernelMap:
         return self
 
     @classmethod
-    def from_spec(cls, spec: Any, *, inner_map_fd: int = 0) -> KernelMap:
+    def from_spec(cls, spec: Any, *, inner_map_fd: int = 0, btf: Any = None) -> KernelMap:
         """Create from a :class:`pybpf.spec.MapSpec`, filling initial contents and freezing
-        as libbpf does for global-data sections."""
-        m = cls(spec.type, spec.key_size, spec.value_size, spec.max_entries, spec.flags,
-                spec.name, inner_map_fd=inner_map_fd)
+        as libbpf does for global-data sections.
+
+        ``btf`` is the object's parsed BTF (``ObjectSpec.btf``): when the spec names
+        key/value types, the map is created with the loaded BTF's fd and those type
+        ids, so ``bpftool map dump`` prints values by type. A kernel that refuses
+        the BTF description gets the map without it, as libbpf retries.
+        """
+        from .loader import btf_handle, map_btf_ids
+
+        extra = getattr(spec, "extra", {}) or {}
+        kw: dict[str, int] = {"inner_map_fd": inner_map_fd,
+                              "numa_node": int(extra.get("numa_node", 0) or 0),
+                              "map_extra": int(extra.get("map_extra", 0) or 0)}
+        key_id, value_id = map_btf_ids(spec)
+        handle = btf_handle(btf) if btf is not None and (key_id or value_id) else None
+        m = None
+        if handle is not None:
+            try:
+                m = cls(spec.type, spec.key_size, spec.value_size, spec.max_entries, spec.flags,
+                        spec.name, btf_fd=handle.fd, btf_key_type_id=key_id,
+                        btf_value_type_id=value_id, **kw)
+            except NotSupportedError:
+                raise
+            except MapError as err:
+                if err.errno != E.EINVAL:
+                    raise
+        if m is None:
+            m = cls(spec.type, spec.key_size, spec.value_size, spec.max_entries, spec.flags,
+                    spec.name, **kw)
         init = spec.initial
         if isinstance(init, dict):
             for k, v in init.items():

@@ -24,6 +24,7 @@ from typing import Any
 from .. import uapi
 from ..errors import KernelError, NotSupportedError
 from ..isa import BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_VALUE, Insn, decode
+from ..spec import MapRef
 from . import probe
 from . import syscall as sc
 from .maps import KernelMap
@@ -105,8 +106,7 @@ class KernelProgram:
             if insn.is_lddw and insn.src in (BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_VALUE) and \
                     ref is not None:
                 m, off = ref, None
-                if hasattr(ref, "value_offset") and hasattr(ref, "name") and \
-                        not isinstance(ref, KernelMap):
+                if isinstance(ref, MapRef):
                     if ref.name not in maps:
                         raise KernelError(f"insn {i}: program refers to map {ref.name!r}, "
                                           f"which was not given", errno=E.EBADF)
@@ -127,7 +127,24 @@ class KernelProgram:
     @classmethod
     def from_spec(cls, spec: Any, maps: Mapping[str, KernelMap] | None = None,
                   **kw: Any) -> KernelProgram:
-        """Load a :class:`pybpf.spec.ProgramSpec`; MapRef relocations resolve in ``maps``."""
+        """Load a :class:`pybpf.spec.ProgramSpec`; MapRef relocations resolve in ``maps``.
+
+        When the object had BTF (``spec.btf``, a ProgramBtf), the BTF is loaded
+        once (shared with the object's maps) and the program carries
+        ``prog_btf_fd``, ``func_info`` and ``line_info``, as libbpf passes them:
+        the verifier log then quotes the C source lines and ``bpftool prog dump``
+        shows them.
+        """
+        from .loader import btf_handle
+
+        pbtf = getattr(spec, "btf", None)
+        if pbtf is not None and getattr(pbtf, "func_info", None) and "prog_btf_fd" not in kw:
+            handle = btf_handle(pbtf.btf)
+            if handle is not None:
+                kw["prog_btf_fd"] = handle.fd
+                kw["func_info"] = pbtf.func_info_bytes()
+                if pbtf.line_info:
+                    kw["line_info"] = pbtf.line_info_bytes()
         return cls(spec.insns, spec.prog_type, spec.license, spec.name, maps=maps,
                    expected_attach_type=spec.expected_attach_type, **kw)
 
@@ -157,12 +174,102 @@ class KernelProgram:
 
     def test_run(self, data: bytes, repeat: int = 1, ctx: bytes | None = None,
                  **kw: Any) -> sc.TestRunResult:
-        """BPF_PROG_TEST_RUN (socket filters run from the network header of ``data``)."""
+        """BPF_PROG_TEST_RUN on ``data``, exactly as the kernel does it.
+
+        For socket filters (and the other non-L2 skb types) the kernel builds the
+        skb on the loopback device and calls ``eth_type_trans``, which pulls the
+        14-byte Ethernet header (net/bpf/test_run.c ``bpf_prog_test_run_skb``):
+        ``skb->data``, LD_ABS offset 0 and ``bpf_skb_load_bytes`` offset 0 are the
+        *network* header, ``skb->len`` is ``len(data) - 14``, the MAC header is
+        reachable only through ``SKF_LL_OFF``, and ``data_out`` comes back with
+        the Ethernet header zeroed. ``data`` shorter than 14 bytes is EINVAL.
+        The user backend's ``Program.test_run`` models the same thing.
+        """
         return sc.prog_test_run(self._fd(), data, repeat, ctx, **kw)
 
+    def frame_mode(self) -> str:
+        """How :meth:`run` can present a MAC-header frame to this program via test-run.
+
+        ``"data"``: the program addresses the packet relative to ``skb->data``
+        (LD_ABS/LD_IND with offsets >= 0, ``bpf_skb_load_bytes``, a read of
+        ``skb->len`` from a register copied from R1) —
+        run with the Ethernet header given twice, so that after the kernel pulls
+        the first copy ``skb->data`` is the MAC header with ``skb->len`` the frame's
+        length, as on a SOCK_RAW packet socket. ``"headers"``: it only uses the
+        ``SKF_LL_OFF``/``SKF_NET_OFF`` bases (or ``bpf_skb_load_bytes_relative``),
+        which test-run already sets where a packet socket has them — run as is.
+        ``"socket"``: it mixes both, and no test-run input is faithful; only
+        :meth:`run_frame` (a real socket) is.
+        """
+        data = hdr = False
+        ctx_regs = {1}  # registers holding the context, tracked along the text (approximate)
+        for insn in self.insns:
+            cls, mode = insn.code & 0x07, insn.code & 0xE0
+            if cls == 0x01 and insn.code == 0x61 and insn.src in ctx_regs and insn.off == 0:
+                data = True  # reads skb->len, which counts from skb->data
+            if insn.code == 0xBF and insn.src in ctx_regs:  # mov64 dst, ctx
+                ctx_regs.add(insn.dst)
+            elif insn.code == 0x85:
+                ctx_regs -= {1, 2, 3, 4, 5}
+            elif cls in (0x00, 0x01, 0x04, 0x07):  # LD, LDX, ALU, ALU64 write dst
+                ctx_regs.discard(insn.dst)
+            if cls == 0x00 and mode in (0x20, 0x40):  # BPF_LD | BPF_ABS / BPF_IND
+                if insn.imm < 0:
+                    hdr = True
+                else:
+                    data = True
+            elif insn.code == 0x85 and insn.src == 0:  # helper call
+                if insn.imm == uapi.BPF_FUNC_skb_load_bytes_relative:
+                    hdr = True
+                elif insn.imm == uapi.BPF_FUNC_skb_load_bytes:
+                    data = True
+        if hdr and data:
+            return "socket"
+        return "headers" if hdr else "data"
+
     def run(self, data: bytes) -> int:
-        """The program's return value on one frame (data from the MAC header)."""
+        """The return value a packet socket's filter gives for one Ethernet frame.
+
+        ``data`` starts at the MAC header, as ``Program.run`` in the user
+        backend and as af_packet's ``run_filter`` present it. BPF_PROG_TEST_RUN
+        would start at the network header, so the frame is presented as
+        :meth:`frame_mode` says (see there). The skb is the test-run one: device
+        loopback (ifindex 1, address 00:00:00:00:00:00, so ``pkt_type`` comes
+        from the destination address against that; the loopback device has no
+        broadcast address, so ff:ff:ff:ff:ff:ff is PACKET_MULTICAST, not
+        PACKET_BROADCAST), no VLAN untagging. A
+        program that mixes MAC- and network-relative addressing raises
+        NotSupportedError: use :meth:`run_frame`.
+        """
+        data = bytes(data)
+        if self.prog_type in (uapi.BPF_PROG_TYPE_SCHED_CLS, uapi.BPF_PROG_TYPE_SCHED_ACT):
+            return self.test_run(data).retval  # tc programs: test-run keeps the MAC header
+        mode = self.frame_mode()
+        if mode == "socket":
+            raise NotSupportedError(
+                f"program {self.name!r} reads the packet both relative to skb->data and to the "
+                "SKF_LL_OFF/SKF_NET_OFF headers; BPF_PROG_TEST_RUN cannot present a frame the "
+                "way a packet socket does for both: use run_frame()", errno=E.EOPNOTSUPP)
+        if mode == "data" and len(data) >= 14:
+            data = data[:14] + data
         return self.test_run(data).retval
+
+    def run_frame(self, frame: bytes, rig: Any = None) -> int | None:
+        """Bytes of ``frame`` a real AF_PACKET socket with this filter receives.
+
+        The frame is sent into one end of a veth pair in a private network
+        namespace (:class:`pybpf.kernel.netns.VethRig`; one per process unless
+        ``rig`` is given) and the filter runs in ``packet_rcv`` on the other end:
+        the true oracle, with the receive path's own skb (one outer VLAN tag
+        moved to ``skb->vlan_tci``, ``pkt_type`` against the veth's address).
+        Returns ``min(retval, len)`` — 0 when the filter dropped it — or None
+        when the receive path dropped the frame before any socket saw it.
+        """
+        from .netns import shared_rig
+
+        rig = rig or shared_rig()
+        rig.attach(self)
+        return rig.deliver(bytes(frame))
 
     def attach(self, sock: socket.socket | int) -> None:
         """setsockopt(SO_ATTACH_BPF): filter every packet the socket receives."""

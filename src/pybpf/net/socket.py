@@ -271,7 +271,8 @@ class PacketSocket(_FilterMixin):
         if isinstance(pkt, (bytes, bytearray, memoryview)):
             data = bytes(pkt)
             # a bare frame: pkt_type as a replayed capture gets it (unicast = PACKET_HOST)
-            meta = {"protocol": None, "pkt_type": eth_pkt_type(data), "ifindex": self.ifindex,
+            meta: dict[str, Any] = {
+                "protocol": None, "pkt_type": eth_pkt_type(data), "ifindex": self.ifindex,
                     "mac_len": ETH_HLEN, "orig_len": len(data)}
         else:
             data = pkt.data

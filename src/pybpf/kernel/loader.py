@@ -1,0 +1,149 @@
+"""Loading a whole ObjectSpec into the kernel, the way libbpf's bpf_object__load does.
+
+Order matters and follows tools/lib/bpf/libbpf.c: the object's BTF is loaded
+first (BPF_BTF_LOAD) so BTF-defined maps can name their key and value types
+(``btf_fd``/``btf_key_type_id``/``btf_value_type_id``) and programs can carry
+``func_info``/``line_info``; then the maps (global-data maps filled with their
+initial contents, ``.rodata`` frozen); then the programs, whose map references
+(``BPF_PSEUDO_MAP_FD``/``BPF_PSEUDO_MAP_VALUE``) get the new fds; last, the
+PROG_ARRAY slots an object initialises.
+
+One BTF object is loaded per parsed :class:`~pybpf.btf.BTF` and shared by the
+maps and programs that refer to it (bpftool then shows the same ``btf_id`` for
+all of them). The kernel keeps its own reference, so our fd may be closed as
+soon as the last map or program using it exists; we keep it while the BTF
+object lives so later loads reuse it.
+"""
+
+from __future__ import annotations
+
+import os
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+from ..errors import KernelError
+from ..linker import build_program, fill_prog_arrays
+from ..spec import MapSpec, ObjectSpec
+from . import syscall as sc
+
+
+class BtfHandle:
+    """A BTF object loaded into the kernel; the fd is closed with the handle."""
+
+    def __init__(self, blob: bytes):
+        self.fd = -1
+        self.fd = sc.btf_load(blob)
+
+    @property
+    def id(self) -> int:
+        return sc.obj_get_info_by_fd(self.fd).id  # type: ignore[union-attr]
+
+    def close(self) -> None:
+        fd, self.fd = getattr(self, "fd", -1), -1
+        if fd >= 0:
+            try:
+                os.close(fd)
+            except (OSError, TypeError, AttributeError):
+                pass
+
+    def __del__(self) -> None:
+        self.close()
+
+
+#: id(BTF) -> (weak reference to that BTF, its kernel handle)
+_LOADED: dict[int, tuple[weakref.ref[Any], BtfHandle]] = {}
+
+
+def btf_handle(btf: Any) -> BtfHandle | None:
+    """The kernel BTF object for a parsed BTF (loaded once per BTF; None without one).
+
+    A BTF the kernel refuses yields None, as libbpf carries on without BTF
+    ("Error loading .BTF into kernel ... BTF is optional, ignoring").
+    """
+    raw = getattr(btf, "raw", None)
+    if not raw:
+        return None
+    key = id(btf)
+    hit = _LOADED.get(key)
+    if hit is not None and hit[0]() is btf:
+        return hit[1]
+    try:
+        handle = BtfHandle(bytes(raw))
+    except KernelError:
+        return None
+    def forget(_ref: Any, k: Any = key) -> None:
+        _LOADED.pop(k, None)
+
+    _LOADED[key] = (weakref.ref(btf, forget), handle)
+    return handle
+
+
+def map_btf_ids(spec: MapSpec) -> tuple[int, int]:
+    """(btf_key_type_id, btf_value_type_id) libbpf would pass for ``spec``.
+
+    BTF-defined maps name both types; global-data maps have no key type and the
+    DATASEC of their section as value type (array_map_check_btf accepts that).
+    """
+    k = spec.key_type if isinstance(spec.key_type, int) else 0
+    v = spec.value_type if isinstance(spec.value_type, int) else 0
+    return k, v
+
+
+def create_map(spec: MapSpec, btf: Any = None) -> Any:
+    """One KernelMap from its spec, with BTF type ids when ``btf`` is given."""
+    from .maps import KernelMap
+
+    inner_fd = 0
+    inner = None
+    if spec.inner is not None:
+        inner = KernelMap.from_spec(spec.inner)
+        inner_fd = inner.fd
+    try:
+        return KernelMap.from_spec(spec, inner_map_fd=inner_fd, btf=btf)
+    finally:
+        if inner is not None:
+            inner.close()  # only a template: the kernel copied what it needs
+
+
+def load_programs(spec: ObjectSpec, maps: dict[str, Any], *, log_level: int = 0,
+                  builder: Callable[[dict[str, Any]], Any] | None = None
+                  ) -> tuple[dict[str, Any], dict[str, str]]:
+    """Load every program of ``spec`` (``builder`` builds macro-module instructions)."""
+    from .program import KernelProgram
+
+    programs: dict[str, Any] = {}
+    logs: dict[str, str] = {}
+    for name, ps in list(spec.programs.items()):
+        if builder is not None:
+            ps = build_program(spec, name, builder, maps)
+        prog = KernelProgram.from_spec(ps, maps, log_level=log_level)
+        programs[name] = prog
+        logs[name] = prog.log
+    return programs, logs
+
+
+def load_object(spec: ObjectSpec, *, log_level: int = 0,
+                builder: Callable[[dict[str, Any]], Any] | None = None
+                ) -> tuple[dict[str, Any], dict[str, Any], dict[str, str]]:
+    """Everything ``spec`` describes, in the kernel: (maps, programs, verifier logs).
+
+    On failure every map and program created so far is closed before the
+    error propagates.
+    """
+    maps: dict[str, Any] = {}
+    programs: dict[str, Any] = {}
+    try:
+        for name, ms in spec.maps.items():
+            maps[name] = create_map(ms, spec.btf)
+        programs, logs = load_programs(spec, maps, log_level=log_level, builder=builder)
+        fill_prog_arrays(spec, maps, programs)
+    except BaseException:
+        for obj in [*programs.values(), *maps.values()]:
+            obj.close()
+        raise
+    return maps, programs, logs
+
+
+__all__ = ["BtfHandle", "btf_handle", "create_map", "load_object",
+           "load_programs", "map_btf_ids"]
