@@ -18,6 +18,7 @@ from typing import Any
 
 from .. import uapi
 from ..errors import KernelError, MapError, NotSupportedError
+from ..maps.base import MapFace
 from . import probe
 from . import syscall as sc
 
@@ -40,7 +41,7 @@ def _map_error(err: KernelError, what: str = "") -> MapError:
     return exc
 
 
-class KernelMap:
+class KernelMap(MapFace):
     """A kernel BPF map: ``KernelMap(type, key_size, value_size, max_entries, flags, name)``.
 
     ``fd`` is the kernel file descriptor (usable in BPF_LD_MAP_FD); it is closed
@@ -327,67 +328,6 @@ class KernelMap:
         blob = b"".join(self._as_bytes(v, self.value_size, "value").ljust(stride, b"\0")
                         for v in values)
         self.update(key, blob, flags)
-
-    # -- dict-like face -------------------------------------------------------------------
-
-    def __getitem__(self, key: Any) -> bytes:
-        v = self.lookup(key)
-        if v is None:
-            raise KeyError(key)
-        return v
-
-    def __setitem__(self, key: Any, value: Any) -> None:
-        self.update(key, value)
-
-    def __delitem__(self, key: Any) -> None:
-        try:
-            self.delete(key)
-        except MapError as e:
-            if e.errno == E.ENOENT:
-                raise KeyError(key) from None
-            raise
-
-    def __contains__(self, key: Any) -> bool:
-        try:
-            return self.lookup(key) is not None
-        except MapError:
-            return False
-
-    def __iter__(self) -> Iterator[bytes]:
-        """Keys in get_next_key order, bounded so a map changing underneath cannot loop."""
-        key = self.next_key(None)
-        seen = 0
-        while key is not None and seen <= self.max_entries:
-            yield key
-            seen += 1
-            key = self.next_key(key)
-
-    def keys(self) -> list[bytes]:
-        return list(self)
-
-    def values(self) -> list[bytes]:
-        return [v for _, v in self.items()]
-
-    def items(self) -> list[tuple[bytes, bytes]]:
-        out = []
-        for k in self.keys():
-            v = self.lookup(k)
-            if v is not None:
-                out.append((k, v))
-        return out
-
-    def __len__(self) -> int:
-        return sum(1 for _ in self)
-
-    def __bool__(self) -> bool:
-        return True
-
-    def typed(self, key: Any = None, value: Any = None) -> Any:
-        """A view converting keys/values with struct formats or ctypes types (the same
-        TypedView the user-space maps use)."""
-        from ..maps.base import TypedView
-
-        return TypedView(self, key, value)  # type: ignore[arg-type]
 
     # -- lifetime -------------------------------------------------------------------------
 

@@ -167,7 +167,8 @@ class TypedView:
     user space one value per possible cpu.
     """
 
-    def __init__(self, m: Map, key: Any = None, value: Any = None):
+    def __init__(self, m: MapFace, key: Any = None, value: Any = None):
+        self._percpu = bool(getattr(m, "percpu", False))
         self.map = m
         self._k = _Codec(key, m.key_size, "key")
         self._v = _Codec(value, m.value_size, "value")
@@ -176,7 +177,7 @@ class TypedView:
         if raw is None:
             return None
         m = self.map
-        if m.percpu:
+        if self._percpu:
             stride = round_up(m.value_size, 8)
             return [
                 self._v.decode(raw[i * stride : i * stride + m.value_size]) for i in range(m.ncpus)
@@ -185,10 +186,10 @@ class TypedView:
 
     def _ev(self, value: Any) -> bytes:
         m = self.map
-        if m.percpu and isinstance(value, list) and len(value) == m.ncpus:
+        if self._percpu and isinstance(value, list) and len(value) == m.ncpus:
             stride = round_up(m.value_size, 8)
             return b"".join(self._v.encode(v).ljust(stride, b"\0") for v in value)
-        if m.percpu:
+        if self._percpu:
             # the same value on every cpu
             stride = round_up(m.value_size, 8)
             return self._v.encode(value).ljust(stride, b"\0") * m.ncpus
@@ -247,7 +248,90 @@ class TypedView:
 # ----------------------------------------------------------------------------- Map
 
 
-class Map:
+class MapFace:
+    """The dict-like face of a map, over lookup/update/delete/next_key.
+
+    pybpf's maps and the kernel backend's KernelMap both inherit it, so that a
+    test written against one behaves the same against the other.
+    """
+
+    name: str
+    type: int
+    key_size: int
+    value_size: int
+    max_entries: int
+    ncpus: int
+
+    def lookup(self, key: Any) -> bytes | None:
+        raise NotImplementedError
+
+    def update(self, key: Any, value: Any, flags: int = 0) -> None:
+        raise NotImplementedError
+
+    def delete(self, key: Any) -> None:
+        raise NotImplementedError
+
+    def next_key(self, key: Any = None) -> bytes | None:
+        raise NotImplementedError
+
+    def __getitem__(self, key: Any) -> bytes:
+        v = self.lookup(key)
+        if v is None:
+            raise KeyError(key)
+        return v
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        self.update(key, value)
+
+    def __delitem__(self, key: Any) -> None:
+        try:
+            self.delete(key)
+        except MapError as e:
+            if e.errno == E.ENOENT:
+                raise KeyError(key) from None
+            raise
+
+    def __contains__(self, key: Any) -> bool:
+        try:
+            return self.lookup(key) is not None
+        except MapError:
+            return False
+
+    def __iter__(self) -> Iterator[bytes]:
+        """Keys in get_next_key order (bounded, so a map changing underneath cannot loop)."""
+        key = self.next_key(None)
+        seen = 0
+        while key is not None and seen <= self.max_entries:
+            yield key
+            seen += 1
+            key = self.next_key(key)
+
+    def keys(self) -> list[bytes]:
+        return list(self)
+
+    def values(self) -> list[bytes]:
+        return [v for _, v in self.items()]
+
+    def items(self) -> list[tuple[bytes, bytes]]:
+        out = []
+        for k in self.keys():
+            v = self.lookup(k)
+            if v is not None:
+                out.append((k, v))
+        return out
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    def __bool__(self) -> bool:
+        return True
+
+    def typed(self, key: Any = None, value: Any = None) -> TypedView:
+        """A view converting keys/values with struct formats or ctypes types."""
+        return TypedView(self, key, value)
+
+
+class Map(MapFace):
     """A BPF map in user space.  ``Map(type, ...)`` returns the subclass for ``type``.
 
     Subclasses implement ``_lookup``, ``_update``, ``_delete`` and ``_next_key``
@@ -495,64 +579,6 @@ class Map:
             self._as_bytes(v, self.value_size, "value").ljust(stride, b"\0") for v in values
         )
         self.update(key, blob, flags)
-
-    # -- dict-like face ------------------------------------------------------------------
-
-    def __getitem__(self, key: Any) -> bytes:
-        v = self.lookup(key)
-        if v is None:
-            raise KeyError(key)
-        return v
-
-    def __setitem__(self, key: Any, value: Any) -> None:
-        self.update(key, value)
-
-    def __delitem__(self, key: Any) -> None:
-        try:
-            self.delete(key)
-        except MapError as e:
-            if e.errno == E.ENOENT:
-                raise KeyError(key) from None
-            raise
-
-    def __contains__(self, key: Any) -> bool:
-        try:
-            return self.lookup(key) is not None
-        except MapError:
-            return False
-
-    def __iter__(self) -> Iterator[bytes]:
-        """Keys in get_next_key order (bounded, so a map changing underneath cannot loop)."""
-        key = self.next_key(None)
-        seen = 0
-        while key is not None and seen <= self.max_entries:
-            yield key
-            seen += 1
-            key = self.next_key(key)
-
-    def keys(self) -> list[bytes]:
-        return list(self)
-
-    def values(self) -> list[bytes]:
-        return [v for _, v in self.items()]
-
-    def items(self) -> list[tuple[bytes, bytes]]:
-        out = []
-        for k in self.keys():
-            v = self.lookup(k)
-            if v is not None:
-                out.append((k, v))
-        return out
-
-    def __len__(self) -> int:
-        return sum(1 for _ in self)
-
-    def __bool__(self) -> bool:
-        return True
-
-    def typed(self, key: Any = None, value: Any = None) -> TypedView:
-        """A view converting keys/values with struct formats or ctypes types."""
-        return TypedView(self, key, value)
 
     def __repr__(self) -> str:
         return (
