@@ -27,7 +27,6 @@ COMMAND_MODULES = (
     "attach",
     "demo",
     "iov",
-    "bench",
 )
 
 
