@@ -441,3 +441,21 @@ def test_examples_disassemble_as_llvm14(example_objects: list[Path]) -> None:
 def test_examples_disassemble_as_llvm19(example_objects: list[Path]) -> None:
     for obj in example_objects:
         assert objdump(obj, hex=True) == _run(OBJDUMP19, "-d", str(obj))
+
+
+def test_cli_disasm_c_file_with_source_lines(tmp_path: Path) -> None:
+    """`pybpf disasm -S prog.c` compiles, then interleaves each C line once, before its code."""
+    from click.testing import CliRunner
+
+    from pybpf.cli import main
+
+    src = EXAMPLES[0].parent / "sockex1_kern.c"
+    res = CliRunner().invoke(main, ["disasm", "-S", str(src)])
+    assert res.exit_code == 0, res.output
+    lines = res.output.splitlines()
+    assert any("load_byte(skb" in ln for ln in lines if ln.startswith("; "))
+    assert "r0 = *(u8 *)skb[23]" in res.output
+    comments = [ln for ln in lines if ln.startswith("; ")]
+    assert all(a != b for a, b in zip(comments, comments[1:], strict=False))
+    plain = CliRunner().invoke(main, ["disasm", str(src)])
+    assert plain.exit_code == 0 and "<count_by_protocol>:" in plain.output

@@ -29,6 +29,7 @@ import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from .errors import ElfError, InsnError, NotSupportedError
 from .isa import (
@@ -411,13 +412,22 @@ def parse_objdump_lines(text: str) -> list[tuple[int, str, str]]:
     return out
 
 
-def listing(insns: Sequence[Insn], *, hex: bool = False, exact: bool = False) -> str:
+def listing(insns: Sequence[Insn], *, hex: bool = False, exact: bool = False,
+            source: Mapping[int, Any] | None = None) -> str:
     """llvm-objdump's instruction lines (slot, raw bytes, text) for bare instructions.
 
     Encodings the kernel would refuse carry a ``; malformed: reason`` comment.
+    ``source`` maps slot indices to line-info records (``.text``, ``.file``,
+    ``.line``, from the object's .BTF.ext) printed as ``; C line`` comments before
+    the instructions they produced, as ``llvm-objdump -S`` does.
     """
     lines = []
+    last_src = None
     for pc, insn in iter_slots(insns):
+        li = source.get(pc) if source else None
+        if li is not None and li.text.strip() and (li.file, li.line) != last_src:
+            lines.append(f"; {li.text.strip()}")
+            last_src = (li.file, li.line)
         raw = " ".join(f"{b:02x}" for b in insn.encode())
         text = format_insn(insn, pc, hex=hex, exact=exact)
         bad = malformed(insn)

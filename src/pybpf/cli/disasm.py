@@ -1,6 +1,8 @@
-"""``pybpf disasm FILE``: llvm-objdump-style disassembly of an ELF object or raw instructions."""
+"""``pybpf disasm FILE``: llvm-objdump-style disassembly of an object, C file or raw instructions."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import click
 
@@ -17,11 +19,45 @@ from . import main
 @click.option("--exact", is_flag=True,
               help="For raw files: llvm-objdump's exact text (loses local-call and pseudo-LDDW "
                    "markers) instead of pybpf's lossless form.")
-def disasm(file: str, section: str | None, hex_: bool, exact: bool) -> None:
-    """Disassemble FILE (an eBPF ELF object, or raw little-endian instructions)."""
+@click.option("--source", "-S", is_flag=True,
+              help="Interleave the C source lines (from the object's .BTF.ext line info), "
+                   "as llvm-objdump -S does.")
+def disasm(file: str, section: str | None, hex_: bool, exact: bool, source: bool) -> None:
+    """Disassemble FILE: an eBPF ELF object, a C file (compiled first), a macro module
+    (.py), or raw little-endian instructions."""
+    path = Path(file)
+    if path.suffix == ".c":
+        from ..cc import compile_c
+
+        file = str(compile_c(path))
+    if path.suffix == ".py" or source:
+        _programs(file, section, hex_, exact, source)
+        return
     if is_elf(file):
         click.echo(objdump(file, section=section, hex=hex_), nl=False)
         return
     if section is not None:
         raise BpfError(f"{file}: --section applies to ELF objects only (this is raw bytes)")
     click.echo(listing(raw_file(file), hex=hex_, exact=exact), nl=False)
+
+
+def _programs(file: str, section: str | None, hex_: bool, exact: bool, source: bool) -> None:
+    """Each program of an object or macro module, with its C lines when asked."""
+    from ..collection import load, read_spec
+
+    if Path(file).suffix == ".py":  # a macro module builds its program against live maps
+        spec = load(file, verify=False).spec
+    else:
+        if not is_elf(file):
+            raise BpfError(f"{file}: --source needs an ELF object or a C file")
+        spec = read_spec(file)
+    shown = 0
+    for name, ps in spec.programs.items():
+        if section is not None and section not in (ps.section, name):
+            continue
+        lines = {li.insn: li for li in ps.line_info} if source else None
+        click.echo(f"{ps.section or 'program'} <{name}>:")
+        click.echo(listing(ps.insns, hex=hex_, exact=exact, source=lines))
+        shown += 1
+    if not shown:
+        raise BpfError(f"{file}: no program in section {section!r}")
