@@ -203,7 +203,8 @@ class Program:
                     "not modelled in user space"
                 )
 
-    def verify(self, *, log_level: int = 0, line_info: Any = (), privileged: bool = True) -> Any:
+    def verify(self, *, log_level: int = 0, line_info: Any = (), privileged: bool = True,
+               func_info: Any = ()) -> Any:
         """Run pybpf's verifier on the program (raises VerifierError when refused)."""
         try:
             from .verifier.check import Verifier  # noqa: PLC0415
@@ -221,6 +222,7 @@ class Program:
             log_level=log_level,
             line_info=line_info,
             privileged=privileged,
+            func_info=func_info,
         ).verify()
 
     def _resolve_map(self, key: int) -> Any:

@@ -40,6 +40,8 @@ class Cfg:
     subprog_starts: list[int]  # sorted slot indices; [0] is the main program
     succ: dict[int, tuple[int, ...]] = field(default_factory=dict)
     back_edges: list[tuple[int, int]] = field(default_factory=list)
+    #: reserved-field complaints the kernel only makes when do_check reaches the insn
+    malformed: dict[int, str] = field(default_factory=dict)
 
     @property
     def len(self) -> int:
@@ -82,11 +84,16 @@ def check_structure(insns: Sequence[Insn], log: VerifierLog, *, privileged: bool
         raise _fail(log, what, None, errno.EINVAL if n == 0 else errno.E2BIG)
 
     # resolve_pseudo_ldimm64 + opcode checks: malformed encodings first
+    late: dict[int, str] = {}
     for pc, insn in enumerate(slots):
         if insn is None:
             continue
         msg = malformed(insn)
-        if msg:
+        if msg == "BPF_EXIT uses reserved fields" and not (insn.src or insn.dst or insn.imm):
+            msg = None  # do_check never looks at an exit's offset
+        if msg and _checked_when_reached(msg, insn):
+            late[pc] = msg
+        elif msg:
             raise _fail(log, msg, pc)
 
     # add_subprog_and_kfunc: every local call target (and BPF_PSEUDO_FUNC) starts a subprogram
@@ -99,15 +106,15 @@ def check_structure(insns: Sequence[Insn], log: VerifierLog, *, privileged: bool
         if not (is_call or is_func):
             continue
         if not privileged:
-            raise _fail(log, "function calls to other bpf functions are allowed for CAP_BPF", pc,
-                        errno.EPERM)
+            raise _fail(log, "loading/calling other bpf or kernel functions are allowed for "
+                        "CAP_BPF and CAP_SYS_ADMIN", pc, errno.EPERM)
         target = pc + 1 + insn.imm
         if target < 0 or target >= n:
             raise _fail(log, "call to invalid destination", pc)
         starts.add(target)
         if len(starts) > MAX_SUBPROGS:
             raise _fail(log, f"too many subprograms (max {MAX_SUBPROGS})", pc)
-    cfg = Cfg(slots, sorted(starts))
+    cfg = Cfg(slots, sorted(starts), malformed=late)
 
     # check_subprogs: jumps stay in their subprogram; each one ends in exit or jump
     for idx in range(len(cfg.subprog_starts)):
@@ -184,3 +191,12 @@ def _walk(cfg: Cfg, log: VerifierLog, privileged: bool) -> None:
             raise _fail(log, f"unreachable insn {pc}", pc)
         if insn.is_lddw and state[pc + 1] != 0:
             raise _fail(log, f"jump into the middle of ldimm64 insn {pc}", pc)
+
+
+def _checked_when_reached(msg: str, insn: Insn) -> bool:
+    """Reserved fields and register numbers are checked by do_check (check_alu_op,
+    check_reg_arg ...), so only on instructions some path reaches; opcodes and
+    ld_imm64 encodings are checked for the whole program up front."""
+    if msg.startswith(("unknown opcode", "unrecognized bpf_ld_imm64", "BPF_LD_IMM64")):
+        return False
+    return not insn.is_lddw

@@ -29,6 +29,8 @@ POINTER_TYPES = (PTR_TO_CTX, PTR_TO_STACK, CONST_PTR_TO_MAP, PTR_TO_MAP_VALUE, P
 
 S64_MIN = -(1 << 63)
 S64_MAX = (1 << 63) - 1
+S32_MIN = -(1 << 31)
+S32_MAX = (1 << 31) - 1
 
 
 def to_s64(v: int) -> int:
@@ -51,6 +53,9 @@ class RegState:
     mem_size: int = 0  # size of PTR_TO_MEM
     frameno: int = 0  # frame of a stack pointer
     ref_obj_id: int = 0  # ringbuf reservations that must be submitted or discarded
+    #: signed bounds of the low 32 bits (s32_min_value/s32_max_value), learnt from JMP32
+    s32min: int = -(1 << 31)
+    s32max: int = (1 << 31) - 1
 
     # --- predicates -----------------------------------------------------------------
     @property
@@ -69,7 +74,8 @@ class RegState:
         """The kernel's reg_type_str: 'scalar', 'map_value_or_null', 'fp' ..."""
         if self.type == NOT_INIT:
             return "?"
-        name = self.type + ("_or_null" if self.maybe_null else "")
+        base = "ringbuf_mem" if self.type == PTR_TO_MEM and self.ref_obj_id else self.type
+        name = base + ("_or_null" if self.maybe_null else "")
         return name
 
     def __str__(self) -> str:
@@ -79,6 +85,8 @@ class RegState:
             if self.is_const:
                 return str(to_s64(self.var.value))
             return "scalar(" + self._bounds() + ")"
+        if self.type == PTR_TO_STACK and self.is_const and not self.var.value:
+            return f"fp{self.off}"
         parts = []
         if self.id:
             parts.append(f"id={self.id}")
@@ -95,15 +103,28 @@ class RegState:
         return f"{self.type_name()}(" + ",".join(p for p in parts if p) + ")"
 
     def _bounds(self) -> str:
-        out = []
+        """Bounds the kernel's way: defaults left out, equal values joined (smax=umax=9)."""
+        vals = []
         if self.smin != S64_MIN:
-            out.append(f"smin={self.smin}")
+            vals.append(("smin", self.smin))
         if self.smax != S64_MAX:
-            out.append(f"smax={self.smax}")
+            vals.append(("smax", self.smax))
         if self.umin:
-            out.append(f"umin={self.umin}")
+            vals.append(("umin", self.umin))
         if self.umax != U64:
-            out.append(f"umax={self.umax}")
+            vals.append(("umax", self.umax))
+        out: list[str] = []
+        done: set[str] = set()
+        for name, v in vals:
+            if name in done:
+                continue
+            same = [n for n, w in vals if w == v and n not in done]
+            done.update(same)
+            out.append("=".join(same) + f"={v}")
+        if self.s32min != S32_MIN and (self.s32min != self.smin or self.umax > U32):
+            out.append(f"smin32={self.s32min}")
+        if self.s32max != S32_MAX and (self.s32max != self.smax or self.umax > U32):
+            out.append(f"smax32={self.s32max}")
         if not self.is_const and self.var != tn.UNKNOWN:
             out.append(f"var_off={self.var}")
         return ",".join(out)
@@ -115,7 +136,9 @@ UNKNOWN_SCALAR = RegState(SCALAR)
 
 def scalar_const(v: int) -> RegState:
     v &= U64
-    return RegState(SCALAR, tn.const(v), v, v, to_s64(v), to_s64(v))
+    lo = v & U32
+    s32 = lo - (1 << 32) if lo >> 31 else lo
+    return RegState(SCALAR, tn.const(v), v, v, to_s64(v), to_s64(v), s32min=s32, s32max=s32)
 
 
 def scalar_range(umin: int, umax: int) -> RegState:
@@ -125,7 +148,18 @@ def scalar_range(umin: int, umax: int) -> RegState:
 def sync(r: RegState) -> RegState:
     """reg_bounds_sync: make tnum, unsigned and signed bounds agree."""
     var, umin, umax, smin, smax = r.var, r.umin, r.umax, r.smin, r.smax
+    s32min, s32max = r.s32min, r.s32max
     for _ in range(2):
+        if umax <= U32 and umin <= umax:
+            # a zero-extended value: its signed 32-bit view and its u64 range agree
+            if umax <= S32_MAX:
+                s32min, s32max = max(s32min, umin), min(s32max, umax)
+            elif umin > S32_MAX:
+                s32min, s32max = max(s32min, umin - (1 << 32)), min(s32max, umax - (1 << 32))
+            if s32min >= 0:
+                umin, umax = max(umin, s32min), min(umax, s32max)
+            elif s32max < 0:
+                umin, umax = max(umin, s32min + (1 << 32)), min(umax, s32max + (1 << 32))
         # bounds from the tnum
         umin = max(umin, var.value)
         umax = min(umax, var.value | var.mask)
@@ -147,11 +181,12 @@ def sync(r: RegState) -> RegState:
             umin = lo
             smax = to_s64(umax)
         var = tn.intersect(var, tn.trange(umin, umax)) if umin <= umax else var
-    return replace(r, var=var, umin=umin, umax=umax, smin=smin, smax=smax)
+    return replace(r, var=var, umin=umin, umax=umax, smin=smin, smax=smax, s32min=s32min,
+                   s32max=s32max)
 
 
 def bounds_empty(r: RegState) -> bool:
-    return r.umin > r.umax or r.smin > r.smax
+    return r.umin > r.umax or r.smin > r.smax or r.s32min > r.s32max
 
 
 # --- 32-bit views ---------------------------------------------------------------------------
@@ -160,8 +195,9 @@ def sub32(r: RegState) -> RegState:
     if r.umax - r.umin <= U32 and (r.umin >> 32) == (r.umax >> 32):
         lo, hi = r.umin & U32, r.umax & U32
         if lo <= hi:
-            return sync(RegState(SCALAR, tn.subreg(r.var), lo, hi))
-    return sync(RegState(SCALAR, tn.subreg(r.var), 0, U32))
+            return sync(RegState(SCALAR, tn.subreg(r.var), lo, hi, s32min=r.s32min,
+                                 s32max=r.s32max))
+    return sync(RegState(SCALAR, tn.subreg(r.var), 0, U32, s32min=r.s32min, s32max=r.s32max))
 
 
 def zext32(r: RegState) -> RegState:
@@ -181,7 +217,12 @@ def alu(op: str, a: RegState, b: RegState, bits: int) -> RegState:
     if bits == 32:
         a, b = sub32(a), sub32(b)
     width_max = U64 if bits == 64 else U32
-    if a.is_const and b.is_const and op in _CONCRETE:
+    if op in ("div", "mod") or (op in ("lsh", "rsh", "arsh") and
+                                (not b.is_const or b.umax >= bits)):
+        # is_safe_to_compute_dst_reg_range says no: the kernel marks the whole 64-bit
+        # register unknown, without zero-extending 32-bit results
+        return UNKNOWN_SCALAR
+    if a.is_const and b.is_const and op in _CONCRETE and op not in ("div", "mod"):
         v = _CONCRETE[op](a.const, b.const, bits)
         return scalar_const(v & width_max)
     r = _alu64(op, a, b, bits)

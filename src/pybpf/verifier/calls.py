@@ -1,0 +1,237 @@
+"""Helper and bpf-to-bpf calls, exits and the combined stack limit
+(check_helper_call, check_func_call, prepare_func_exit, check_max_stack_depth).
+"""
+
+from __future__ import annotations
+
+import errno
+from typing import TYPE_CHECKING, Any
+
+from ..isa import (
+    BPF_PSEUDO_CALL,
+    MAX_BPF_STACK,
+    OPCODES,
+    Insn,
+)
+from ..uapi import FUNC_NAMES
+from . import rules as R
+from . import state as S
+from . import tnum as tn
+from .limits import BPF_MAX_VAR_OFF, CALLER_SAVED, MAX_CALL_FRAMES
+from .memory import _slot, _spill_size, _stack_byte
+from .state import RegState
+
+if TYPE_CHECKING:
+    from .check import _Path
+
+
+class CallChecks:
+    """Mixed into pybpf.verifier.check.Verifier."""
+
+    # ------------------------------------------------------------------ calls
+    def _check_helper_call(self, path: _Path, insn: Insn, pc: int) -> None:
+        fid = insn.imm
+        name = FUNC_NAMES.get(fid, "unknown")
+        proto = self.rules.helper(fid, privileged=self.privileged)
+        if not self.privileged and self.prog_type == R.SOCKET_FILTER:
+            # the set an unprivileged loader gets, probed on Linux 6.18
+            proto = self.rules.helper(fid, privileged=True) \
+                if fid in R.UNPRIV_SOCKET_FILTER_HELPERS else None
+        if proto is None:
+            if fid not in FUNC_NAMES:
+                raise self._err(f"invalid func unknown#{fid}", pc, errno.EINVAL)
+            raise self._err(f"program of this type cannot use helper bpf_{name}#{fid}", pc,
+                            errno.EINVAL)
+        if proto.gpl_only and not _license_is_gpl(self.license):
+            raise self._err("cannot call GPL-restricted function from non-GPL compatible "
+                            "program", pc, errno.EINVAL)
+        regs = path.cur.regs
+        meta_map: Any = None
+        alloc_size = 0
+        released: int | None = None
+        key_const: int | None = None
+        args = proto.args
+        for i, at in enumerate(args):
+            regno = i + 1
+            if at == R.ARG_DONTCARE:
+                continue
+            reg = self._read_reg(path, regno, pc)
+            if at == R.ARG_ANYTHING:
+                if reg.is_pointer and not self.privileged:
+                    raise self._err(f"R{regno} leaks addr into helper function", pc)
+            elif at == R.ARG_CONST_MAP_PTR:
+                if reg.type != S.CONST_PTR_TO_MAP:
+                    raise self._err(f"R{regno} type={reg.type_name()} expected=map_ptr", pc)
+                meta_map = reg.map
+                if proto.map_types and meta_map.type not in proto.map_types:
+                    raise self._err(f"cannot pass map_type {meta_map.type} into func "
+                                    f"{name}#{fid}", pc, errno.EINVAL)
+            elif at in (R.ARG_PTR_TO_MAP_KEY, R.ARG_PTR_TO_MAP_VALUE,
+                        R.ARG_PTR_TO_UNINIT_MAP_VALUE):
+                if meta_map is None:
+                    raise self._err("invalid map_ptr to access map->key", pc)
+                size = meta_map.key_size if at == R.ARG_PTR_TO_MAP_KEY else meta_map.value_size
+                self._check_helper_mem(path, regno, size, size,
+                                       at == R.ARG_PTR_TO_UNINIT_MAP_VALUE, pc)
+                if at == R.ARG_PTR_TO_MAP_KEY:
+                    if self.privileged:  # get_constant_map_key: bpf_capable only
+                        key_const = self._const_stack_key(path, reg, size)
+            elif at in (R.ARG_PTR_TO_MEM, R.ARG_PTR_TO_UNINIT_MEM, R.ARG_PTR_TO_MEM_OR_NULL):
+                nxt = args[i + 1] if i + 1 < len(args) else None
+                if at == R.ARG_PTR_TO_MEM_OR_NULL and reg.type == S.SCALAR and reg.is_const \
+                        and reg.const == 0:
+                    continue
+                if nxt not in (R.ARG_CONST_SIZE, R.ARG_CONST_SIZE_OR_ZERO):
+                    raise self._err(f"R{regno} helper argument without a size", pc)
+                sz = self._read_reg(path, regno + 1, pc)
+                if sz.type != S.SCALAR:
+                    raise self._err(f"R{regno + 1} type={sz.type_name()} expected=scalar", pc)
+                if sz.smin < 0:
+                    raise self._err(f"R{regno + 1} min value is negative, either use unsigned "
+                                    "or 'var &= const'", pc)
+                if sz.umin == 0 and nxt == R.ARG_CONST_SIZE:
+                    raise self._err(f"R{regno + 1} invalid zero-sized read", pc)
+                if sz.umax >= BPF_MAX_VAR_OFF:
+                    raise self._err(f"R{regno + 1} unbounded memory access, use 'var &= const' "
+                                    "or 'if (var < const)'", pc)
+                # a variable size disables raw mode: the memory must be initialised
+                self._check_helper_mem(path, regno, sz.umin, sz.umax,
+                                       at == R.ARG_PTR_TO_UNINIT_MEM and sz.is_const, pc,
+                                       mem_arg=True)
+                if at == R.ARG_PTR_TO_UNINIT_MEM and not sz.is_const:
+                    self._check_helper_mem(path, regno, sz.umin, sz.umax, True, pc)
+            elif at in (R.ARG_CONST_SIZE, R.ARG_CONST_SIZE_OR_ZERO):
+                continue  # checked with the pointer before it
+            elif at == R.ARG_PTR_TO_CTX:
+                if reg.type != S.PTR_TO_CTX:
+                    raise self._err(f"R{regno} type={reg.type_name()} expected=ctx", pc)
+                self._check_ptr_off_reg(reg, regno, pc)
+            elif at == R.ARG_CONST_ALLOC_SIZE_OR_ZERO:
+                if not (reg.type == S.SCALAR and reg.is_const):
+                    raise self._err(f"R{regno} is not a known constant'", pc)
+                alloc_size = reg.const
+            elif at == R.ARG_PTR_TO_ALLOC_MEM:
+                if reg.type != S.PTR_TO_MEM or not reg.ref_obj_id or reg.maybe_null:
+                    raise self._err(f"R{regno} type={reg.type_name()} expected=ringbuf_mem",
+                                    pc)
+                if reg.off:
+                    raise self._err(f"R{regno} must have zero offset when passed to release "
+                                    "func", pc)
+                released = reg.ref_obj_id
+            elif at == R.ARG_PTR_TO_LONG:
+                self._check_helper_mem(path, regno, 8, 8, True, pc)
+            elif at == R.ARG_PTR_TO_CONST_STR:
+                if reg.type != S.PTR_TO_MAP_VALUE:
+                    raise self._err(f"R{regno} type={reg.type_name()} expected=map_value", pc)
+            else:
+                raise self._err(f"helper {name}#{fid} has an argument kind pybpf's verifier "
+                                "does not model", pc, errno.EINVAL)
+        if released is not None:
+            if not any(r == released for r, _ in path.refs):
+                raise self._err("R1 must be referenced when passed to release function", pc)
+            path.refs = tuple(x for x in path.refs if x[0] != released)
+            for f in path.frames:
+                for i, r in enumerate(f.regs):
+                    if r.ref_obj_id == released:  # mark_reg_invalid
+                        f.regs[i] = S.UNKNOWN_SCALAR if self.privileged else S.NOT_INIT_REG
+        for r in CALLER_SAVED:
+            regs[r] = S.NOT_INIT_REG
+        if proto.ret == R.RET_INTEGER:
+            regs[0] = S.UNKNOWN_SCALAR
+        elif proto.ret == R.RET_VOID:
+            regs[0] = S.NOT_INIT_REG
+        elif proto.ret == R.RET_PTR_TO_MAP_VALUE_OR_NULL:
+            null = not (fid == 1 and key_const is not None and
+                        meta_map.type in (2, 6) and key_const < meta_map.max_entries)
+            regs[0] = RegState(S.PTR_TO_MAP_VALUE, tn.const(0), 0, 0, 0, 0, map=meta_map,
+                               maybe_null=null, id=self._new_id() if null else 0)
+        elif proto.ret == R.RET_PTR_TO_MEM_OR_NULL:
+            rid = self._new_id()
+            regs[0] = RegState(S.PTR_TO_MEM, tn.const(0), 0, 0, 0, 0, maybe_null=True, id=rid,
+                               mem_size=alloc_size, ref_obj_id=rid)
+            path.refs = path.refs + ((rid, pc),)
+        else:
+            raise self._err(f"helper {name}#{fid} returns a kind pybpf's verifier does not "
+                            "model", pc, errno.EINVAL)
+
+    def _const_stack_key(self, path: _Path, reg: RegState, size: int) -> int | None:
+        """A map key known exactly on the stack (get_constant_map_key), else None.
+
+        Linux 6.13+ uses it to elide the null check of ARRAY lookups whose key is
+        a constant below max_entries.
+        """
+        if reg.type != S.PTR_TO_STACK or not reg.is_const or size not in (1, 2, 4, 8):
+            return None
+        frame = path.frames[reg.frameno]
+        lo = reg.off + S.to_s64(reg.const)
+        slot = frame.stack.get(_slot(lo))
+        if slot is None:
+            return None
+        if all(_stack_byte(frame, a) == S.STACK_ZERO for a in range(lo, lo + size)):
+            return 0
+        sp = slot.spilled
+        if sp is not None and sp.type == S.SCALAR and sp.is_const and lo % 8 == 0 and \
+                _spill_size(slot) == size:
+            return sp.const & ((1 << (size * 8)) - 1)
+        return None
+
+    def _check_func_call(self, path: _Path, insn: Insn, pc: int) -> int:
+        if len(path.frames) >= MAX_CALL_FRAMES:
+            raise self._err(f"the call stack of {len(path.frames) + 1} frames is too deep !",
+                            pc, errno.E2BIG)
+        target = pc + 1 + insn.imm
+        sub = self.cfg.subprog_starts.index(target)
+        callee = self._initial_frame(sub, callsite=pc, depth=len(path.frames))
+        caller = path.cur
+        for r in CALLER_SAVED:
+            callee.regs[r] = caller.regs[r]
+        path.frames.append(callee)
+        return target
+
+    def _check_exit(self, path: _Path, pc: int) -> int | None:
+        if len(path.frames) > 1:
+            r0 = path.cur.regs[0]  # prepare_func_exit copies R0 unchecked
+            callee = path.frames.pop()
+            if r0.type == S.PTR_TO_STACK and r0.frameno == len(path.frames):
+                raise self._err("cannot return stack pointer to the caller", pc, errno.EINVAL)
+            caller = path.cur
+            for r in CALLER_SAVED:
+                caller.regs[r] = S.NOT_INIT_REG
+            caller.regs[0] = r0
+            return callee.callsite + 1
+        r0 = self._read_reg(path, 0, pc)
+        if path.refs:
+            rid, alloc = path.refs[0]
+            raise self._err(f"Unreleased reference id={rid} alloc_insn={alloc}", pc, errno.EINVAL)
+        if r0.is_pointer and not self.privileged:
+            raise self._err("R0 leaks addr as return value", pc)
+        return None
+
+    def _check_max_stack_depth(self) -> None:
+        # combined stack of the deepest call chain, each frame rounded to 32 bytes as the JIT
+        depth = self.stats.stack_depth
+        calls: dict[int, set[int]] = {i: set() for i in range(len(depth))}
+        for pc, insn in enumerate(self.cfg.insns):
+            if insn is not None and OPCODES[insn.code].kind == "call" and \
+                    insn.src == BPF_PSEUDO_CALL:
+                calls[self.cfg.subprog_of(pc)].add(self.cfg.subprog_starts.index(pc + 1 +
+                                                                                insn.imm))
+
+        def worst(sub: int, seen: tuple[int, ...]) -> int:
+            own = max(_round32(depth[sub]), 0)
+            inner = [worst(c, seen + (c,)) for c in calls[sub] if c not in seen]
+            return own + (max(inner) if inner else 0)
+
+        total = worst(0, (0,))
+        if total > MAX_BPF_STACK:
+            raise self._err(f"combined stack size of {len(depth)} calls is {total}. Too large",
+                            None, errno.EACCES)
+
+
+def _license_is_gpl(lic: str) -> bool:
+    return lic in ("GPL", "GPL v2", "GPL and additional rights", "Dual BSD/GPL", "Dual MIT/GPL",
+                   "Dual MPL/GPL")
+
+
+def _round32(n: int) -> int:
+    return (n + 31) // 32 * 32
