@@ -15,6 +15,7 @@ from ..isa import (
 )
 from . import state as S
 from . import tnum as tn
+from .env import VerifierEnv
 from .limits import ALU_OPS, BPF_MAX_VAR_OFF
 from .state import RegState
 
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
     from .check import _Path
 
 
-class AluChecks:
+class AluChecks(VerifierEnv):
     """Mixed into pybpf.verifier.check.Verifier."""
 
     # ------------------------------------------------------------------ ALU

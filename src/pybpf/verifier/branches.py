@@ -13,13 +13,14 @@ from ..isa import (
 )
 from . import state as S
 from . import tnum as tn
+from .env import VerifierEnv
 from .state import RegState, StackSlot
 
 if TYPE_CHECKING:
     from .check import _Path
 
 
-class BranchChecks:
+class BranchChecks(VerifierEnv):
     """Mixed into pybpf.verifier.check.Verifier."""
 
     # ------------------------------------------------------------------ jumps

@@ -17,6 +17,7 @@ from ..uapi import FUNC_NAMES
 from . import rules as R
 from . import state as S
 from . import tnum as tn
+from .env import VerifierEnv
 from .limits import BPF_MAX_VAR_OFF, CALLER_SAVED, MAX_CALL_FRAMES
 from .memory import _slot, _spill_size, _stack_byte
 from .state import RegState
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
     from .check import _Path
 
 
-class CallChecks:
+class CallChecks(VerifierEnv):
     """Mixed into pybpf.verifier.check.Verifier."""
 
     # ------------------------------------------------------------------ calls
@@ -134,8 +135,8 @@ class CallChecks:
                 for i, r in enumerate(f.regs):
                     if r.ref_obj_id == released:  # mark_reg_invalid
                         f.regs[i] = S.UNKNOWN_SCALAR if self.privileged else S.NOT_INIT_REG
-        for r in CALLER_SAVED:
-            regs[r] = S.NOT_INIT_REG
+        for regno in CALLER_SAVED:
+            regs[regno] = S.NOT_INIT_REG
         if proto.ret == R.RET_INTEGER:
             regs[0] = S.UNKNOWN_SCALAR
         elif proto.ret == R.RET_VOID:

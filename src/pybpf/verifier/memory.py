@@ -19,6 +19,7 @@ from ..isa import (
 from ..uapi import BPF_F_RDONLY_PROG
 from . import state as S
 from . import tnum as tn
+from .env import VerifierEnv
 from .limits import BPF_MAX_VAR_OFF, CALLER_SAVED
 from .state import Frame, RegState, StackSlot
 
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
     from .check import _Path
 
 
-class MemoryChecks:
+class MemoryChecks(VerifierEnv):
     """Mixed into pybpf.verifier.check.Verifier."""
 
     # ------------------------------------------------------------------ memory
