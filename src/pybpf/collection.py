@@ -83,35 +83,39 @@ def load(
     log_level: int = 0,
     include_dirs: tuple[str, ...] = (),
     defines: tuple[str, ...] = (),
+    engine: str = "interp",
 ) -> Collection:
     """Load every map and program ``obj`` describes into ``backend``.
 
     ``obj``: path of an eBPF object (``.o``), a C file (``.c``, compiled with
     ``pybpf cc``), a macro module (``.py``), raw ELF bytes, or an ObjectSpec.
     In the user backend, ``verify`` runs pybpf's verifier on each program
-    first, as the kernel always does; refusal raises VerifierError.
+    first, as the kernel always does; refusal raises VerifierError. ``engine``
+    picks the interpreter or the JIT (which always verifies).
     """
     if backend not in BACKENDS:
         raise BpfError(f"unknown backend {backend!r} (choose from {', '.join(BACKENDS)})")
     if isinstance(obj, ObjectSpec):
-        return _load_spec(obj, backend, verify, log_level, builder=None)
+        return _load_spec(obj, backend, verify, log_level, builder=None, engine=engine)
     if isinstance(obj, bytes | bytearray):
         from .elf import load_object
 
-        return _load_spec(load_object(bytes(obj)), backend, verify, log_level, builder=None)
+        return _load_spec(load_object(bytes(obj)), backend, verify, log_level, builder=None,
+                          engine=engine)
     path = Path(obj)
     if not path.exists():
         raise BpfError(f"{path}: no such file")
     if path.suffix == ".py":
         spec, builder = _macro_module(path)
-        return _load_spec(spec, backend, verify, log_level, builder=builder)
+        return _load_spec(spec, backend, verify, log_level, builder=builder, engine=engine)
     if path.suffix == ".c":
         from .cc import compile_c
 
         path = compile_c(path, include_dirs=include_dirs, defines=defines)
     from .elf import load_object
 
-    return _load_spec(load_object(path), backend, verify, log_level, builder=None)
+    return _load_spec(load_object(path), backend, verify, log_level, builder=None,
+                      engine=engine)
 
 
 def read_spec(obj: str | os.PathLike[str] | bytes | ObjectSpec) -> ObjectSpec:
@@ -171,7 +175,7 @@ def _create_maps(spec: ObjectSpec) -> dict[str, Any]:
 
 
 def _load_spec(spec: ObjectSpec, backend: str, verify: bool, log_level: int,
-               builder: Any) -> Collection:
+               builder: Any, engine: str = "interp") -> Collection:
     if backend == "kernel":
         # libbpf's order (BTF, maps with BTF ids, programs, prog arrays), closing on failure
         from .kernel.loader import load_object
@@ -186,9 +190,11 @@ def _load_spec(spec: ObjectSpec, backend: str, verify: bool, log_level: int,
     for name, ps in list(spec.programs.items()):
         if builder is not None:
             ps = build_program(spec, name, builder, maps)
-        prog = Program.from_spec(ps, maps)
+        prog = Program.from_spec(ps, maps, engine=engine, line_info=ps.line_info,
+                                 func_info=ps.func_info)
         if verify:
-            verifier[name] = prog.verify(log_level=log_level, line_info=ps.line_info)
+            verifier[name] = (prog.verification if prog.verification is not None and
+                              not log_level else prog.verify(log_level=log_level))
         programs[name] = prog
     fill_prog_arrays(spec, maps, programs)
     return Collection(programs, maps, spec, backend, verifier)

@@ -93,8 +93,12 @@ def _ifindex_exists(ifindex: int) -> bool:
     return False
 
 
+#: how a Program runs: pybpf's interpreter, or the llvmlite JIT (verified programs only)
+ENGINES = ("interp", "jit")
+
+
 class Program:
-    """An eBPF program of one type, run by pybpf's interpreter (see module doc)."""
+    """An eBPF program of one type, run by pybpf's interpreter or JIT (see module doc)."""
 
     def __init__(
         self,
@@ -106,6 +110,9 @@ class Program:
         *,
         verify: bool = False,
         budget: int | None = None,
+        engine: str = "interp",
+        line_info: Sequence[Any] = (),
+        func_info: Sequence[Any] = (),
     ):
         if isinstance(insns, bytes | bytearray | memoryview):
             insns = isa.decode(insns)
@@ -118,12 +125,24 @@ class Program:
         self.license = license
         self.name = name
         self.helpers = helpers_for(prog_type)
+        self.line_info = list(line_info)
+        self.func_info = list(func_info)
         self._check_calls()
-        if verify:
-            self.verify()
+        if engine not in ENGINES:
+            raise BpfError(f"unknown engine {engine!r} (choose from {', '.join(ENGINES)})")
+        self.engine = engine
+        #: the verifier's result (statistics, log) when the program was verified
+        self.verification: Any = None
+        if verify or engine == "jit":  # the JIT runs verified programs only (docs/design.md)
+            self.verification = self.verify()
         from .vm.interp import DEFAULT_BUDGET, Interpreter  # noqa: PLC0415
 
-        self._interp = Interpreter(
+        engine_cls: Any = Interpreter
+        if engine == "jit":
+            from .vm.jit import JitEngine  # noqa: PLC0415
+
+            engine_cls = JitEngine
+        self._interp = engine_cls(
             self.insns,
             helpers=self.helpers,
             maps=self._resolve_map,
@@ -203,9 +222,13 @@ class Program:
                     "not modelled in user space"
                 )
 
-    def verify(self, *, log_level: int = 0, line_info: Any = (), privileged: bool = True,
-               func_info: Any = ()) -> Any:
-        """Run pybpf's verifier on the program (raises VerifierError when refused)."""
+    def verify(self, *, log_level: int = 0, line_info: Any = None, privileged: bool = True,
+               func_info: Any = None) -> Any:
+        """Run pybpf's verifier on the program (raises VerifierError when refused).
+
+        Line and function info default to the program's own (from its object file),
+        so refusals name the C source line.
+        """
         try:
             from .verifier.check import Verifier  # noqa: PLC0415
         except ImportError as exc:  # pragma: no cover - verifier not present
@@ -220,9 +243,9 @@ class Program:
             map_resolver=resolve,
             license=self.license,
             log_level=log_level,
-            line_info=line_info,
+            line_info=self.line_info if line_info is None else line_info,
             privileged=privileged,
-            func_info=func_info,
+            func_info=self.func_info if func_info is None else func_info,
         ).verify()
 
     def _resolve_map(self, key: int) -> Any:

@@ -42,9 +42,9 @@ from typing import Any
 import click
 
 from ..errors import BpfError, CaptureError
+from ..program import ENGINES
 from . import main
 
-ENGINES = ("interp", "jit")
 #: show a progress bar for inputs at least this large (bytes), when stderr is a terminal
 PROGRESS_MIN_BYTES = 4 << 20
 
@@ -63,17 +63,23 @@ class RunResult:
     files_failed: int = 0
 
 
-def load_collection(prog: str | os.PathLike[str], backend: str = "user") -> Any:
+def load_collection(prog: str | os.PathLike[str], backend: str = "user",
+                    engine: str = "interp") -> Any:
     """pybpf.load with every failure turned into a BpfError naming the file."""
     import pybpf  # noqa: PLC0415
 
+    if engine not in ENGINES:
+        raise BpfError(f"unknown engine {engine!r} (choose from {', '.join(ENGINES)})")
+    if engine == "jit" and backend == "kernel":
+        raise BpfError("--engine jit runs programs in user space; it does not apply to "
+                       "--backend kernel (the kernel uses its own JIT)")
     path = Path(prog)
     if not path.exists():
         raise BpfError(f"{path}: no such file")
     if path.is_dir():
         raise BpfError(f"{path}: is a directory, not a program")
     try:
-        return pybpf.load(path, backend=backend)
+        return pybpf.load(path, backend=backend, engine=engine)
     except BpfError:
         raise
     except (OSError, ValueError, KeyError, IndexError, TypeError) as e:
@@ -92,43 +98,6 @@ def select_program(coll: Any, section: str | None) -> tuple[str, Any]:
             return name, coll.programs[name]
     have = ", ".join(f"{n} ({p.section})" for n, p in coll.spec.programs.items()) or "none"
     raise BpfError(f"no program or section named {section!r} (have: {have})")
-
-
-def with_engine(prog: Any, engine: str, backend: str) -> Any:
-    """The program to attach for ``engine``: itself (interp) or a JIT-compiled form.
-
-    The JIT (``pybpf.vm.jit``) is optional; when it is missing or cannot take
-    this program, a BpfError says so.
-    """
-    if engine not in ENGINES:
-        raise BpfError(f"unknown engine {engine!r} (choose from {', '.join(ENGINES)})")
-    if engine == "interp":
-        return prog
-    if backend == "kernel":
-        raise BpfError("--engine jit runs programs in user space; it does not apply to "
-                       "--backend kernel (the kernel uses its own JIT)")
-    try:
-        from ..vm import jit  # type: ignore[attr-defined]  # noqa: PLC0415
-    except ImportError as e:
-        raise BpfError("the JIT engine is not available in this pybpf (pybpf.vm.jit is "
-                       f"missing: {e}); use --engine interp") from None
-    jp = getattr(jit, "JitProgram", None)
-    if jp is None:
-        raise BpfError("the JIT engine is not available: pybpf.vm.jit has no JitProgram; "
-                       "use --engine interp")
-    for make in (getattr(jp, "from_program", None), jp):
-        if make is None:
-            continue
-        try:
-            return make(prog)
-        except TypeError:
-            continue
-        except BpfError:
-            raise
-        except Exception as e:  # the JIT refused this program
-            raise BpfError(f"the JIT cannot compile {getattr(prog, 'name', 'the program')}: "
-                           f"{type(e).__name__}: {e}") from e
-    raise BpfError("the JIT engine is not available: JitProgram does not accept a Program")
 
 
 def run_captures(prog: Any, files: list[str], *, name: str = "", progress: bool = False,
@@ -274,10 +243,9 @@ def run_command(prog: str, more_pcaps: tuple[str, ...], pcaps: tuple[str, ...],
     files = [*pcaps, *more_pcaps]
     if not files:
         raise click.UsageError("give at least one capture: --pcap FILE [FILE ...]")
-    coll = load_collection(prog, backend)
+    coll = load_collection(prog, backend, engine)
     try:
         name, program = select_program(coll, section)
-        program = with_engine(program, engine, backend)
         res, _sock = run_captures(program, files, name=name, progress=not as_json, warn=_warn)
         if res.files_read == 0:
             raise BpfError("no packets could be read from "
