@@ -53,9 +53,6 @@ NONDETERMINISTIC = {
     uapi.BPF_FUNC_ktime_get_boot_ns, uapi.BPF_FUNC_ktime_get_coarse_ns,
     uapi.BPF_FUNC_ktime_get_tai_ns,
 }
-#: corpus programs whose return value is an address or uninitialised stack: no two runs,
-#: let alone two machines, give the same number (they are in the corpus for the verifier)
-UNREPRODUCIBLE = {"return_pointer", "return_ctx", "stack_read_uninit"}
 STATS: Counter[str] = Counter()
 DIFFS: list[str] = []
 
@@ -292,7 +289,7 @@ def test_same_results_on_captures(subject: Subject, way: str, rig) -> None:
         return
     try:
         compare_ret = not (calls(list(kp.insns)) & NONDETERMINISTIC) and \
-            subject.name not in UNREPRODUCIBLE
+            not (subject.kind == "case" and subject.payload.unreproducible)
         if way == "run" and kp.frame_mode() == "socket":
             # mixes skb->data and SKF_*_OFF addressing: only the socket way is faithful
             STATS["run: programs needing the socket path, not run"] += 1

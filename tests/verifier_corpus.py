@@ -192,6 +192,9 @@ class Case:
     rule: str = ""
     license: str = "GPL"
     prog_type: int = 1  # BPF_PROG_TYPE_SOCKET_FILTER
+    #: why the return value cannot be compared across runs or backends ("" if it can):
+    #: an address, uninitialised stack, or kernel memory pybpf does not model
+    unreproducible: str = ""
 
     @property
     def unpriv_verdict(self) -> bool:
@@ -265,9 +268,9 @@ CASES: list[Case] = [
     Case("invalid_shift32", lambda m: [MOV(0, 1), ALU32(BPF_LSH, 0, 32), EXIT], False,
          msg="invalid shift 32", rule="registers"),
     Case("return_pointer", lambda m: [MOVR(0, 10), EXIT], True, unpriv=False,
-         rule="unprivileged pointer leak"),
+         rule="unprivileged pointer leak", unreproducible="a stack address"),
     Case("return_ctx", lambda m: [MOVR(0, 1), EXIT], True, unpriv=False,
-         rule="unprivileged pointer leak"),
+         rule="unprivileged pointer leak", unreproducible="the context's address"),
     # --- pointer arithmetic -----------------------------------------------------------------
     Case("ptr_bitwise_and", lambda m: [MOVR(1, 10), ALU(BPF_AND, 1, 7), MOV(0, 0), EXIT],
          False, msg="bitwise operator &= on pointer prohibited", rule="pointer arithmetic"),
@@ -302,7 +305,7 @@ CASES: list[Case] = [
     Case("stack_misaligned", lambda m: [MOV(0, 0), STX(BPF_DW, 10, 0, -12), EXIT], False,
          msg="misaligned stack access", rule="stack"),
     Case("stack_read_uninit", lambda m: [LDX(BPF_DW, 0, 10, -8), EXIT], True, unpriv=False,
-         rule="stack (root may read uninitialised stack)"),
+         rule="stack (root may read uninitialised stack)", unreproducible="uninitialised stack"),
     Case("stack_partial_init", lambda m: [ST(BPF_W, 10, -8, 1), LDX(BPF_DW, 0, 10, -8), EXIT],
          True, unpriv=False, rule="stack"),
     Case("spill_fill_keeps_ptr", lambda m: lookup_unknown_key(m["array"]) + [
@@ -809,11 +812,11 @@ DIFF_CASES: list[Case] = [
     Case("ldabs_r6_modified", lambda m: [MOVR(6, 1), ALU(BPF_ADD, 6, 4), LDABS(BPF_B, 0), EXIT],
          False, msg="dereference of modified ctx ptr R6 off=4 disallowed", rule="LD_ABS"),
     Case("movsx_pointer", lambda m: [I(BPF_ALU64 | BPF_MOV | BPF_X, 0, 10, 8), EXIT], True,
-         unpriv=False, rule="sign extension of a pointer (root: a scalar)"),
+         unpriv=False, rule="sign extension of a pointer (root: a scalar)", unreproducible="bits of a stack address"),
     Case("sub32_pointer", lambda m: [MOV(0, 5), I(BPF_ALU | BPF_SUB | BPF_X, 0, 1), EXIT], True,
-         unpriv=False, rule="32-bit pointer subtraction (root: a scalar)"),
+         unpriv=False, rule="32-bit pointer subtraction (root: a scalar)", unreproducible="bits of the context's address"),
     Case("ptr_sub_other_ptr", lambda m: [MOVR(0, 1), ALUR(BPF_SUB, 0, 10), EXIT], True,
-         unpriv=False, rule="pointer - pointer of different types (root)"),
+         unpriv=False, rule="pointer - pointer of different types (root)", unreproducible="the distance between two regions"),
     Case("movsx_bounds_jmp32", lambda m: _value_off(m, [CALL(7),
                                                        I(BPF_ALU64 | BPF_MOV | BPF_X, 7, 0, 8),
                                                        JMP32(BPF_JGT, 7, 8, OUT)]),
@@ -857,7 +860,7 @@ DIFF_CASES: list[Case] = [
                                           EXIT], True,
          rule="equality impossible when the 32-bit signed ranges are disjoint"),
     Case("map_struct_read", lambda m: [LDMAP(1, m["array"]), LDX(BPF_W, 0, 1, 24), EXIT], True,
-         unpriv=False, rule="root reads struct bpf_map fields through a map pointer"),
+         unpriv=False, rule="root reads struct bpf_map fields through a map pointer", unreproducible="a field of the kernel's struct bpf_map"),
 ]
 
 CASES += EXTRA_CASES + DIFF_CASES

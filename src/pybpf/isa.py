@@ -386,7 +386,8 @@ def malformed(insn: Insn) -> str | None:
         if insn.src or insn.off or insn.imm:
             return "BPF_CALL uses reserved fields"
     elif k == "exit":
-        if insn.src or insn.dst or insn.off or insn.imm:
+        # Linux checks src, dst and imm of an exit but ignores its offset (do_check)
+        if insn.src or insn.dst or insn.imm:
             return "BPF_EXIT uses reserved fields"
     elif k == "lddw":
         if insn.off:
