@@ -375,6 +375,16 @@ XDP_HELPERS = frozenset({
 # fmt: on
 
 
+#: helper ids an unprivileged loader may call from a SOCKET_FILTER program, probed on
+#: Linux 6.18 (bpf_base_func_proto hands the rest out only with CAP_BPF/CAP_PERFMON)
+# fmt: off
+UNPRIV_SOCKET_FILTER_HELPERS = frozenset({
+    1, 2, 3, 5, 7, 8, 12, 14, 15, 25, 26, 42, 46, 47, 68, 87, 88, 89, 105, 106, 120, 122, 125,
+    130, 131, 132, 133, 134, 160, 182, 195, 208, 212, 213, 214,
+})
+# fmt: on
+
+
 @dataclass(frozen=True)
 class ProgType:
     """What the verifier and the runner need to know about one program type.
@@ -392,6 +402,8 @@ class ProgType:
     ld_abs: bool
     ret_range: tuple[int, int] | None = None
     runnable: bool = False
+    #: helpers an unprivileged loader may call (the rest need CAP_BPF / CAP_PERFMON)
+    unpriv_helpers: frozenset[int] = frozenset()
 
     def allows_helper(self, func_id: int) -> bool:
         return func_id in self.helpers
@@ -406,6 +418,7 @@ PROG_TYPES: dict[int, ProgType] = {
         SIZEOF_SK_BUFF,
         ld_abs=True,
         runnable=True,
+        unpriv_helpers=UNPRIV_SOCKET_FILTER_HELPERS,
     ),
     BPF_PROG_TYPE_SCHED_CLS: ProgType(
         BPF_PROG_TYPE_SCHED_CLS,
@@ -497,65 +510,6 @@ _HELPER_MAPS: dict[str, frozenset[int]] = {
     "perf_event_read": frozenset({uapi.BPF_MAP_TYPE_PERF_EVENT_ARRAY}),
     "perf_event_read_value": frozenset({uapi.BPF_MAP_TYPE_PERF_EVENT_ARRAY}),
 }
-#: bpf_base_func_proto hands these out only to CAP_PERFMON / CAP_BPF loaders
-_PRIVILEGED = frozenset(
-    {
-        "trace_printk",
-        "trace_vprintk",
-        "snprintf",
-        "probe_read_user",
-        "probe_read_kernel",
-        "probe_read_user_str",
-        "probe_read_kernel_str",
-        "get_current_task",
-        "get_current_task_btf",
-        "task_pt_regs",
-        "get_branch_snapshot",
-        "copy_from_user",
-        "copy_from_user_task",
-        "snprintf_btf",
-        "per_cpu_ptr",
-        "this_cpu_ptr",
-        "spin_lock",
-        "spin_unlock",
-        "timer_init",
-        "timer_set_callback",
-        "timer_start",
-        "timer_cancel",
-        "for_each_map_elem",
-        "loop",
-        "strncmp",
-        "strtol",
-        "strtoul",
-        "jiffies64",
-        "kptr_xchg",
-        "dynptr_from_mem",
-        "dynptr_read",
-        "dynptr_write",
-        "dynptr_data",
-        "ringbuf_reserve_dynptr",
-        "ringbuf_submit_dynptr",
-        "ringbuf_discard_dynptr",
-        "user_ringbuf_drain",
-        "cgrp_storage_get",
-        "cgrp_storage_delete",
-        "send_signal",
-        "send_signal_thread",
-        "get_current_pid_tgid",
-        "get_current_uid_gid",
-        "get_current_comm",
-        "get_current_cgroup_id",
-        "get_current_ancestor_cgroup_id",
-        "find_vma",
-        "task_storage_get",
-        "task_storage_delete",
-        "get_task_stack",
-        "get_ns_current_pid_tgid",
-        "perf_event_read",
-        "perf_event_read_value",
-        "current_task_under_cgroup",
-    }
-)
 
 
 def _arg_kind(t: int, R: Any) -> str:
@@ -640,7 +594,7 @@ class SkbVerifierRules:
         h = H.HELPERS.get(func_id)
         if h is None:
             return None
-        if h.name in _PRIVILEGED and not privileged:
+        if not privileged and func_id not in self.pt.unpriv_helpers:
             return None
         hp = self._cache.get(func_id)
         if hp is None:
@@ -654,7 +608,7 @@ class SkbVerifierRules:
                 _ret_kind(h.proto.ret, R),
                 h.proto.gpl_only,
                 _HELPER_MAPS.get(h.name, frozenset()),
-                h.name in _PRIVILEGED,
+                func_id not in self.pt.unpriv_helpers,
             )
             self._cache[func_id] = hp
         return hp

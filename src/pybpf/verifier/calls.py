@@ -34,10 +34,6 @@ class CallChecks(VerifierEnv):
         fid = insn.imm
         name = FUNC_NAMES.get(fid, "unknown")
         proto = self.rules.helper(fid, privileged=self.privileged)
-        if not self.privileged and self.prog_type == R.SOCKET_FILTER:
-            # the set an unprivileged loader gets, probed on Linux 6.18
-            proto = self.rules.helper(fid, privileged=True) \
-                if fid in R.UNPRIV_SOCKET_FILTER_HELPERS else None
         if proto is None:
             if fid not in FUNC_NAMES:
                 raise self._err(f"invalid func unknown#{fid}", pc, errno.EINVAL)

@@ -31,13 +31,6 @@ ARG_PTR_TO_LONG = "ptr_to_long"  # strtol result (writable 8 bytes)
 ARG_PTR_TO_CONST_STR = "ptr_to_const_str"
 ARG_UNSUPPORTED = "unsupported"
 
-SOCKET_FILTER = 1
-#: helper ids an unprivileged loader may call from a SOCKET_FILTER program, probed on Linux
-#: 6.18 (bpf_base_func_proto hands the rest out only with CAP_BPF/CAP_PERFMON)
-UNPRIV_SOCKET_FILTER_HELPERS = frozenset({
-    1, 2, 3, 5, 7, 8, 12, 14, 15, 25, 26, 42, 46, 47, 68, 87, 88, 89, 105, 106, 120, 122, 125,
-    130, 131, 132, 133, 134, 160, 182, 195, 208, 212, 213, 214,
-})
 
 RET_INTEGER = "integer"
 RET_VOID = "void"
