@@ -68,8 +68,12 @@ def bench(name: str, frames: list[bytes], repeat: int) -> dict[str, float]:
     k_call = (time.perf_counter_ns() - t0) / len(frames)
     same = all(up.run(f) == kp.run(f) for f in frames)
     kern.close()
-    return {"user_ns": best, "kernel_ns": max(k_ns, 1.0), "kernel_call_ns": k_call,
-            "agree": float(same)}
+    return {
+        "user_ns": best,
+        "kernel_ns": max(k_ns, 1.0),
+        "kernel_call_ns": k_call,
+        "agree": float(same),
+    }
 
 
 def main() -> int:
@@ -89,13 +93,17 @@ def main() -> int:
         print("no Ethernet frames found", file=sys.stderr)
         return 1
     print(f"{len(frames)} frames, test-run repeat {args.repeat}")
-    print(f"{'program':<18}{'user ns/pkt':>13}{'kernel ns/pkt':>15}{'ratio':>10}"
-          f"{'kernel call ns':>16}{'ratio':>8}  same results")
+    print(
+        f"{'program':<18}{'user ns/pkt':>13}{'kernel ns/pkt':>15}{'ratio':>10}"
+        f"{'kernel call ns':>16}{'ratio':>8}  same results"
+    )
     for name in ("sockex1_kern.c", "sockex2_kern.c"):
         r = bench(name, frames, args.repeat)
-        print(f"{name:<18}{r['user_ns']:>13.0f}{r['kernel_ns']:>15.1f}"
-              f"{r['user_ns'] / r['kernel_ns']:>9.0f}x{r['kernel_call_ns']:>16.0f}"
-              f"{r['user_ns'] / r['kernel_call_ns']:>7.1f}x  {bool(r['agree'])}")
+        print(
+            f"{name:<18}{r['user_ns']:>13.0f}{r['kernel_ns']:>15.1f}"
+            f"{r['user_ns'] / r['kernel_ns']:>9.0f}x{r['kernel_call_ns']:>16.0f}"
+            f"{r['user_ns'] / r['kernel_call_ns']:>7.1f}x  {bool(r['agree'])}"
+        )
     return 0
 
 

@@ -30,8 +30,10 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from make_capture import BENCH_OUT, _count_ok, build_capture  # noqa: E402
 
-PROGRAMS = {"sockex1": ROOT / "examples" / "sockex1_kern.c",
-            "sockex2": ROOT / "examples" / "sockex2_kern.c"}
+PROGRAMS = {
+    "sockex1": ROOT / "examples" / "sockex1_kern.c",
+    "sockex2": ROOT / "examples" / "sockex2_kern.c",
+}
 
 
 def capture(count: int) -> Path:
@@ -72,8 +74,9 @@ def time_tcpdump(path: Path, expr: str) -> tuple[int | None, float] | None:
     if exe is None:
         return None
     t = time.perf_counter()
-    p = subprocess.run([exe, "-r", str(path), "-w", "/dev/null", expr],
-                       capture_output=True, text=True)
+    p = subprocess.run(
+        [exe, "-r", str(path), "-w", "/dev/null", expr], capture_output=True, text=True
+    )
     dt = time.perf_counter() - t
     if p.returncode != 0:
         print(f"tcpdump failed: {p.stderr.strip()}")
@@ -84,10 +87,19 @@ def time_tcpdump(path: Path, expr: str) -> tuple[int | None, float] | None:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--count", type=int, default=1_000_000, help="records in the capture")
-    ap.add_argument("--program", action="append", default=None,
-                    help="sockex1, sockex2 or a program path (repeatable; default both)")
-    ap.add_argument("--engine", choices=("interp", "jit"), action="append", default=None,
-                    help="engine(s) to measure (repeatable; default interp and jit)")
+    ap.add_argument(
+        "--program",
+        action="append",
+        default=None,
+        help="sockex1, sockex2 or a program path (repeatable; default both)",
+    )
+    ap.add_argument(
+        "--engine",
+        choices=("interp", "jit"),
+        action="append",
+        default=None,
+        help="engine(s) to measure (repeatable; default interp and jit)",
+    )
     ap.add_argument("--filter", default="ip proto 17", help="tcpdump filter expression")
     args = ap.parse_args(argv)
 
@@ -112,8 +124,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{what:44} {cnt:>10} {secs:>9.2f} {cnt / secs:>12,.0f}")
     if td is not None:
         _, tsecs = td
-        print(f"{'tcpdump -r FILE -w /dev/null ' + repr(args.filter):44} {n:>10} "
-              f"{tsecs:>9.2f} {n / tsecs:>12,.0f}")
+        print(
+            f"{'tcpdump -r FILE -w /dev/null ' + repr(args.filter):44} {n:>10} "
+            f"{tsecs:>9.2f} {n / tsecs:>12,.0f}"
+        )
         for what, cnt, secs in rows[1:]:
             print(f"ratio tcpdump / {what}: {(n / tsecs) / (cnt / secs):.1f}x")
     else:

@@ -24,10 +24,21 @@ import verifier_corpus as vc  # noqa: E402
 from pybpf.verifier.check import Verifier  # noqa: E402
 
 BPF_LOG_STATS = 4
-LARGE = ("seed_macro_program", "loop_1000", "many_branches_pruned", "right_shift_bounds",
-         "bounded_loop", "bounded_loop_jlt", "call_depth_8_ok", "value_var_index_ok",
-         "size_4096_ok", "ringbuf_reserve_submit", "spill_bounded_fill", "jmp32_signed",
-         "loop_never_ends_counter")
+LARGE = (
+    "seed_macro_program",
+    "loop_1000",
+    "many_branches_pruned",
+    "right_shift_bounds",
+    "bounded_loop",
+    "bounded_loop_jlt",
+    "call_depth_8_ok",
+    "value_var_index_ok",
+    "size_4096_ok",
+    "ringbuf_reserve_submit",
+    "spill_bounded_fill",
+    "jmp32_signed",
+    "loop_never_ends_counter",
+)
 
 
 def _kernel_stats(log: str) -> tuple[float | None, int | None]:
@@ -40,11 +51,19 @@ def kernel_case(case: vc.Case) -> tuple[float | None, int | None]:
     from pybpf.errors import KernelError
     from pybpf.kernel import syscall as sc
 
-    fds = {n: sc.map_create(t, ks, vs, me, fl) for n, (t, ks, vs, me, fl) in vc.MAPS.items()
-           if n != "queue"}
+    fds = {
+        n: sc.map_create(t, ks, vs, me, fl)
+        for n, (t, ks, vs, me, fl) in vc.MAPS.items()
+        if n != "queue"
+    }
     try:
-        res = sc.prog_load_result(case.prog_type, case.build(fds), license=case.license,
-                                  log_level=BPF_LOG_STATS, log_size=1 << 20)
+        res = sc.prog_load_result(
+            case.prog_type,
+            case.build(fds),
+            license=case.license,
+            log_level=BPF_LOG_STATS,
+            log_size=1 << 20,
+        )
         sc.close(res.fd)
         return _kernel_stats(res.log)
     except KernelError as e:
@@ -105,13 +124,15 @@ def main() -> None:
         best, n = pybpf_case(c, 1 if name == "loop_never_ends_counter" else args.repeat)
         kt, kn = kernel_case(c)
         rows.append((f"corpus:{name}", best, n, kt, kn))
-    print(f"{'program':<52} {'pybpf ms':>9} {'insns':>8} {'kernel ms':>9} {'insns':>8} "
-          f"{'ratio':>8}")
+    print(
+        f"{'program':<52} {'pybpf ms':>9} {'insns':>8} {'kernel ms':>9} {'insns':>8} {'ratio':>8}"
+    )
     for label, pt, pn, kt, kn in rows:
         ratio = f"{pt / kt:8.0f}x" if kt else "       -"
         kts = f"{kt * 1e3:9.3f}" if kt is not None else "        -"
-        print(f"{label:<52} {pt * 1e3:9.2f} {pn:>8} {kts} {kn if kn is not None else '-':>8} "
-              f"{ratio}")
+        print(
+            f"{label:<52} {pt * 1e3:9.2f} {pn:>8} {kts} {kn if kn is not None else '-':>8} {ratio}"
+        )
 
 
 if __name__ == "__main__":

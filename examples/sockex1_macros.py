@@ -33,8 +33,7 @@ from pybpf.uapi import BPF_MAP_TYPE_ARRAY
 
 NAME = "sockex1"
 #: the map of samples/bpf/sockex1: 256 u64 counters indexed by IP protocol
-MAPS = {"my_map": MapSpec("my_map", BPF_MAP_TYPE_ARRAY, key_size=4, value_size=8,
-                          max_entries=256)}
+MAPS = {"my_map": MapSpec("my_map", BPF_MAP_TYPE_ARRAY, key_size=4, value_size=8, max_entries=256)}
 
 
 def sockex1_prog(map_fd) -> list[Insn]:

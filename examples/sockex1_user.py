@@ -193,7 +193,11 @@ def _udp_traffic(stop: threading.Event, interval: float = 0.1) -> None:
 
 
 def live(
-    obj: LoadedObject, program: str, iface: str, seconds: int, traffic: bool,
+    obj: LoadedObject,
+    program: str,
+    iface: str,
+    seconds: int,
+    traffic: bool,
     show: Callable[[], None],
 ) -> None:
     """Run the program on ``iface``'s packets and show the map once a second.
@@ -239,8 +243,9 @@ def live(
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("object", nargs="?", help="compiled object (default: build sockex1_kern.c)")
-    ap.add_argument("--pcap", nargs="+", metavar="FILE",
-                    help="replay these captures instead of a live socket")
+    ap.add_argument(
+        "--pcap", nargs="+", metavar="FILE", help="replay these captures instead of a live socket"
+    )
     ap.add_argument("--iface", default="lo", help="interface for live mode (default lo)")
     ap.add_argument(
         "--traffic",

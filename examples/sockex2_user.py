@@ -67,8 +67,9 @@ def flow_lines(pairs: Iterable[tuple[bytes | int, Any]]) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("object", nargs="?", help="compiled object (default: build sockex2_kern.c)")
-    ap.add_argument("--pcap", nargs="+", metavar="FILE",
-                    help="replay these captures instead of a live socket")
+    ap.add_argument(
+        "--pcap", nargs="+", metavar="FILE", help="replay these captures instead of a live socket"
+    )
     ap.add_argument("--iface", default="lo")
     ap.add_argument("--traffic", action="store_true")
     ap.add_argument("--seconds", type=int, default=5)

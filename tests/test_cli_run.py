@@ -49,8 +49,9 @@ def test_json_schema_and_every_array_index():
 
 def test_several_captures_after_one_pcap_option():
     d = run_json(SOCKEX2, "--pcap", *ALL_PCAPS)
-    frames = sum(len(read_packets(p, strict=False)) for p in ALL_PCAPS
-                 if not p.endswith(("empty.pcap",)))
+    frames = sum(
+        len(read_packets(p, strict=False)) for p in ALL_PCAPS if not p.endswith(("empty.pcap",))
+    )
     assert d["packets"] == frames
     flows = d["maps"]["dst_count"]
     assert len(flows) > 10
@@ -59,8 +60,9 @@ def test_several_captures_after_one_pcap_option():
 
 
 def test_repeated_pcap_options_add_up():
-    a = run_json(SOCKEX1, "--pcap", str(PCAPS / "dns_udp.pcap"), "--pcap",
-                 str(PCAPS / "dns_tcp.pcap"))
+    a = run_json(
+        SOCKEX1, "--pcap", str(PCAPS / "dns_udp.pcap"), "--pcap", str(PCAPS / "dns_tcp.pcap")
+    )
     assert a["packets"] == 13
 
 
@@ -88,9 +90,10 @@ def test_macro_module_and_object_file(tmp_path):
 
     obj = compile_c(Path(SOCKEX1), tmp_path / "sockex1.o")
     d2 = run_json(str(obj), "--pcap", str(PCAPS / "dns_udp.pcap"))
-    assert d2["maps"]["proto_count"] == run_json(SOCKEX1, "--pcap",
-                                                 str(PCAPS / "dns_udp.pcap"))["maps"][
-        "proto_count"]
+    assert (
+        d2["maps"]["proto_count"]
+        == run_json(SOCKEX1, "--pcap", str(PCAPS / "dns_udp.pcap"))["maps"]["proto_count"]
+    )
 
 
 def test_section_selection():
@@ -185,14 +188,27 @@ def test_engine_jit_is_clear_when_unavailable():
 
 
 def test_subprocess_entry_point():
-    cmd = [sys.executable, "-c", "from pybpf.cli import main; main()", "run", SOCKEX1,
-           "--pcap", str(PCAPS / "dns_udp.pcap"), str(PCAPS / "dns_tcp.pcap"), "--json"]
+    cmd = [
+        sys.executable,
+        "-c",
+        "from pybpf.cli import main; main()",
+        "run",
+        SOCKEX1,
+        "--pcap",
+        str(PCAPS / "dns_udp.pcap"),
+        str(PCAPS / "dns_tcp.pcap"),
+        "--json",
+    ]
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr
     d = json.loads(p.stdout)
     assert d["packets"] == 13 and len(d["maps"]["proto_count"]) == 256
-    bad = subprocess.run(cmd[:4] + ["/nonexistent.o", "--pcap", str(PCAPS / "dns_udp.pcap")],
-                         capture_output=True, text=True, timeout=120)
+    bad = subprocess.run(
+        cmd[:4] + ["/nonexistent.o", "--pcap", str(PCAPS / "dns_udp.pcap")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert bad.returncode == 1 and "Traceback" not in bad.stderr
 
 
@@ -292,8 +308,12 @@ def test_attach_counts_loopback_datagrams(kernel):
     assert r.exit_code == 0, r.stderr
     ticks = [json.loads(line) for line in r.stdout.splitlines()]
     assert [d["interval"] for d in ticks] == [1, 2]
-    udp = [int.from_bytes(bytes.fromhex(d["maps"]["proto_count"][struct.pack("<I", 17).hex()]),
-                          "little") for d in ticks]
+    udp = [
+        int.from_bytes(
+            bytes.fromhex(d["maps"]["proto_count"][struct.pack("<I", 17).hex()]), "little"
+        )
+        for d in ticks
+    ]
     assert 0 < udp[0] <= udp[1]  # counters only grow
     if not kernel:
         assert ticks[1]["received"] >= udp[1]
@@ -304,13 +324,20 @@ def test_attach_counts_loopback_datagrams(kernel):
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-_SEED_CAPTURES = [(PCAPS / n).read_bytes() for n in ("dns_tcp.pcap", "icmp-length-zero.pcapng",
-                                                      "tcp-handshake-nano.pcap")]
+_SEED_CAPTURES = [
+    (PCAPS / n).read_bytes()
+    for n in ("dns_tcp.pcap", "icmp-length-zero.pcapng", "tcp-handshake-nano.pcap")
+]
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(which=st.integers(0, len(_SEED_CAPTURES) - 1), cut=st.integers(0, 2000),
-       flips=st.lists(st.tuples(st.integers(0, 2000), st.integers(0, 255)), max_size=6))
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    which=st.integers(0, len(_SEED_CAPTURES) - 1),
+    cut=st.integers(0, 2000),
+    flips=st.lists(st.tuples(st.integers(0, 2000), st.integers(0, 255)), max_size=6),
+)
 def test_corrupted_captures_never_traceback(tmp_path, which, cut, flips):
     data = bytearray(_SEED_CAPTURES[which][:cut])
     for pos, val in flips:
@@ -322,5 +349,10 @@ def test_corrupted_captures_never_traceback(tmp_path, which, cut, flips):
     assert r.exit_code in (0, 1), r.exception
     assert r.exception is None or isinstance(r.exception, SystemExit), repr(r.exception)
     if r.exit_code == 0:
-        assert set(json.loads(r.stdout)) == {"program", "packets", "accepted", "bytes_delivered",
-                                             "maps"}
+        assert set(json.loads(r.stdout)) == {
+            "program",
+            "packets",
+            "accepted",
+            "bytes_delivered",
+            "maps",
+        }

@@ -25,13 +25,17 @@ ROOT = Path(__file__).resolve().parents[1]
 def expected_lines() -> tuple[str, list[str]]:
     """The demo's result lines, from the independent models over the shipped captures."""
     with data_dir() as base:
-        frames = [(p.data, p.pkt_type) for c in shipped_captures(base)
-                  for p in read_packets(c, strict=False)]
+        frames = [
+            (p.data, p.pkt_type)
+            for c in shipped_captures(base)
+            for p in read_packets(c, strict=False)
+        ]
     c1 = model_sockex1(frames)
     line1 = f"TCP {c1[6]} UDP {c1[17]} ICMP {c1[1]} packets"
     c2 = model_sockex2(frames)
-    lines2 = [f"ip {socket.inet_ntoa(struct.pack('>I', k))} count {n}"
-              for k, n in sorted(c2.items())]
+    lines2 = [
+        f"ip {socket.inet_ntoa(struct.pack('>I', k))} count {n}" for k, n in sorted(c2.items())
+    ]
     return line1, lines2
 
 
@@ -55,7 +59,7 @@ def test_demo_prints_the_seed_results():
     assert line1 in out
     assert line1 != "TCP 0 UDP 0 ICMP 0 packets"
     i = out.index(lines2[0])
-    assert out[i:i + len(lines2)] == lines2
+    assert out[i : i + len(lines2)] == lines2
     assert "map proto_count (array" in r.stdout and "map dst_count (hash" in r.stdout
 
 
@@ -70,7 +74,9 @@ def test_demo_from_an_installed_wheel(tmp_path):
     wheel_dir = tmp_path / "wheel"
     build = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "-q", "-w", str(wheel_dir)],
-        capture_output=True, text=True, timeout=600,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     if build.returncode != 0:
         pytest.skip(f"cannot build a wheel here: {build.stderr.strip()[-300:]}")
@@ -81,10 +87,18 @@ def test_demo_from_an_installed_wheel(tmp_path):
         assert "pybpf/data/sockex1_kern.c" in names and "pybpf/include/bpf_net.h" in names
         z.extractall(site)
     env = dict(os.environ, PYTHONPATH=str(site), XDG_CACHE_HOME=str(tmp_path / "cache"))
-    code = ("import pybpf, sys; assert pybpf.__file__.startswith(sys.argv[1]), pybpf.__file__; "
-            "from pybpf.cli import main; main(['demo'])")
-    p = subprocess.run([sys.executable, "-c", code, str(site)], capture_output=True, text=True,
-                       timeout=600, env=env, cwd=tmp_path)
+    code = (
+        "import pybpf, sys; assert pybpf.__file__.startswith(sys.argv[1]), pybpf.__file__; "
+        "from pybpf.cli import main; main(['demo'])"
+    )
+    p = subprocess.run(
+        [sys.executable, "-c", code, str(site)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+        cwd=tmp_path,
+    )
     assert p.returncode == 0, p.stderr[-2000:]
     line1, lines2 = expected_lines()
     assert line1 in p.stdout.splitlines()

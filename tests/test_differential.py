@@ -47,10 +47,15 @@ pytestmark = pytest.mark.kernel
 EXAMPLES_DIR = Path(__file__).resolve().parents[1] / "examples"
 EXAMPLES = ["sockex1_kern.c", "sockex2_kern.c", "sockex3_btf_kern.c", "sockex1_macros.py"]
 NONDETERMINISTIC = {
-    uapi.BPF_FUNC_ktime_get_ns, uapi.BPF_FUNC_get_prandom_u32,
-    uapi.BPF_FUNC_get_smp_processor_id, uapi.BPF_FUNC_get_numa_node_id,
-    uapi.BPF_FUNC_get_socket_cookie, uapi.BPF_FUNC_get_socket_uid, uapi.BPF_FUNC_jiffies64,
-    uapi.BPF_FUNC_ktime_get_boot_ns, uapi.BPF_FUNC_ktime_get_coarse_ns,
+    uapi.BPF_FUNC_ktime_get_ns,
+    uapi.BPF_FUNC_get_prandom_u32,
+    uapi.BPF_FUNC_get_smp_processor_id,
+    uapi.BPF_FUNC_get_numa_node_id,
+    uapi.BPF_FUNC_get_socket_cookie,
+    uapi.BPF_FUNC_get_socket_uid,
+    uapi.BPF_FUNC_jiffies64,
+    uapi.BPF_FUNC_ktime_get_boot_ns,
+    uapi.BPF_FUNC_ktime_get_coarse_ns,
     uapi.BPF_FUNC_ktime_get_tai_ns,
 }
 STATS: Counter[str] = Counter()
@@ -131,8 +136,10 @@ def corpus_maps(backend: str) -> dict:
         from pybpf.kernel import KernelMap
 
         try:
-            return {n: KernelMap(t, ks, vs, me, fl, name=n) for n, (t, ks, vs, me, fl)
-                    in vc.MAPS.items()}
+            return {
+                n: KernelMap(t, ks, vs, me, fl, name=n)
+                for n, (t, ks, vs, me, fl) in vc.MAPS.items()
+            }
         except NotSupportedError as e:  # probed: this kernel lacks the map type
             pytest.skip(str(e))
     from pybpf.maps import Map
@@ -177,8 +184,11 @@ def kernel_verdict(s: Subject) -> tuple[bool, str]:
     except KernelError as e:
         if e.errno in (errno.EPERM,) and not e.log:
             pytest.skip(f"the kernel refused bpf(): {e}")
-        lines = [ln for ln in e.log.splitlines() if ln.strip()
-                 and not ln.startswith(("processed ", "verification time"))]
+        lines = [
+            ln
+            for ln in e.log.splitlines()
+            if ln.strip() and not ln.startswith(("processed ", "verification time"))
+        ]
         return False, f"{errno.errorcode.get(e.errno, e.errno)}: {lines[-1] if lines else e}"
 
 
@@ -194,8 +204,10 @@ def test_same_verdict(subject: Subject) -> None:
         STATS["refusals with the same errno"] += k_why.split(":")[0] == u_why.split(":")[0]
     if k_ok != u_ok:
         DIFFS.append(f"verdict {subject.name}: kernel {k_ok} ({k_why}) pybpf {u_ok} ({u_why})")
-    assert k_ok == u_ok, f"kernel {'accepts' if k_ok else 'refuses: ' + k_why}; " \
-                         f"pybpf {'accepts' if u_ok else 'refuses: ' + u_why}"
+    assert k_ok == u_ok, (
+        f"kernel {'accepts' if k_ok else 'refuses: ' + k_why}; "
+        f"pybpf {'accepts' if u_ok else 'refuses: ' + u_why}"
+    )
 
 
 # ----------------------------------------------------------------------------- b. execution
@@ -270,8 +282,12 @@ def rig():
     r.close()
 
 
-RUN_SUBJECTS = [s for s in SUBJECTS if s.kind == "example" or
-                (s.payload.priv and s.payload.prog_type == uapi.BPF_PROG_TYPE_SOCKET_FILTER)]
+RUN_SUBJECTS = [
+    s
+    for s in SUBJECTS
+    if s.kind == "example"
+    or (s.payload.priv and s.payload.prog_type == uapi.BPF_PROG_TYPE_SOCKET_FILTER)
+]
 
 
 @pytest.mark.parametrize("way", ["test_run", "run", "socket"])
@@ -288,8 +304,9 @@ def test_same_results_on_captures(subject: Subject, way: str, rig) -> None:
         STATS[f"{way}: programs refused by this kernel, not run"] += 1
         return
     try:
-        compare_ret = not (calls(list(kp.insns)) & NONDETERMINISTIC) and \
-            not (subject.kind == "case" and subject.payload.unreproducible)
+        compare_ret = not (calls(list(kp.insns)) & NONDETERMINISTIC) and not (
+            subject.kind == "case" and subject.payload.unreproducible
+        )
         if way == "run" and kp.frame_mode() == "socket":
             # mixes skb->data and SKF_*_OFF addressing: only the socket way is faithful
             STATS["run: programs needing the socket path, not run"] += 1
@@ -311,8 +328,9 @@ def test_same_results_on_captures(subject: Subject, way: str, rig) -> None:
                 if k is None:
                     STATS["socket: frames dropped by the receive path"] += 1
                     continue
-                ret = outcome(up.run, frame, untag_vlan=True, dev_addr=rig.rx_mac,
-                              ifindex=rig.rx_ifindex)
+                ret = outcome(
+                    up.run, frame, untag_vlan=True, dev_addr=rig.rx_mac, ifindex=rig.rx_ifindex
+                )
                 u = ret if isinstance(ret, str) else sk_filter_result(ret, untagged_len(frame))
             STATS[f"{way}: frames x programs run"] += 1
             if not compare_ret:

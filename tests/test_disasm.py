@@ -62,8 +62,21 @@ def objects(tmp_path_factory) -> list[Path]:
     objs = []
     for src in C_SOURCES:
         obj = out / (src.stem + ".o")
-        cmd = [sys.executable, "-m", "ziglang", "cc", "-target", "bpfel-freestanding", "-O2",
-               "-mcpu=v3", "-g", "-c", str(src), "-o", str(obj)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "ziglang",
+            "cc",
+            "-target",
+            "bpfel-freestanding",
+            "-O2",
+            "-mcpu=v3",
+            "-g",
+            "-c",
+            str(src),
+            "-o",
+            str(obj),
+        ]
         r = subprocess.run(cmd, capture_output=True, text=True)
         if r.returncode != 0:
             pytest.skip(f"zig cc cannot build {src.name}: {r.stderr[-400:]}")
@@ -96,8 +109,9 @@ def test_objdump_matches_llvm14_per_instruction(objects: list[Path]) -> None:
             compared += 1
         # headers and layout too, once the undecodable lines are set aside
         strip = re.compile(r"\t[^\t]*$")
-        assert [strip.sub("", x) for x in mine.splitlines()] == \
-               [strip.sub("", x) for x in ref.splitlines()]
+        assert [strip.sub("", x) for x in mine.splitlines()] == [
+            strip.sub("", x) for x in ref.splitlines()
+        ]
     assert compared > 100
 
 
@@ -121,8 +135,7 @@ def test_objects_roundtrip_through_text(objects: list[Path]) -> None:
                 insns = assemble(text)
                 expect = decode(sec.data())
                 # llvm's text cannot tell local calls (src=1) from helper calls
-                expect = [i.replace(src=0) if i.code == BPF_JMP | BPF_CALL else i
-                          for i in expect]
+                expect = [i.replace(src=0) if i.code == BPF_JMP | BPF_CALL else i for i in expect]
                 assert insns == expect, f"{obj.name} {sec.name}"
 
 
@@ -139,8 +152,7 @@ def test_llvm14_output_reassembles(objects: list[Path]) -> None:
             if not lines:
                 continue
             raw = bytes.fromhex("".join(b.replace(" ", "") for _, b, _ in lines))
-            expect = [i.replace(src=0) if i.code == BPF_JMP | BPF_CALL else i
-                      for i in decode(raw)]
+            expect = [i.replace(src=0) if i.code == BPF_JMP | BPF_CALL else i for i in decode(raw)]
             assert assemble(ref) == expect, f"{obj.name} {section}"
 
 
@@ -152,14 +164,14 @@ def programs(draw) -> list[Insn]:
 
 def _quad_object(tmp_path: Path, insns: list[Insn]) -> Path:
     data = encode(insns)
-    lines = [".text"] + [f".quad {int.from_bytes(data[i:i + 8], 'little'):#x}"
-                         for i in range(0, len(data), 8)]
+    lines = [".text"] + [
+        f".quad {int.from_bytes(data[i : i + 8], 'little'):#x}" for i in range(0, len(data), 8)
+    ]
     src = tmp_path / "q.s"
     src.write_text("\n".join(lines) + "\n")
     obj = tmp_path / "q.o"
     mc = MC19 or shutil.which("llvm-mc")
-    subprocess.run([mc, "-triple", "bpfel", "-filetype=obj", str(src), "-o", str(obj)],
-                   check=True)
+    subprocess.run([mc, "-triple", "bpfel", "-filetype=obj", str(src), "-o", str(obj)], check=True)
     return obj
 
 
@@ -229,8 +241,11 @@ def test_llvm_mc_assembles_our_text_to_the_same_bytes(tmp_path_factory, prog) ->
     src = tmp_path_factory.mktemp("mc") / "p.s"
     src.write_text(disassemble(prog))
     obj = src.with_suffix(".o")
-    subprocess.run([MC19, "-triple", "bpfel", "-mcpu=v4", "-filetype=obj", str(src), "-o",
-                    str(obj)], check=True, capture_output=True)
+    subprocess.run(
+        [MC19, "-triple", "bpfel", "-mcpu=v4", "-filetype=obj", str(src), "-o", str(obj)],
+        check=True,
+        capture_output=True,
+    )
     from elftools.elf.elffile import ELFFile
 
     with open(obj, "rb") as fh:
@@ -269,8 +284,11 @@ def test_conformance_agrees_with_llvm_mc(tmp_path: Path) -> None:
     src = tmp_path / "all.s"
     src.write_text("".join(chunks))
     obj = tmp_path / "all.o"
-    subprocess.run([MC19, "-triple", "bpfel", "-mcpu=v4", "-filetype=obj", str(src), "-o",
-                    str(obj)], check=True, capture_output=True)
+    subprocess.run(
+        [MC19, "-triple", "bpfel", "-mcpu=v4", "-filetype=obj", str(src), "-o", str(obj)],
+        check=True,
+        capture_output=True,
+    )
     from elftools.elf.elffile import ELFFile
 
     with open(obj, "rb") as fh:
@@ -279,21 +297,24 @@ def test_conformance_agrees_with_llvm_mc(tmp_path: Path) -> None:
 
 
 # --- details -------------------------------------------------------------------------------------
-@pytest.mark.parametrize("insn,text", [
-    (Insn(0x85, 0, 1, 0, 5), "call pc+5"),
-    (Insn(0x85, 0, 0, 0, 5), "call 5"),
-    (Insn(0x8D, 2), "callx r2"),
-    (Insn(0x18, 1, 1, 0, 3), "r1 = map[fd:3] ll"),
-    (Insn(0x18, 1, 2, 0, 3, 16), "r1 = map_value[fd:3]+16 ll"),
-    (Insn(0x18, 1, 0, 0, -1, -1), "r1 = -1 ll"),
-    (Insn(0x50, 0, 1, 0, 4), "r0 = *(u8 *)skb[r1 + 4]"),
-    (Insn(0x06, 0, 0, 0, -2), "gotol -2"),
-    (Insn(0x3F, 1, 2, 1), "r1 s/= r2"),
-    (Insn(0x9C, 1, 2, 1), "w1 s%= w2"),
-    (Insn(0xBF, 1, 2, 32), "r1 = (s32)r2"),
-    (Insn(0xD7, 1, 0, 0, 64), "r1 = bswap64 r1"),
-    (Insn(0xFF), "<unknown>"),
-])
+@pytest.mark.parametrize(
+    "insn,text",
+    [
+        (Insn(0x85, 0, 1, 0, 5), "call pc+5"),
+        (Insn(0x85, 0, 0, 0, 5), "call 5"),
+        (Insn(0x8D, 2), "callx r2"),
+        (Insn(0x18, 1, 1, 0, 3), "r1 = map[fd:3] ll"),
+        (Insn(0x18, 1, 2, 0, 3, 16), "r1 = map_value[fd:3]+16 ll"),
+        (Insn(0x18, 1, 0, 0, -1, -1), "r1 = -1 ll"),
+        (Insn(0x50, 0, 1, 0, 4), "r0 = *(u8 *)skb[r1 + 4]"),
+        (Insn(0x06, 0, 0, 0, -2), "gotol -2"),
+        (Insn(0x3F, 1, 2, 1), "r1 s/= r2"),
+        (Insn(0x9C, 1, 2, 1), "w1 s%= w2"),
+        (Insn(0xBF, 1, 2, 32), "r1 = (s32)r2"),
+        (Insn(0xD7, 1, 0, 0, 64), "r1 = bswap64 r1"),
+        (Insn(0xFF), "<unknown>"),
+    ],
+)
 def test_format_insn(insn: Insn, text: str) -> None:
     assert format_insn(insn) == text
 
@@ -308,8 +329,14 @@ def test_exact_mode_is_llvm_text() -> None:
 def test_symbols_relocs_and_labels() -> None:
     prog = assemble("r0 = 0\nif r1 == 0 goto +1\nr0 = 1\nexit\n")
     text = disassemble(prog, symbols={0: "main"}, relocs={2: "x"}, labels=True)
-    assert text.splitlines() == ["main:", "r0 = 0", "if r1 == 0 goto +1 <LBB3>", "r0 = 1  ; reloc: x",
-                                 "LBB3:", "exit"]
+    assert text.splitlines() == [
+        "main:",
+        "r0 = 0",
+        "if r1 == 0 goto +1 <LBB3>",
+        "r0 = 1  ; reloc: x",
+        "LBB3:",
+        "exit",
+    ]
     assert assemble(text) == prog
 
 
@@ -340,6 +367,7 @@ def test_seed_program_text() -> None:
         BPF_XADD,
         BPF_FUNC_map_lookup_elem,
     )
+
     prog = [
         BPF_MOV64_REG(BPF_REG_6, BPF_REG_1),
         BPF_LD_ABS(BPF_B, 14 + 9),
@@ -355,9 +383,18 @@ def test_seed_program_text() -> None:
         BPF_EXIT_INSN(),
     ]
     assert disassemble(prog).splitlines() == [
-        "r6 = r1", "r0 = *(u8 *)skb[23]", "*(u32 *)(r10 - 4) = r0", "r2 = r10", "r2 += -4",
-        "r1 = map[fd:3] ll", "call 1", "if r0 == 0 goto +2", "r1 = 1",
-        "lock *(u64 *)(r0 + 0) += r1", "r0 = 0", "exit",
+        "r6 = r1",
+        "r0 = *(u8 *)skb[23]",
+        "*(u32 *)(r10 - 4) = r0",
+        "r2 = r10",
+        "r2 += -4",
+        "r1 = map[fd:3] ll",
+        "call 1",
+        "if r0 == 0 goto +2",
+        "r1 = 1",
+        "lock *(u64 *)(r0 + 0) += r1",
+        "r0 = 0",
+        "exit",
     ]
 
 
@@ -394,16 +431,31 @@ def test_objdump_refuses_non_bpf_elf(tmp_path: Path) -> None:
     from pybpf.errors import ElfError, NotSupportedError
 
     with pytest.raises(ElfError, match="not an eBPF object"):
-        objdump(sys.executable if Path(sys.executable).read_bytes()[:4] == b"\x7fELF"
-                else "/bin/sh")
+        objdump(
+            sys.executable if Path(sys.executable).read_bytes()[:4] == b"\x7fELF" else "/bin/sh"
+        )
     bad = tmp_path / "bad.o"
     bad.write_bytes(b"\x7fELF" + bytes(12))
     with pytest.raises(ElfError):
         objdump(bad)
     src = DATA / "asm_skb.c"
     obj = tmp_path / "be.o"
-    r = subprocess.run([sys.executable, "-m", "ziglang", "cc", "-target", "bpfeb-freestanding",
-                        "-O2", "-c", str(src), "-o", str(obj)], capture_output=True)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ziglang",
+            "cc",
+            "-target",
+            "bpfeb-freestanding",
+            "-O2",
+            "-c",
+            str(src),
+            "-o",
+            str(obj),
+        ],
+        capture_output=True,
+    )
     if r.returncode == 0:
         with pytest.raises(NotSupportedError, match="big-endian"):
             objdump(obj)

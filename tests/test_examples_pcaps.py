@@ -160,8 +160,10 @@ def model_sockex2(frames: list[tuple[bytes, int]]) -> Counter:
 
 @pytest.fixture(scope="module")
 def objects() -> dict[str, Path]:
-    return {"sockex1": compile_c(EXAMPLES / "sockex1_kern.c"),
-            "sockex2": compile_c(EXAMPLES / "sockex2_kern.c")}
+    return {
+        "sockex1": compile_c(EXAMPLES / "sockex1_kern.c"),
+        "sockex2": compile_c(EXAMPLES / "sockex2_kern.c"),
+    }
 
 
 def run_on(obj: Path, packets: list, backend: str) -> tuple[dict[bytes, bytes], PacketSocket]:

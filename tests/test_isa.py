@@ -26,8 +26,7 @@ from pybpf.isa import (
 S16 = st.integers(-(1 << 15), (1 << 15) - 1)
 S32 = st.integers(-(1 << 31), (1 << 31) - 1)
 REG = st.integers(0, 10)
-SETTINGS = settings(max_examples=400, deadline=None,
-                    suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @st.composite
@@ -155,24 +154,27 @@ def test_bad_register(reg: int, field: str) -> None:
     assert f"R{reg} is invalid" in str(e.value)
 
 
-@pytest.mark.parametrize("raw,msg", [
-    (_slot(0x07, 0x10, 0, 1), "BPF_ALU uses reserved fields"),  # add K with src
-    (_slot(0x0F, 0x10, 0, 5), "BPF_ALU uses reserved fields"),  # add X with imm
-    (_slot(0x07, 0, 2, 1), "BPF_ALU uses reserved fields"),  # off on add
-    (_slot(0x87, 0, 0, 1), "BPF_NEG uses reserved fields"),
-    (_slot(0xB7, 0x10, 0, 1), "BPF_MOV uses reserved fields"),
-    (_slot(0xBF, 0x10, 7, 0), "BPF_MOV uses reserved fields"),  # movsx width 7
-    (_slot(0xDC, 0, 0, 8), "BPF_END uses reserved fields"),
-    (_slot(0x15, 0x10, 1, 0), "BPF_JMP/JMP32 uses reserved fields"),
-    (_slot(0x05, 0x01, 1, 0), "BPF_JA uses reserved fields"),
-    (_slot(0x85, 0x01, 0, 1), "BPF_CALL uses reserved fields"),
-    (_slot(0x95, 0, 0, 1), "BPF_EXIT uses reserved fields"),
-    (_slot(0x30, 0x01, 0, 1), "BPF_LD_[ABS|IND] uses reserved fields"),
-    (_slot(0x61, 0x21, 0, 1), "BPF_LDX uses reserved fields"),
-    (_slot(0x62, 0x2A, 0, 1), "BPF_ST uses reserved fields"),
-    (_slot(0x63, 0x2A, 0, 1), "BPF_STX uses reserved fields"),
-    (_slot(0xDB, 0x21, 0, 0x20), "BPF_ATOMIC uses invalid atomic opcode"),
-])
+@pytest.mark.parametrize(
+    "raw,msg",
+    [
+        (_slot(0x07, 0x10, 0, 1), "BPF_ALU uses reserved fields"),  # add K with src
+        (_slot(0x0F, 0x10, 0, 5), "BPF_ALU uses reserved fields"),  # add X with imm
+        (_slot(0x07, 0, 2, 1), "BPF_ALU uses reserved fields"),  # off on add
+        (_slot(0x87, 0, 0, 1), "BPF_NEG uses reserved fields"),
+        (_slot(0xB7, 0x10, 0, 1), "BPF_MOV uses reserved fields"),
+        (_slot(0xBF, 0x10, 7, 0), "BPF_MOV uses reserved fields"),  # movsx width 7
+        (_slot(0xDC, 0, 0, 8), "BPF_END uses reserved fields"),
+        (_slot(0x15, 0x10, 1, 0), "BPF_JMP/JMP32 uses reserved fields"),
+        (_slot(0x05, 0x01, 1, 0), "BPF_JA uses reserved fields"),
+        (_slot(0x85, 0x01, 0, 1), "BPF_CALL uses reserved fields"),
+        (_slot(0x95, 0, 0, 1), "BPF_EXIT uses reserved fields"),
+        (_slot(0x30, 0x01, 0, 1), "BPF_LD_[ABS|IND] uses reserved fields"),
+        (_slot(0x61, 0x21, 0, 1), "BPF_LDX uses reserved fields"),
+        (_slot(0x62, 0x2A, 0, 1), "BPF_ST uses reserved fields"),
+        (_slot(0x63, 0x2A, 0, 1), "BPF_STX uses reserved fields"),
+        (_slot(0xDB, 0x21, 0, 0x20), "BPF_ATOMIC uses invalid atomic opcode"),
+    ],
+)
 def test_reserved_fields(raw: bytes, msg: str) -> None:
     with pytest.raises(InsnError) as e:
         decode(MOV0 + raw + EXIT)

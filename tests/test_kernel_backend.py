@@ -39,9 +39,11 @@ pytestmark = pytest.mark.kernel
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 SKF_LL_OFF = -0x200000
 #: an IPv4/UDP frame: MAC header, then 20 bytes of IP with protocol 17 at frame offset 23
-FRAME = (bytes.fromhex("ffffffffffff" "020000000001" "0800")
-         + bytes.fromhex("4500002e0000400040110000c0a80001c0a80002")
-         + bytes(range(26)))
+FRAME = (
+    bytes.fromhex("ffffffffffff0200000000010800")
+    + bytes.fromhex("4500002e0000400040110000c0a80001c0a80002")
+    + bytes(range(26))
+)
 
 
 def bpftool(*args: str):
@@ -53,7 +55,8 @@ def bpftool(*args: str):
 
 needs_bpftool = pytest.mark.skipif(
     subprocess.run(["which", "bpftool"], capture_output=True).returncode != 0,
-    reason="bpftool is not installed")
+    reason="bpftool is not installed",
+)
 
 
 def load(name: str, **kw):
@@ -150,8 +153,7 @@ def test_user_map_refused_by_kernel_program() -> None:
 
     m = Map(uapi.BPF_MAP_TYPE_ARRAY, 4, 8, 4)
     with pytest.raises(KernelError, match="not a kernel map") as ei:
-        KernelProgram([BPF_LD_MAP_FD(BPF_REG_1, m), BPF_MOV64_IMM(BPF_REG_0, 0),
-                       BPF_EXIT_INSN()])
+        KernelProgram([BPF_LD_MAP_FD(BPF_REG_1, m), BPF_MOV64_IMM(BPF_REG_0, 0), BPF_EXIT_INSN()])
     assert ei.value.errno == errno.EBADF
 
 
@@ -177,6 +179,7 @@ def test_refused_example_load_closes_its_maps(tmp_path) -> None:
     spec = read_spec(EXAMPLES / "sockex1_kern.c")
     ps = next(iter(spec.programs.values()))
     ps.insns = ps.insns[:-1]  # no exit: "last insn is not an exit or jmp"
+
     def bpf_objects() -> set[str]:
         out = set()
         for fd in os.listdir("/proc/self/fd"):
@@ -218,11 +221,11 @@ def test_run_presents_the_frame_from_the_mac_header() -> None:
     from pybpf.program import Program
 
     cases = [
-        (BPF_LDX_MEM(BPF_W, BPF_REG_0, BPF_REG_1, 0),),              # skb->len
+        (BPF_LDX_MEM(BPF_W, BPF_REG_0, BPF_REG_1, 0),),  # skb->len
         (BPF_MOV64_REG(BPF_REG_6, BPF_REG_1), BPF_LD_ABS(BPF_B, 23)),  # ip->protocol
         (BPF_MOV64_REG(BPF_REG_6, BPF_REG_1), BPF_LD_ABS(BPF_B, SKF_LL_OFF + 23)),
-        (BPF_LDX_MEM(BPF_W, BPF_REG_0, BPF_REG_1, 4),),              # pkt_type
-        (BPF_LDX_MEM(BPF_W, BPF_REG_0, BPF_REG_1, 16),),             # protocol
+        (BPF_LDX_MEM(BPF_W, BPF_REG_0, BPF_REG_1, 4),),  # pkt_type
+        (BPF_LDX_MEM(BPF_W, BPF_REG_0, BPF_REG_1, 16),),  # protocol
     ]
     for insns in cases:
         k = _prog(*insns)
@@ -235,9 +238,13 @@ def test_run_presents_the_frame_from_the_mac_header() -> None:
 
 
 def test_mixed_addressing_needs_the_socket() -> None:
-    p = _prog(BPF_MOV64_REG(BPF_REG_6, BPF_REG_1), BPF_LD_ABS(BPF_B, 23),
-              BPF_MOV64_REG(BPF_REG_1, BPF_REG_0), BPF_LD_ABS(BPF_B, SKF_LL_OFF + 23),
-              BPF_ALU64_IMM(BPF_ADD, BPF_REG_0, 0))
+    p = _prog(
+        BPF_MOV64_REG(BPF_REG_6, BPF_REG_1),
+        BPF_LD_ABS(BPF_B, 23),
+        BPF_MOV64_REG(BPF_REG_1, BPF_REG_0),
+        BPF_LD_ABS(BPF_B, SKF_LL_OFF + 23),
+        BPF_ALU64_IMM(BPF_ADD, BPF_REG_0, 0),
+    )
     assert p.frame_mode() == "socket"
     with pytest.raises(NotSupportedError, match="run_frame"):
         p.run(FRAME)
@@ -257,8 +264,9 @@ def rig():
 
 
 def test_run_frame_through_a_real_socket(rig) -> None:
-    keep_len_minus_4 = _prog(BPF_LDX_MEM(BPF_W, BPF_REG_0, BPF_REG_1, 0),
-                             BPF_ALU64_IMM(BPF_ADD, BPF_REG_0, -4))
+    keep_len_minus_4 = _prog(
+        BPF_LDX_MEM(BPF_W, BPF_REG_0, BPF_REG_1, 0), BPF_ALU64_IMM(BPF_ADD, BPF_REG_0, -4)
+    )
     assert keep_len_minus_4.run_frame(FRAME, rig) == len(FRAME) - 4
     drop = _prog(BPF_MOV64_IMM(BPF_REG_0, 0))
     assert drop.run_frame(FRAME, rig) == 0
@@ -388,19 +396,31 @@ def test_kernel_map_offers_the_user_map_interface() -> None:
     from pybpf.kernel import KernelMap
     from pybpf.maps.base import Map
 
-    internal = {"check_create", "map_types", "register", "prog_delete", "prog_lookup",
-                "prog_update", "value_offset", "percpu"}
+    internal = {
+        "check_create",
+        "map_types",
+        "register",
+        "prog_delete",
+        "prog_lookup",
+        "prog_update",
+        "value_offset",
+        "percpu",
+    }
     public = {n for n in dir(Map) if not n.startswith("_")} - internal
     assert public <= set(dir(KernelMap))
 
 
 def test_frame_mode_counts_skb_len_as_data_relative() -> None:
-    reads_len = _prog(BPF_MOV64_REG(BPF_REG_6, BPF_REG_1),
-                      BPF_LD_ABS(BPF_B, SKF_LL_OFF + 12),
-                      BPF_LDX_MEM(BPF_W, BPF_REG_0, BPF_REG_6, 0))
+    reads_len = _prog(
+        BPF_MOV64_REG(BPF_REG_6, BPF_REG_1),
+        BPF_LD_ABS(BPF_B, SKF_LL_OFF + 12),
+        BPF_LDX_MEM(BPF_W, BPF_REG_0, BPF_REG_6, 0),
+    )
     assert reads_len.frame_mode() == "socket"
-    assert _prog(BPF_MOV64_REG(BPF_REG_6, BPF_REG_1),
-                 BPF_LD_ABS(BPF_B, SKF_LL_OFF + 12)).frame_mode() == "headers"
+    assert (
+        _prog(BPF_MOV64_REG(BPF_REG_6, BPF_REG_1), BPF_LD_ABS(BPF_B, SKF_LL_OFF + 12)).frame_mode()
+        == "headers"
+    )
 
 
 def test_fds_closed_when_the_collection_is_dropped() -> None:

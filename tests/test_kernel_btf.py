@@ -45,7 +45,9 @@ def test_btf_reaches_maps_and_programs() -> None:
         flows = maps["flows"].info()
         assert flows.btf_id == pinfo.btf_id  # one BTF object for the whole ELF
         assert (flows.btf_key_type_id, flows.btf_value_type_id) == (
-            spec.maps["flows"].key_type, spec.maps["flows"].value_type)
+            spec.maps["flows"].key_type,
+            spec.maps["flows"].value_type,
+        )
         assert spec.btf.type(flows.btf_value_type_id).name == "flow_stats"
         for data in ("sockex3_.rodata", "sockex3_.bss"):
             info = maps[data].info()
@@ -79,21 +81,36 @@ def test_verifier_log_quotes_the_source() -> None:
             o.close()
 
 
-@pytest.mark.skipif(subprocess.run(["which", "bpftool"], capture_output=True).returncode != 0,
-                    reason="bpftool is not installed")
+@pytest.mark.skipif(
+    subprocess.run(["which", "bpftool"], capture_output=True).returncode != 0,
+    reason="bpftool is not installed",
+)
 def test_bpftool_prints_values_by_type() -> None:
     _spec, maps, progs, _ = load("sockex3_btf_kern.c")
     try:
-        frame = (bytes.fromhex("020000000002020000000001") + b"\x08\x00"
-                 + bytes.fromhex("4500002e0000400040110000c0a80001c0a80002") + bytes(26))
+        frame = (
+            bytes.fromhex("020000000002020000000001")
+            + b"\x08\x00"
+            + bytes.fromhex("4500002e0000400040110000c0a80001c0a80002")
+            + bytes(26)
+        )
         progs["flow_bytes"].run(frame)
-        r = subprocess.run(["bpftool", "-j", "map", "dump", "id", str(maps["flows"].id)],
-                           capture_output=True, text=True, timeout=60, check=True)
+        r = subprocess.run(
+            ["bpftool", "-j", "map", "dump", "id", str(maps["flows"].id)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
         dump = json.loads(r.stdout)
         assert dump[0]["formatted"]["value"] == {"packets": 1, "bytes": len(frame)}
-        r = subprocess.run(["bpftool", "-j", "map", "dump", "id",
-                            str(maps["sockex3_.bss"].id)],
-                           capture_output=True, text=True, timeout=60, check=True)
+        r = subprocess.run(
+            ["bpftool", "-j", "map", "dump", "id", str(maps["sockex3_.bss"].id)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
         assert json.loads(r.stdout)[0]["formatted"]["value"] == {".bss": [{"ipv4_packets": 1}]}
     finally:
         for o in [*progs.values(), *maps.values()]:

@@ -32,7 +32,15 @@ pytestmark = pytest.mark.kernel
 # raw opcodes: this file depends only on isa, not on the macro DSL
 MOV64_IMM, MOV64_REG, ADD64_IMM = 0xB7, 0xBF, 0x07
 LDABS_B, LDXW, STXW, LDDW, CALL, JEQ_IMM, XADD_DW, EXIT = (
-    0x30, 0x61, 0x63, 0x18, 0x85, 0x15, 0xDB, 0x95)
+    0x30,
+    0x61,
+    0x63,
+    0x18,
+    0x85,
+    0x15,
+    0xDB,
+    0x95,
+)
 
 
 def ret(v: int) -> list[Insn]:
@@ -58,10 +66,17 @@ def _bpf():
 
 # --- KernelMap ---------------------------------------------------------------------------
 
+
 def test_hash_map_dict_face_and_errnos():
     with KernelMap(uapi.BPF_MAP_TYPE_HASH, 4, 8, 3, name="km_hash") as m:
-        assert (m.type, m.key_size, m.value_size, m.max_entries, m.flags, m.name) == \
-            (uapi.BPF_MAP_TYPE_HASH, 4, 8, 3, 0, "km_hash")
+        assert (m.type, m.key_size, m.value_size, m.max_entries, m.flags, m.name) == (
+            uapi.BPF_MAP_TYPE_HASH,
+            4,
+            8,
+            3,
+            0,
+            "km_hash",
+        )
         m[k32(1)] = struct.pack("<Q", 10)
         m.update(2, 20)  # ints are encoded little-endian at the key/value size
         assert m[k32(2)] == struct.pack("<Q", 20)
@@ -158,8 +173,14 @@ def test_queue_and_stack():
 
 
 def test_batches_freeze_from_spec_and_pin(tmp_path):
-    spec = MapSpec(name="km_spec", type=uapi.BPF_MAP_TYPE_HASH, key_size=4, value_size=4,
-                   max_entries=100, initial={k32(i): k32(i * 2) for i in range(50)})
+    spec = MapSpec(
+        name="km_spec",
+        type=uapi.BPF_MAP_TYPE_HASH,
+        key_size=4,
+        value_size=4,
+        max_entries=100,
+        initial={k32(i): k32(i * 2) for i in range(50)},
+    )
     with KernelMap.from_spec(spec) as m:
         assert dict(m.lookup_batch(count=7)) == {k32(i): k32(i * 2) for i in range(50)}
         # count 1 meets buckets holding two elements: the kernel's ENOSPC grows the count
@@ -185,8 +206,15 @@ def test_batches_freeze_from_spec_and_pin(tmp_path):
         with pytest.raises(MapError) as ei:
             m.update(k32(1), k32(1))
         assert ei.value.errno == errno.EPERM
-    ro = MapSpec(name="rodata", type=uapi.BPF_MAP_TYPE_ARRAY, key_size=4, value_size=8,
-                 max_entries=1, initial=b"abc", frozen=True)
+    ro = MapSpec(
+        name="rodata",
+        type=uapi.BPF_MAP_TYPE_ARRAY,
+        key_size=4,
+        value_size=8,
+        max_entries=1,
+        initial=b"abc",
+        frozen=True,
+    )
     with KernelMap.from_spec(ro) as m:
         assert m[0] == b"abc\0\0\0\0\0"
 
@@ -202,6 +230,7 @@ def test_unsupported_map_type_says_so():
 
 
 # --- KernelProgram -----------------------------------------------------------------------
+
 
 def count_protocols(map_ref) -> list[Insn]:
     """The seed's sockex1: count packets per IP protocol in a map, keep the packet."""
@@ -235,8 +264,12 @@ def test_program_load_log_test_run_and_info():
 
 
 def test_program_rejected_with_log_and_index():
-    bad = [Insn(MOV64_IMM, 1, 0, 0, 0), Insn(MOV64_IMM, 2, 0, 0, 0), Insn(LDXW, 0, 2, 0, 0),
-           Insn(EXIT)]
+    bad = [
+        Insn(MOV64_IMM, 1, 0, 0, 0),
+        Insn(MOV64_IMM, 2, 0, 0, 0),
+        Insn(LDXW, 0, 2, 0, 0),
+        Insn(EXIT),
+    ]
     with pytest.raises(KernelError) as ei:
         KernelProgram(bad, name="kp_bad")
     e = ei.value
@@ -255,8 +288,10 @@ def test_unsupported_program_type_says_so():
 
 def test_seed_program_counts_protocols_in_a_kernel_map():
     """sockex1 on a real UDP socket: the kernel program updates the kernel map."""
-    with KernelMap(uapi.BPF_MAP_TYPE_ARRAY, 4, 8, 256, name="my_map") as m, \
-            KernelProgram(count_protocols(m), name="sockex1") as p:
+    with (
+        KernelMap(uapi.BPF_MAP_TYPE_ARRAY, 4, 8, 256, name="my_map") as m,
+        KernelProgram(count_protocols(m), name="sockex1") as p,
+    ):
         assert p.info().map_ids == [m.id]
         rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -299,9 +334,13 @@ def _udp_pair():
 
 def test_so_attach_bpf_drops_keeps_and_trims():
     rx, tx = _udp_pair()
-    with rx, tx, KernelProgram(ret(0), name="drop") as drop, \
-            KernelProgram(ret(-1), name="keep") as keep, \
-            KernelProgram(ret(8 + 3), name="trim") as trim:
+    with (
+        rx,
+        tx,
+        KernelProgram(ret(0), name="drop") as drop,
+        KernelProgram(ret(-1), name="keep") as keep,
+        KernelProgram(ret(8 + 3), name="trim") as trim,
+    ):
         drop.attach(rx)
         tx.sendto(b"dropped", rx.getsockname())
         with pytest.raises(socket.timeout):
@@ -388,8 +427,12 @@ def test_packet_socket_on_veth_in_private_netns():
     header, counts them per protocol in a kernel map, and N keeps N bytes."""
     if not (shutil.which("unshare") and shutil.which("ip")):
         pytest.skip("needs unshare(1) and ip(8) (iproute2) to build a private veth pair")
-    r = subprocess.run(["unshare", "-n", sys.executable, "-c", _NETNS_CHILD],
-                       capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        ["unshare", "-n", sys.executable, "-c", _NETNS_CHILD],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert out["lens"] == [20] * 6
@@ -397,6 +440,7 @@ def test_packet_socket_on_veth_in_private_netns():
 
 
 # --- probes ------------------------------------------------------------------------------
+
 
 def test_probes():
     assert probe.probe_map_type(uapi.BPF_MAP_TYPE_HASH).supported is True
@@ -408,8 +452,14 @@ def test_probes():
     assert probe.probe_prog_type(uapi.BPF_PROG_TYPE_CGROUP_SOCK_ADDR).supported is True
     assert probe.probe_prog_type(250).supported is False
     sf = uapi.BPF_PROG_TYPE_SOCKET_FILTER
-    for helper in ("map_lookup_elem", "skb_load_bytes", "get_socket_cookie", "ringbuf_output",
-                   "ktime_get_ns", "tail_call"):
+    for helper in (
+        "map_lookup_elem",
+        "skb_load_bytes",
+        "get_socket_cookie",
+        "ringbuf_output",
+        "ktime_get_ns",
+        "tail_call",
+    ):
         assert probe.probe_helper(sf, uapi.FUNC_IDS[helper]).supported is True, helper
     # skb_store_bytes changes packets: not for socket filters
     assert probe.probe_helper(sf, uapi.BPF_FUNC_skb_store_bytes).supported is False
@@ -425,9 +475,15 @@ def test_probes():
 
 # --- a property: KernelMap (HASH) behaves as the bpf(2) man page's model -----------------
 
-_ops = st.lists(st.tuples(st.sampled_from(["update", "delete", "lookup", "next"]),
-                          st.integers(0, 6), st.integers(0, 3), st.sampled_from([0, 1, 2])),
-                max_size=40)
+_ops = st.lists(
+    st.tuples(
+        st.sampled_from(["update", "delete", "lookup", "next"]),
+        st.integers(0, 6),
+        st.integers(0, 3),
+        st.sampled_from([0, 1, 2]),
+    ),
+    max_size=40,
+)
 
 
 @settings(max_examples=60, deadline=None)
@@ -472,8 +528,10 @@ def test_hash_map_matches_model(ops):
 
 def test_prog_array_tail_call_and_map_in_map():
     """A PROG_ARRAY filled with a KernelProgram; the kernel's bpf_tail_call jumps to it."""
-    with KernelMap(uapi.BPF_MAP_TYPE_PROG_ARRAY, 4, 4, 2, name="jmp_table") as table, \
-            KernelProgram(ret(42), name="target") as target:
+    with (
+        KernelMap(uapi.BPF_MAP_TYPE_PROG_ARRAY, 4, 4, 2, name="jmp_table") as table,
+        KernelProgram(ret(42), name="target") as target,
+    ):
         table[0] = target
         assert table.lookup(0) == k32(target.id)  # user space reads back the program id
         assert table.lookup(1) is None
@@ -487,8 +545,10 @@ def test_prog_array_tail_call_and_map_in_map():
             assert p.run(bytes(64)) == 42
             del table[0]
             assert p.run(bytes(64)) == 7
-    with KernelMap(uapi.BPF_MAP_TYPE_ARRAY, 4, 4, 1) as inner, \
-            KernelMap(uapi.BPF_MAP_TYPE_ARRAY_OF_MAPS, 4, 4, 2, inner_map_fd=inner.fd) as outer:
+    with (
+        KernelMap(uapi.BPF_MAP_TYPE_ARRAY, 4, 4, 1) as inner,
+        KernelMap(uapi.BPF_MAP_TYPE_ARRAY_OF_MAPS, 4, 4, 2, inner_map_fd=inner.fd) as outer,
+    ):
         outer[1] = inner
         assert outer[1] == k32(inner.id)
 
@@ -497,12 +557,25 @@ def test_bpftool_lists_objects_by_name():
     """Names reach the kernel, so the kernel's own tool shows them (as with libbpf)."""
     if not shutil.which("bpftool"):
         pytest.skip("bpftool is not installed")
-    with KernelMap(uapi.BPF_MAP_TYPE_HASH, 4, 4, 4, name="pybpf_bt") as m, \
-            KernelProgram(ret(0), name="pybpf_btp") as p:
-        shown = json.loads(subprocess.run(["bpftool", "-j", "map", "show", "id", str(m.id)],
-                                          capture_output=True, text=True, check=True).stdout)
+    with (
+        KernelMap(uapi.BPF_MAP_TYPE_HASH, 4, 4, 4, name="pybpf_bt") as m,
+        KernelProgram(ret(0), name="pybpf_btp") as p,
+    ):
+        shown = json.loads(
+            subprocess.run(
+                ["bpftool", "-j", "map", "show", "id", str(m.id)],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+        )
         assert (shown["name"], shown["type"], shown["max_entries"]) == ("pybpf_bt", "hash", 4)
-        shown = json.loads(subprocess.run(["bpftool", "-j", "prog", "show", "id", str(p.id)],
-                                          capture_output=True, text=True, check=True).stdout)
-        assert (shown["name"], shown["type"], shown["tag"]) == \
-            ("pybpf_btp", "socket_filter", p.tag)
+        shown = json.loads(
+            subprocess.run(
+                ["bpftool", "-j", "prog", "show", "id", str(p.id)],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+        )
+        assert (shown["name"], shown["type"], shown["tag"]) == ("pybpf_btp", "socket_filter", p.tag)

@@ -41,27 +41,46 @@ def v64(i: int) -> bytes:
 
 # --- layouts (no kernel needed) -----------------------------------------------------------
 
-@pytest.mark.parametrize("struct_, field, offset", [
-    (attr.MapCreateAttr, "map_name", 28), (attr.MapCreateAttr, "map_ifindex", 44),
-    (attr.MapCreateAttr, "btf_vmlinux_value_type_id", 60), (attr.MapCreateAttr, "map_extra", 64),
-    (attr.MapCreateAttr, "map_token_fd", 76),
-    (attr.MapElemAttr, "key", 8), (attr.MapElemAttr, "value", 16), (attr.MapElemAttr, "flags", 24),
-    (attr.MapBatchAttr, "count", 32), (attr.MapBatchAttr, "map_fd", 36),
-    (attr.MapBatchAttr, "elem_flags", 40),
-    (attr.ProgLoadAttr, "log_buf", 32), (attr.ProgLoadAttr, "prog_name", 48),
-    (attr.ProgLoadAttr, "expected_attach_type", 68), (attr.ProgLoadAttr, "func_info", 80),
-    (attr.ProgLoadAttr, "line_info", 96), (attr.ProgLoadAttr, "fd_array", 120),
-    (attr.ProgLoadAttr, "log_true_size", 140), (attr.ProgLoadAttr, "fd_array_cnt", 148),
-    (attr.ObjAttr, "path_fd", 16),
-    (attr.TestRunAttr, "data_in", 16), (attr.TestRunAttr, "repeat", 32),
-    (attr.TestRunAttr, "ctx_in", 48), (attr.TestRunAttr, "batch_size", 72),
-    (attr.InfoAttr, "info", 8),
-    (attr.BtfLoadAttr, "btf_size", 16), (attr.BtfLoadAttr, "btf_log_true_size", 28),
-    (attr.BpfProgInfo, "load_time", 40), (attr.BpfProgInfo, "name", 64),
-    (attr.BpfProgInfo, "netns_dev", 88), (attr.BpfProgInfo, "verified_insns", 216),
-    (attr.BpfMapInfo, "name", 24), (attr.BpfMapInfo, "netns_dev", 48),
-    (attr.BpfMapInfo, "map_extra", 80),
-])
+
+@pytest.mark.parametrize(
+    "struct_, field, offset",
+    [
+        (attr.MapCreateAttr, "map_name", 28),
+        (attr.MapCreateAttr, "map_ifindex", 44),
+        (attr.MapCreateAttr, "btf_vmlinux_value_type_id", 60),
+        (attr.MapCreateAttr, "map_extra", 64),
+        (attr.MapCreateAttr, "map_token_fd", 76),
+        (attr.MapElemAttr, "key", 8),
+        (attr.MapElemAttr, "value", 16),
+        (attr.MapElemAttr, "flags", 24),
+        (attr.MapBatchAttr, "count", 32),
+        (attr.MapBatchAttr, "map_fd", 36),
+        (attr.MapBatchAttr, "elem_flags", 40),
+        (attr.ProgLoadAttr, "log_buf", 32),
+        (attr.ProgLoadAttr, "prog_name", 48),
+        (attr.ProgLoadAttr, "expected_attach_type", 68),
+        (attr.ProgLoadAttr, "func_info", 80),
+        (attr.ProgLoadAttr, "line_info", 96),
+        (attr.ProgLoadAttr, "fd_array", 120),
+        (attr.ProgLoadAttr, "log_true_size", 140),
+        (attr.ProgLoadAttr, "fd_array_cnt", 148),
+        (attr.ObjAttr, "path_fd", 16),
+        (attr.TestRunAttr, "data_in", 16),
+        (attr.TestRunAttr, "repeat", 32),
+        (attr.TestRunAttr, "ctx_in", 48),
+        (attr.TestRunAttr, "batch_size", 72),
+        (attr.InfoAttr, "info", 8),
+        (attr.BtfLoadAttr, "btf_size", 16),
+        (attr.BtfLoadAttr, "btf_log_true_size", 28),
+        (attr.BpfProgInfo, "load_time", 40),
+        (attr.BpfProgInfo, "name", 64),
+        (attr.BpfProgInfo, "netns_dev", 88),
+        (attr.BpfProgInfo, "verified_insns", 216),
+        (attr.BpfMapInfo, "name", 24),
+        (attr.BpfMapInfo, "netns_dev", 48),
+        (attr.BpfMapInfo, "map_extra", 80),
+    ],
+)
 def test_attr_offsets_match_uapi(struct_, field, offset):
     assert getattr(struct_, field).offset == offset
     assert ctypes.sizeof(struct_) % 8 == 0
@@ -86,6 +105,7 @@ def test_verifier_reason_skips_statistics():
 
 
 # --- kernel ------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def fds():
@@ -200,8 +220,12 @@ def test_queue_stack_pop_and_freeze(fds):
         sc.map_update_elem(q, None, k32(i))
         sc.map_update_elem(s, None, k32(i))
     assert sc.map_lookup_elem(q, None, 4) == k32(1)  # peek
-    assert [sc.map_lookup_and_delete_elem(q, None, 4) for _ in range(4)] == \
-        [k32(1), k32(2), k32(3), None]
+    assert [sc.map_lookup_and_delete_elem(q, None, 4) for _ in range(4)] == [
+        k32(1),
+        k32(2),
+        k32(3),
+        None,
+    ]
     assert sc.map_lookup_and_delete_elem(s, None, 4) == k32(3)
     sc.map_freeze(s)
     with pytest.raises(KernelError) as ei:
@@ -240,8 +264,9 @@ def test_batch_ops(fds):
 @pytest.mark.kernel
 def test_prog_load_ok_and_info(fds):
     require_bpf()
-    r = sc.prog_load_result(uapi.BPF_PROG_TYPE_SOCKET_FILTER, ret_imm(1), name="pybpf_ok",
-                            log_level=1)
+    r = sc.prog_load_result(
+        uapi.BPF_PROG_TYPE_SOCKET_FILTER, ret_imm(1), name="pybpf_ok", log_level=1
+    )
     fds.append(r.fd)
     assert "processed 2 insns" in r.log
     info = sc.obj_get_info_by_fd(r.fd)
@@ -254,8 +279,13 @@ def test_prog_load_ok_and_info(fds):
     fds.append(fd2)
     assert sc.prog_get_info(fd2).id == info.id
     # bytes work as well as Insn lists
-    fds.append(sc.prog_load(uapi.BPF_PROG_TYPE_SOCKET_FILTER, b"".join(
-        i.encode() for i in ret_imm(0)), license="Dual BSD/GPL"))
+    fds.append(
+        sc.prog_load(
+            uapi.BPF_PROG_TYPE_SOCKET_FILTER,
+            b"".join(i.encode() for i in ret_imm(0)),
+            license="Dual BSD/GPL",
+        )
+    )
 
 
 @pytest.mark.kernel
@@ -378,8 +408,16 @@ def test_btf_load(fds):
     info = sc.obj_get_info_by_fd(fd)
     assert isinstance(info, sc.BtfInfo) and info.btf_size == len(_btf_blob())
     # a map typed by that BTF (key and value are the int, type id 1)
-    mfd = sc.map_create(uapi.BPF_MAP_TYPE_HASH, 4, 4, 4, name="btf_map", btf_fd=fd,
-                        btf_key_type_id=1, btf_value_type_id=1)
+    mfd = sc.map_create(
+        uapi.BPF_MAP_TYPE_HASH,
+        4,
+        4,
+        4,
+        name="btf_map",
+        btf_fd=fd,
+        btf_key_type_id=1,
+        btf_value_type_id=1,
+    )
     fds.append(mfd)
     assert sc.map_get_info(mfd).btf_id == info.id
     with pytest.raises(KernelError) as ei:
@@ -395,8 +433,13 @@ def test_map_info_by_fd(fds):
     fds.append(fd)
     info = sc.obj_get_info_by_fd(fd)
     assert isinstance(info, sc.MapInfo)
-    assert (info.type, info.key_size, info.value_size, info.max_entries, info.name) == \
-        (uapi.BPF_MAP_TYPE_LRU_HASH, 8, 16, 32, "lru.info")
+    assert (info.type, info.key_size, info.value_size, info.max_entries, info.name) == (
+        uapi.BPF_MAP_TYPE_LRU_HASH,
+        8,
+        16,
+        32,
+        "lru.info",
+    )
     assert info.type_name == "lru_hash"
     fd2 = sc.map_get_fd_by_id(info.id)
     fds.append(fd2)
@@ -427,8 +470,15 @@ def test_prog_load_with_btf_func_and_line_info(fds):
     blob, fi, li = _func_btf()
     btf = sc.btf_load(blob)
     fds.append(btf)
-    r = sc.prog_load_result(uapi.BPF_PROG_TYPE_SOCKET_FILTER, ret_imm(7), name="prog",
-                            prog_btf_fd=btf, func_info=fi, line_info=li, log_level=2)
+    r = sc.prog_load_result(
+        uapi.BPF_PROG_TYPE_SOCKET_FILTER,
+        ret_imm(7),
+        name="prog",
+        prog_btf_fd=btf,
+        func_info=fi,
+        line_info=li,
+        log_level=2,
+    )
     fds.append(r.fd)
     assert "; return 7; @ prog.c:3" in r.log  # the verifier quotes the source line
     info = sc.prog_get_info(r.fd)
@@ -437,8 +487,13 @@ def test_prog_load_with_btf_func_and_line_info(fds):
     # a line_info record pointing outside the string section is refused with a reason
     bad = li[:4] + struct.pack("<I", 9999) + li[8:]
     with pytest.raises(KernelError) as ei:
-        sc.prog_load(uapi.BPF_PROG_TYPE_SOCKET_FILTER, ret_imm(7), prog_btf_fd=btf,
-                     func_info=fi, line_info=bad)
+        sc.prog_load(
+            uapi.BPF_PROG_TYPE_SOCKET_FILTER,
+            ret_imm(7),
+            prog_btf_fd=btf,
+            func_info=fi,
+            line_info=bad,
+        )
     assert ei.value.errno == errno.EINVAL and "line_info" in ei.value.log
 
 
@@ -466,8 +521,12 @@ def test_pin_under_sys_fs_bpf_mounts_bpffs_when_absent():
 
     if not shutil.which("unshare"):
         pytest.skip("needs unshare(1) for a private mount namespace")
-    r = subprocess.run(["unshare", "-m", "--propagation", "private", sys.executable, "-c",
-                        _AUTOMOUNT_CHILD], capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        ["unshare", "-m", "--propagation", "private", sys.executable, "-c", _AUTOMOUNT_CHILD],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert r.returncode == 0, r.stderr
     _before, after, value = r.stdout.split()
     assert after == "True" and value == "abcd"

@@ -51,13 +51,25 @@ def seed_program(map_fd):
 def host_encoding(tmp_path_factory) -> bytes:
     """The seed program encoded by a C compiler from linux/bpf.h's struct bpf_insn."""
     exe = tmp_path_factory.mktemp("seed") / "seedhost"
-    r = subprocess.run([sys.executable, "-m", "ziglang", "cc", "-O1",
-                        str(HERE / "data" / "asm_seed_host.c"), "-o", str(exe)],
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ziglang",
+            "cc",
+            "-O1",
+            str(HERE / "data" / "asm_seed_host.c"),
+            "-o",
+            str(exe),
+        ],
+        capture_output=True,
+        text=True,
+    )
     if r.returncode != 0:
         pytest.skip(f"zig cc cannot build for the host: {r.stderr[-300:]}")
-    return bytes.fromhex(subprocess.run([str(exe)], capture_output=True, text=True,
-                                        check=True).stdout.strip())
+    return bytes.fromhex(
+        subprocess.run([str(exe)], capture_output=True, text=True, check=True).stdout.strip()
+    )
 
 
 def test_seed_program_matches_c_struct_encoding(host_encoding: bytes) -> None:
@@ -77,13 +89,29 @@ def test_example_file_is_the_seed_program(host_encoding: bytes) -> None:
 @pytest.mark.skipif(MC19 is None, reason="llvm-mc-19 missing")
 def test_seed_program_matches_llvm_mc(tmp_path: Path) -> None:
     src = tmp_path / "seed.s"
-    src.write_text("\n".join([
-        "r6 = r1", "r0 = *(u8 *)skb[23]", "*(u32 *)(r10 - 4) = r0", "r2 = r10", "r2 += -4",
-        "ld_pseudo r1, 1, 3", "call 1", "if r0 == 0 goto +2", "r1 = 1",
-        "lock *(u64 *)(r0 + 0) += r1", "r0 = 0", "exit", ""]))
+    src.write_text(
+        "\n".join(
+            [
+                "r6 = r1",
+                "r0 = *(u8 *)skb[23]",
+                "*(u32 *)(r10 - 4) = r0",
+                "r2 = r10",
+                "r2 += -4",
+                "ld_pseudo r1, 1, 3",
+                "call 1",
+                "if r0 == 0 goto +2",
+                "r1 = 1",
+                "lock *(u64 *)(r0 + 0) += r1",
+                "r0 = 0",
+                "exit",
+                "",
+            ]
+        )
+    )
     obj = tmp_path / "seed.o"
-    subprocess.run([MC19, "-triple", "bpfel", "-filetype=obj", str(src), "-o", str(obj)],
-                   check=True)
+    subprocess.run(
+        [MC19, "-triple", "bpfel", "-filetype=obj", str(src), "-o", str(obj)], check=True
+    )
     from elftools.elf.elffile import ELFFile
 
     with open(obj, "rb") as fh:
@@ -118,51 +146,58 @@ def test_ld_map_fd_takes_a_pybpf_map() -> None:
     assert encode(prog) == encode(seed_program(m.fd))
 
 
-@pytest.mark.parametrize("insn,text", [
-    (BPF_ALU64_REG(BPF_SUB, BPF_REG_1, BPF_REG_2), "r1 -= r2"),
-    (BPF_ALU32_REG(BPF_XOR, BPF_REG_1, BPF_REG_2), "w1 ^= w2"),
-    (BPF_ALU_REG(BPF_OR, BPF_REG_3, BPF_REG_4), "w3 |= w4"),
-    (BPF_ALU64_IMM(BPF_LSH, BPF_REG_1, 3), "r1 <<= 3"),
-    (BPF_ALU32_IMM(BPF_ARSH, BPF_REG_1, 3), "w1 s>>= 3"),
-    (BPF_ALU_IMM(BPF_MUL, BPF_REG_1, -3), "w1 *= -3"),
-    (BPF_ALU64_IMM(BPF_NEG, BPF_REG_1, 0), "r1 = -r1"),
-    (BPF_ALU64_REG_OFF(BPF_DIV, BPF_REG_1, BPF_REG_2, 1), "r1 s/= r2"),
-    (BPF_ALU32_IMM_OFF(BPF_MOD, BPF_REG_1, 7, 1), "w1 s%= 7"),
-    (BPF_ENDIAN(BPF_TO_BE, BPF_REG_1, 16), "r1 = be16 r1"),
-    (BPF_ENDIAN(BPF_TO_LE, BPF_REG_1, 64), "r1 = le64 r1"),
-    (BPF_BSWAP(BPF_REG_1, 32), "r1 = bswap32 r1"),
-    (BPF_MOV64_REG(BPF_REG_1, BPF_REG_2), "r1 = r2"),
-    (BPF_MOV32_REG(BPF_REG_1, BPF_REG_2), "w1 = w2"),
-    (BPF_MOV64_IMM(BPF_REG_1, -1), "r1 = -1"),
-    (BPF_MOV32_IMM(BPF_REG_1, 7), "w1 = 7"),
-    (BPF_MOVSX64_REG(BPF_REG_1, BPF_REG_2, 16), "r1 = (s16)r2"),
-    (BPF_MOVSX32_REG(BPF_REG_1, BPF_REG_2, 8), "w1 = (s8)w2"),
-    (BPF_LD_IMM64(BPF_REG_1, 0x1122334455667788), "r1 = 1234605616436508552 ll"),
-    (BPF_LD_IMM64(BPF_REG_1, -2), "r1 = -2 ll"),
-    (BPF_LD_MAP_VALUE(BPF_REG_1, 4, 16), "r1 = map_value[fd:4]+16 ll"),
-    (BPF_LD_ABS(BPF_H, 12), "r0 = *(u16 *)skb[12]"),
-    (BPF_LD_IND(BPF_W, BPF_REG_7, 0), "r0 = *(u32 *)skb[r7]"),
-    (BPF_LDX_MEM(BPF_DW, BPF_REG_1, BPF_REG_10, -8), "r1 = *(u64 *)(r10 - 8)"),
-    (BPF_LDX_MEMSX(BPF_H, BPF_REG_1, BPF_REG_2, 4), "r1 = *(s16 *)(r2 + 4)"),
-    (BPF_STX_MEM(BPF_B, BPF_REG_10, BPF_REG_1, -1), "*(u8 *)(r10 - 1) = r1"),
-    (BPF_ST_MEM(BPF_H, BPF_REG_10, -2, 7), "*(u16 *)(r10 - 2) = 7"),
-    (BPF_STX_XADD(BPF_DW, BPF_REG_1, BPF_REG_2, 8), "lock *(u64 *)(r1 + 8) += r2"),
-    (BPF_ATOMIC_OP(BPF_DW, BPF_OR | BPF_FETCH, BPF_REG_1, BPF_REG_2, 0),
-     "r2 = atomic_fetch_or((u64 *)(r1 + 0), r2)"),
-    (BPF_ATOMIC_OP(BPF_DW, BPF_CMPXCHG, BPF_REG_1, BPF_REG_2, 0),
-     "r0 = cmpxchg_64(r1 + 0, r0, r2)"),
-    (BPF_JMP_REG(BPF_JSGT, BPF_REG_1, BPF_REG_2, -3), "if r1 s> r2 goto -3"),
-    (BPF_JMP_IMM(BPF_JSET, BPF_REG_1, 8, 1), "if r1 & 8 goto +1"),
-    (BPF_JMP32_REG(BPF_JLT, BPF_REG_1, BPF_REG_2, 4), "if w1 < w2 goto +4"),
-    (BPF_JMP32_IMM(BPF_JNE, BPF_REG_1, 5, 0), "if w1 != 5 goto +0"),
-    (BPF_JMP_A(-1), "goto -1"),
-    (BPF_JMP32_A(100000), "gotol +100000"),
-    (BPF_CALL_REL(4), "call pc+4"),
-    (BPF_EMIT_CALL(BPF_FUNC_ktime_get_ns), "call 5"),
-    (BPF_EMIT_CALL("map_update_elem"), "call 2"),
-    (BPF_EMIT_CALL("bpf_tail_call"), "call 12"),
-    (BPF_EXIT_INSN(), "exit"),
-])
+@pytest.mark.parametrize(
+    "insn,text",
+    [
+        (BPF_ALU64_REG(BPF_SUB, BPF_REG_1, BPF_REG_2), "r1 -= r2"),
+        (BPF_ALU32_REG(BPF_XOR, BPF_REG_1, BPF_REG_2), "w1 ^= w2"),
+        (BPF_ALU_REG(BPF_OR, BPF_REG_3, BPF_REG_4), "w3 |= w4"),
+        (BPF_ALU64_IMM(BPF_LSH, BPF_REG_1, 3), "r1 <<= 3"),
+        (BPF_ALU32_IMM(BPF_ARSH, BPF_REG_1, 3), "w1 s>>= 3"),
+        (BPF_ALU_IMM(BPF_MUL, BPF_REG_1, -3), "w1 *= -3"),
+        (BPF_ALU64_IMM(BPF_NEG, BPF_REG_1, 0), "r1 = -r1"),
+        (BPF_ALU64_REG_OFF(BPF_DIV, BPF_REG_1, BPF_REG_2, 1), "r1 s/= r2"),
+        (BPF_ALU32_IMM_OFF(BPF_MOD, BPF_REG_1, 7, 1), "w1 s%= 7"),
+        (BPF_ENDIAN(BPF_TO_BE, BPF_REG_1, 16), "r1 = be16 r1"),
+        (BPF_ENDIAN(BPF_TO_LE, BPF_REG_1, 64), "r1 = le64 r1"),
+        (BPF_BSWAP(BPF_REG_1, 32), "r1 = bswap32 r1"),
+        (BPF_MOV64_REG(BPF_REG_1, BPF_REG_2), "r1 = r2"),
+        (BPF_MOV32_REG(BPF_REG_1, BPF_REG_2), "w1 = w2"),
+        (BPF_MOV64_IMM(BPF_REG_1, -1), "r1 = -1"),
+        (BPF_MOV32_IMM(BPF_REG_1, 7), "w1 = 7"),
+        (BPF_MOVSX64_REG(BPF_REG_1, BPF_REG_2, 16), "r1 = (s16)r2"),
+        (BPF_MOVSX32_REG(BPF_REG_1, BPF_REG_2, 8), "w1 = (s8)w2"),
+        (BPF_LD_IMM64(BPF_REG_1, 0x1122334455667788), "r1 = 1234605616436508552 ll"),
+        (BPF_LD_IMM64(BPF_REG_1, -2), "r1 = -2 ll"),
+        (BPF_LD_MAP_VALUE(BPF_REG_1, 4, 16), "r1 = map_value[fd:4]+16 ll"),
+        (BPF_LD_ABS(BPF_H, 12), "r0 = *(u16 *)skb[12]"),
+        (BPF_LD_IND(BPF_W, BPF_REG_7, 0), "r0 = *(u32 *)skb[r7]"),
+        (BPF_LDX_MEM(BPF_DW, BPF_REG_1, BPF_REG_10, -8), "r1 = *(u64 *)(r10 - 8)"),
+        (BPF_LDX_MEMSX(BPF_H, BPF_REG_1, BPF_REG_2, 4), "r1 = *(s16 *)(r2 + 4)"),
+        (BPF_STX_MEM(BPF_B, BPF_REG_10, BPF_REG_1, -1), "*(u8 *)(r10 - 1) = r1"),
+        (BPF_ST_MEM(BPF_H, BPF_REG_10, -2, 7), "*(u16 *)(r10 - 2) = 7"),
+        (BPF_STX_XADD(BPF_DW, BPF_REG_1, BPF_REG_2, 8), "lock *(u64 *)(r1 + 8) += r2"),
+        (
+            BPF_ATOMIC_OP(BPF_DW, BPF_OR | BPF_FETCH, BPF_REG_1, BPF_REG_2, 0),
+            "r2 = atomic_fetch_or((u64 *)(r1 + 0), r2)",
+        ),
+        (
+            BPF_ATOMIC_OP(BPF_DW, BPF_CMPXCHG, BPF_REG_1, BPF_REG_2, 0),
+            "r0 = cmpxchg_64(r1 + 0, r0, r2)",
+        ),
+        (BPF_JMP_REG(BPF_JSGT, BPF_REG_1, BPF_REG_2, -3), "if r1 s> r2 goto -3"),
+        (BPF_JMP_IMM(BPF_JSET, BPF_REG_1, 8, 1), "if r1 & 8 goto +1"),
+        (BPF_JMP32_REG(BPF_JLT, BPF_REG_1, BPF_REG_2, 4), "if w1 < w2 goto +4"),
+        (BPF_JMP32_IMM(BPF_JNE, BPF_REG_1, 5, 0), "if w1 != 5 goto +0"),
+        (BPF_JMP_A(-1), "goto -1"),
+        (BPF_JMP32_A(100000), "gotol +100000"),
+        (BPF_CALL_REL(4), "call pc+4"),
+        (BPF_EMIT_CALL(BPF_FUNC_ktime_get_ns), "call 5"),
+        (BPF_EMIT_CALL("map_update_elem"), "call 2"),
+        (BPF_EMIT_CALL("bpf_tail_call"), "call 12"),
+        (BPF_EXIT_INSN(), "exit"),
+    ],
+)
 def test_macro_encodings(insn: Insn, text: str) -> None:
     from pybpf.disasm import format_insn
 
@@ -174,18 +209,45 @@ def test_zext_and_raw() -> None:
     z = BPF_ZEXT_REG(BPF_REG_3)
     assert (z.code, z.dst, z.src, z.imm) == (BPF_ALU | BPF_MOV | BPF_X, 3, 3, 1)
     assert BPF_RAW_INSN(0x95, 0, 0, 0, 0) == BPF_EXIT_INSN()
-    assert BPF_LD_IMM64_RAW(BPF_REG_2, BPF_PSEUDO_MAP_IDX, 1) == \
-        Insn(0x18, 2, BPF_PSEUDO_MAP_IDX, 0, 1, 0)
+    assert BPF_LD_IMM64_RAW(BPF_REG_2, BPF_PSEUDO_MAP_IDX, 1) == Insn(
+        0x18, 2, BPF_PSEUDO_MAP_IDX, 0, 1, 0
+    )
 
 
 def test_star_import_gives_constants() -> None:
     import pybpf.asm.macros as m
 
-    for name in ("BPF_REG_0", "BPF_REG_10", "BPF_REG_FP", "BPF_B", "BPF_H", "BPF_W", "BPF_DW",
-                 "BPF_LD", "BPF_LDX", "BPF_ST", "BPF_STX", "BPF_ALU", "BPF_JMP", "BPF_JMP32",
-                 "BPF_ALU64", "BPF_ADD", "BPF_JEQ", "BPF_CALL", "BPF_XADD", "BPF_X", "BPF_K",
-                 "BPF_FUNC_map_lookup_elem", "BPF_FUNC_trace_printk", "BPF_ATOMIC", "BPF_FETCH",
-                 "BPF_PSEUDO_MAP_FD", "BPF_CLASS", "BPF_SIZE", "MAX_BPF_STACK"):
+    for name in (
+        "BPF_REG_0",
+        "BPF_REG_10",
+        "BPF_REG_FP",
+        "BPF_B",
+        "BPF_H",
+        "BPF_W",
+        "BPF_DW",
+        "BPF_LD",
+        "BPF_LDX",
+        "BPF_ST",
+        "BPF_STX",
+        "BPF_ALU",
+        "BPF_JMP",
+        "BPF_JMP32",
+        "BPF_ALU64",
+        "BPF_ADD",
+        "BPF_JEQ",
+        "BPF_CALL",
+        "BPF_XADD",
+        "BPF_X",
+        "BPF_K",
+        "BPF_FUNC_map_lookup_elem",
+        "BPF_FUNC_trace_printk",
+        "BPF_ATOMIC",
+        "BPF_FETCH",
+        "BPF_PSEUDO_MAP_FD",
+        "BPF_CLASS",
+        "BPF_SIZE",
+        "MAX_BPF_STACK",
+    ):
         assert name in m.__all__, name
     assert BPF_FUNC_map_lookup_elem == 1 and BPF_XADD == 0xC0
 

@@ -512,11 +512,18 @@ def trace_pipe(tmp_path):
     fd = os.open(mnt / "trace_pipe", os.O_RDONLY | os.O_NONBLOCK)
 
     def read() -> str:
+        """Everything pending (earlier tests may have left a lot in the global buffer)."""
         time.sleep(0.05)
-        try:
-            return os.read(fd, 1 << 16).decode(errors="replace")
-        except BlockingIOError:
-            return ""
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(fd, 1 << 16)
+            except BlockingIOError:
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        return b"".join(chunks).decode(errors="replace")
 
     try:
         read()

@@ -56,7 +56,7 @@ def ret_pkt_type_plus_one() -> Program:
 
 def frame(n: int, fill: int = 0) -> bytes:
     """An n-byte IPv4 Ethernet frame (dst 02:..:01 unicast) with a recognisable payload."""
-    head = bytes.fromhex("020000000001" "020000000002" "0800")
+    head = bytes.fromhex("0200000000010200000000020800")
     body = bytes((fill + i) & 0xFF for i in range(max(n - len(head), 0)))
     return (head + body)[:n]
 
@@ -66,8 +66,17 @@ def frame(n: int, fill: int = 0) -> bytes:
 
 @pytest.mark.parametrize(
     ("result", "length", "kept"),
-    [(0, 60, 0), (1, 60, 1), (14, 60, 14), (59, 60, 59), (60, 60, 60), (61, 60, 60),
-     (0xFFFF, 60, 60), (0xFFFF_FFFF, 60, 60), (0x1_0000_0000 - 1, 1514, 1514)],
+    [
+        (0, 60, 0),
+        (1, 60, 1),
+        (14, 60, 14),
+        (59, 60, 59),
+        (60, 60, 60),
+        (61, 60, 60),
+        (0xFFFF, 60, 60),
+        (0xFFFF_FFFF, 60, 60),
+        (0x1_0000_0000 - 1, 1514, 1514),
+    ],
 )
 def test_return_value_trims_or_drops(result, length, kept):
     s = PacketSocket()
@@ -251,8 +260,9 @@ def _csum(data: bytes) -> int:
     return ~s & 0xFFFF
 
 
-def udp_frame(payload: bytes, *, sport=5000, dport=53, good=True, zero=False,
-              src="10.0.0.1", dst="10.0.0.2") -> bytes:
+def udp_frame(
+    payload: bytes, *, sport=5000, dport=53, good=True, zero=False, src="10.0.0.1", dst="10.0.0.2"
+) -> bytes:
     saddr, daddr = socket.inet_aton(src), socket.inet_aton(dst)
     ulen = 8 + len(payload)
     udp = struct.pack("!HHHH", sport, dport, ulen, 0) + payload
@@ -353,9 +363,14 @@ def _programs() -> dict[str, list]:
         "headers": [BPF_MOV64_REG(r6, R1), BPF_LD_ABS(BPF_B, _SKF_NET_OFF + 9), BPF_EXIT_INSN()],
         "ll": [BPF_MOV64_REG(r6, R1), BPF_LD_ABS(BPF_H, _SKF_LL_OFF + 12), BPF_EXIT_INSN()],
         # both: only a real socket presents this faithfully
-        "mixed": [BPF_MOV64_REG(r6, R1), BPF_LD_ABS(BPF_B, _SKF_NET_OFF + 9),
-                  BPF_MOV64_REG(r7, R0), BPF_LD_ABS(BPF_B, 23),
-                  BPF_ALU64_REG(BPF_ADD, R0, r7), BPF_EXIT_INSN()],
+        "mixed": [
+            BPF_MOV64_REG(r6, R1),
+            BPF_LD_ABS(BPF_B, _SKF_NET_OFF + 9),
+            BPF_MOV64_REG(r7, R0),
+            BPF_LD_ABS(BPF_B, 23),
+            BPF_ALU64_REG(BPF_ADD, R0, r7),
+            BPF_EXIT_INSN(),
+        ],
     }
 
 

@@ -72,8 +72,16 @@ def veth():
         _ip("link", "add", VA, "type", "veth", "peer", "name", VB)
         _ip("link", "set", VB, "netns", NS)
         _sysctl(f"/proc/sys/net/ipv6/conf/{VA}/disable_ipv6")
-        _ip("netns", "exec", NS, "sysctl", "-q", "-w", f"net.ipv6.conf.{VB}.disable_ipv6=1",
-            check=False)
+        _ip(
+            "netns",
+            "exec",
+            NS,
+            "sysctl",
+            "-q",
+            "-w",
+            f"net.ipv6.conf.{VB}.disable_ipv6=1",
+            check=False,
+        )
         _ip("link", "set", VA, "up")
         _ip("netns", "exec", NS, "ip", "link", "set", VB, "up")
         with open(f"/sys/class/net/{VA}/address") as fh:
@@ -87,8 +95,11 @@ def veth():
 
 
 def send_from_namespace(frames: list[bytes]) -> None:
-    subprocess.run(["ip", "netns", "exec", NS, sys.executable, "-c", SENDER, VB,
-                    *[f.hex() for f in frames]], check=True, timeout=60)
+    subprocess.run(
+        ["ip", "netns", "exec", NS, sys.executable, "-c", SENDER, VB, *[f.hex() for f in frames]],
+        check=True,
+        timeout=60,
+    )
 
 
 def make_frames(dst_mac: bytes) -> tuple[list[bytes], dict[int, int]]:
@@ -97,8 +108,9 @@ def make_frames(dst_mac: bytes) -> tuple[list[bytes], dict[int, int]]:
     plan = [(17, 100)] * 5 + [(6, 80)] * 3 + [(1, 60)] * 2 + [(17, 30)]
     frames = []
     for i, (proto, length) in enumerate(plan):
-        ip = bytes([0x45, 0, 0, length - 14, 0, i, 0, 0, 64, proto, 0, 0]) + \
-            bytes([10, 9, 9, 1, 10, 9, 9, 2])
+        ip = bytes([0x45, 0, 0, length - 14, 0, i, 0, 0, 64, proto, 0, 0]) + bytes(
+            [10, 9, 9, 1, 10, 9, 9, 2]
+        )
         body = ip + bytes((i * 7 + j) & 0xFF for j in range(length - 14 - len(ip)))
         frames.append(dst_mac + src + b"\x08\x00" + body)
     counts: dict[int, int] = {}
@@ -118,8 +130,9 @@ def read_counts(m) -> dict[int, int]:
 
 def test_live_counts_and_delivery_match_the_kernel(veth):
     frames, want = make_frames(veth)
-    sockex1 = pybpf.load(os.path.join(os.path.dirname(__file__), "..", "examples",
-                                      "sockex1_kern.c"))
+    sockex1 = pybpf.load(
+        os.path.join(os.path.dirname(__file__), "..", "examples", "sockex1_kern.c")
+    )
     ksockex1 = pybpf.load(sockex1.spec, backend="kernel")
     trim_insns = [BPF_MOV64_IMM(0, SNAP), BPF_EXIT_INSN()]
     ktrim = KernelProgram(trim_insns, name="trim42")

@@ -25,14 +25,16 @@ from pybpf.net.capture import open_capture
 from pybpf.net.socket import PacketSocket
 from test_examples_pcaps import as_counts, model_sockex1, model_sockex2
 
-SUITE = Path(os.environ.get("PYBPF_TCPDUMP_TESTS",
-                            Path.home() / ".cache" / "pybpf" / "tcpdump-tests"))
+SUITE = Path(
+    os.environ.get("PYBPF_TCPDUMP_TESTS", Path.home() / ".cache" / "pybpf" / "tcpdump-tests")
+)
 FILES = sorted(SUITE.glob("*.pcap*")) if SUITE.is_dir() else []
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 TCPDUMP = shutil.which("tcpdump")
 
 pytestmark = pytest.mark.skipif(
-    not FILES, reason=f"tcpdump test suite not found in {SUITE} (run .ci/fetch-tcpdump-tests)")
+    not FILES, reason=f"tcpdump test suite not found in {SUITE} (run .ci/fetch-tcpdump-tests)"
+)
 
 
 def read_all(path: Path) -> tuple[list, CaptureError | None]:
@@ -62,8 +64,7 @@ def test_every_file_reads_as_tcpdump_counts(suite):
     mismatches = []
     for path in FILES:
         packets, err = suite[path.name]
-        out = subprocess.run([TCPDUMP, "-r", str(path), "--count"], capture_output=True,
-                             text=True)
+        out = subprocess.run([TCPDUMP, "-r", str(path), "--count"], capture_output=True, text=True)
         m = re.search(r"(\d+) packets?", out.stdout + out.stderr)
         if m is None:  # tcpdump refused the file outright: we must have said why
             assert err is not None, path.name

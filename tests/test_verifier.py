@@ -49,8 +49,19 @@ def test_corpus_size_and_rules() -> None:
     assert len(vc.ALL_CASES) >= 150
     assert len({c.name for c in vc.ALL_CASES}) == len(vc.ALL_CASES)
     rules = " ".join(c.rule for c in vc.ALL_CASES)
-    for rule in ("call depth", "combined stack", "subprogram", "R10", "PTR_TO_MEM", "spill",
-                 "JMP32", "signed", "unprivileged", "GPL", "LD_ABS"):
+    for rule in (
+        "call depth",
+        "combined stack",
+        "subprogram",
+        "R10",
+        "PTR_TO_MEM",
+        "spill",
+        "JMP32",
+        "signed",
+        "unprivileged",
+        "GPL",
+        "LD_ABS",
+    ):
         assert rule in rules, rule
 
 
@@ -120,31 +131,39 @@ def test_complexity_limit() -> None:
     assert r["errno"] == 7 and r["line"] == "BPF program is too large. Processed 1000001 insn"
 
 
-@pytest.mark.parametrize("insn,text", [
-    (vc.MOVR(6, 1), "r6 = r1"),
-    (vc.ALU(vc.BPF_ADD, 2, -4), "r2 += -4"),
-    (vc.ST(vc.BPF_W, 10, -4, 0), "*(u32 *)(r10 -4) = 0"),
-    (vc.LDX(vc.BPF_DW, 0, 0, 0), "r0 = *(u64 *)(r0 +0)"),
-    (vc.JMP(vc.BPF_JEQ, 0, 0, 4), "if r0 == 0x0 goto pc+4"),
-    (vc.JMP32(vc.BPF_JGT, 7, 8, 2), "if w7 > 0x8 goto pc+2"),
-    (vc.JA(-3), "goto pc-3"),
-    (vc.LDABS(vc.BPF_B, 23), "r0 = *(u8 *)skb[23]"),
-    (vc.I(vc.BPF_STX | vc.BPF_ATOMIC | vc.BPF_DW, 0, 1, 0, vc.BPF_ADD),
-     "lock *(u64 *)(r0 +0) += r1"),
-    (vc.EXIT, "exit"),
-])
+@pytest.mark.parametrize(
+    "insn,text",
+    [
+        (vc.MOVR(6, 1), "r6 = r1"),
+        (vc.ALU(vc.BPF_ADD, 2, -4), "r2 += -4"),
+        (vc.ST(vc.BPF_W, 10, -4, 0), "*(u32 *)(r10 -4) = 0"),
+        (vc.LDX(vc.BPF_DW, 0, 0, 0), "r0 = *(u64 *)(r0 +0)"),
+        (vc.JMP(vc.BPF_JEQ, 0, 0, 4), "if r0 == 0x0 goto pc+4"),
+        (vc.JMP32(vc.BPF_JGT, 7, 8, 2), "if w7 > 0x8 goto pc+2"),
+        (vc.JA(-3), "goto pc-3"),
+        (vc.LDABS(vc.BPF_B, 23), "r0 = *(u8 *)skb[23]"),
+        (
+            vc.I(vc.BPF_STX | vc.BPF_ATOMIC | vc.BPF_DW, 0, 1, 0, vc.BPF_ADD),
+            "lock *(u64 *)(r0 +0) += r1",
+        ),
+        (vc.EXIT, "exit"),
+    ],
+)
 def test_kernel_insn_syntax(insn: object, text: str) -> None:
     assert format_insn(insn, {7: "get_prandom_u32"}) == text
 
 
-@pytest.mark.parametrize("msg,words", [
-    ("R0 invalid mem access 'map_value_or_null'", "bpf_map_lookup_elem"),
-    ("R0 invalid mem access 'ringbuf_mem_or_null'", "bpf_ringbuf_reserve"),
-    ("R2 !read_ok", "R2 is read before"),
-    ("invalid access to map value, value_size=16 off=9 size=8", "16 bytes long"),
-    ("combined stack size of 2 calls is 544. Too large", "544 bytes"),
-    ("infinite loop detected at insn 1", "instruction 1"),
-])
+@pytest.mark.parametrize(
+    "msg,words",
+    [
+        ("R0 invalid mem access 'map_value_or_null'", "bpf_map_lookup_elem"),
+        ("R0 invalid mem access 'ringbuf_mem_or_null'", "bpf_ringbuf_reserve"),
+        ("R2 !read_ok", "R2 is read before"),
+        ("invalid access to map value, value_size=16 off=9 size=8", "16 bytes long"),
+        ("combined stack size of 2 calls is 544. Too large", "544 bytes"),
+        ("infinite loop detected at insn 1", "instruction 1"),
+    ],
+)
 def test_explanations(msg: str, words: str) -> None:
     text = explain(msg)
     assert text is not None and words in text
@@ -177,7 +196,7 @@ def test_source_line_in_refusal() -> None:
 
 
 # --------------------------------------------------------------------- CLI
-BAD_MODULE = '''
+BAD_MODULE = """
 from pybpf.spec import MapSpec
 from pybpf.asm.builder import *  # noqa
 from pybpf.isa import Insn
@@ -187,7 +206,7 @@ def build(maps):
     return [Insn(0x62, 10, 0, -4, 0), Insn(0xbf, 2, 10), Insn(0x07, 2, 0, 0, -4),
             Insn(0x18, 1, 1, 0, m.fd), Insn(0x85, 0, 0, 0, 1), Insn(0x79, 0, 0, 0, 0),
             Insn(0x95)]
-'''
+"""
 
 
 def _cli(args: list[str]) -> tuple[int, str]:

@@ -38,8 +38,34 @@ B, H, W, DW = vc.BPF_B, vc.BPF_H, vc.BPF_W, vc.BPF_DW
 SIZES = (B, H, W, DW)
 ALU_OPS = (0x00, 0x10, 0x20, 0x30, 0x40, 0x50, 0x60, 0x70, 0x90, 0xA0, 0xC0)
 JMP_OPS = (0x10, 0x20, 0x30, 0x40, 0x50, 0x60, 0x70, 0xA0, 0xB0, 0xC0, 0xD0)
-INTERESTING = (0, 1, 2, 3, 4, 7, 8, 15, 16, 31, 32, 63, 64, 255, 256, 511, 512, 4096, -1, -2,
-               -4, -8, -16, -512, 0x7FFFFFFF, -0x80000000)
+INTERESTING = (
+    0,
+    1,
+    2,
+    3,
+    4,
+    7,
+    8,
+    15,
+    16,
+    31,
+    32,
+    63,
+    64,
+    255,
+    256,
+    511,
+    512,
+    4096,
+    -1,
+    -2,
+    -4,
+    -8,
+    -16,
+    -512,
+    0x7FFFFFFF,
+    -0x80000000,
+)
 
 
 def frames() -> list[bytes]:
@@ -80,8 +106,9 @@ class Fuzzer:
         from pybpf.maps import Map
 
         self.rng = random.Random(seed)
-        self.maps = {n: Map(t, ks, vs, me, fl, name=n) for n, (t, ks, vs, me, fl) in
-                     vc.MAPS.items()}
+        self.maps = {
+            n: Map(t, ks, vs, me, fl, name=n) for n, (t, ks, vs, me, fl) in vc.MAPS.items()
+        }
         self.fds = {n: m.fd for n, m in self.maps.items()}
         self.frames = frames()
         self.out = Outcome()
@@ -94,21 +121,33 @@ class Fuzzer:
     def mem_off(self, base: str) -> int:
         r = self.rng
         if base == "stack":
-            return r.choice((-8, -16, -4, -1, -512, -520, -504, 0, 8, -24)) if r.random() < 0.6 \
+            return (
+                r.choice((-8, -16, -4, -1, -512, -520, -504, 0, 8, -24))
+                if r.random() < 0.6
                 else -r.randint(0, 520)
+            )
         if base == "ctx":
             return r.choice((0, 4, 8, 16, 48, 52, 64, 68, 76, 168, 180, 2, -4))
-        return r.choice((0, 4, 8, 12, 15, 16, -1, -8, 24)) if r.random() < 0.8 else \
-            r.randint(-16, 32)
+        return (
+            r.choice((0, 4, 8, 12, 15, 16, -1, -8, 24)) if r.random() < 0.8 else r.randint(-16, 32)
+        )
 
     def random_program(self) -> list[Insn]:
         r = self.rng
-        prog: list[Insn] = [vc.MOVR(6, 1), vc.MOVR(7, 10), vc.ALU(vc.BPF_ADD, 7, -32),
-                            vc.MOVR(8, 10), vc.MOV(9, self.imm())]
+        prog: list[Insn] = [
+            vc.MOVR(6, 1),
+            vc.MOVR(7, 10),
+            vc.ALU(vc.BPF_ADD, 7, -32),
+            vc.MOVR(8, 10),
+            vc.MOV(9, self.imm()),
+        ]
         if r.random() < 0.6:  # r7 = map value (null-checked), r9 = hash value maybe
             name = r.choice(("array", "hash", "global"))
-            prog += vc.lookup_unknown_key(self.fds[name]) if r.random() < 0.5 else \
-                vc.lookup(self.fds[name])
+            prog += (
+                vc.lookup_unknown_key(self.fds[name])
+                if r.random() < 0.5
+                else vc.lookup(self.fds[name])
+            )
             prog += [vc.JMP(vc.BPF_JNE, 0, 0, 2), vc.MOV(0, 0), vc.EXIT, vc.MOVR(7, 0)]
         if r.random() < 0.5:
             prog += [vc.MOVR(8, 10), vc.ALU(vc.BPF_ADD, 8, r.choice((-8, -16, -64, -256)))]
@@ -125,8 +164,13 @@ class Fuzzer:
                 reg = r.choice((0, 2, 3, 7, 8, 9))
                 cls = vc.BPF_JMP if r.random() < 0.7 else vc.BPF_JMP32
                 src = vc.BPF_X if r.random() < 0.3 else vc.BPF_K
-                jmp = Insn(cls | r.choice(JMP_OPS) | src, reg, r.choice((0, 2, 9)) if src else 0,
-                           0, 0 if src else self.imm())
+                jmp = Insn(
+                    cls | r.choice(JMP_OPS) | src,
+                    reg,
+                    r.choice((0, 2, 9)) if src else 0,
+                    0,
+                    0 if src else self.imm(),
+                )
                 jumps.append((i, target))
                 piece = [jmp] + piece
             pieces.append(piece)
@@ -161,16 +205,18 @@ class Fuzzer:
 
     def reinit(self) -> list[Insn]:
         """Calls clobber R1-R5: give the registers the rest of the program uses a value."""
-        return [vc.MOVR(1, 6)] + [vc.MOV(x, self.imm()) for x in (2, 3, 4, 5)
-                                  if self.rng.random() < 0.9]
+        return [vc.MOVR(1, 6)] + [
+            vc.MOV(x, self.imm()) for x in (2, 3, 4, 5) if self.rng.random() < 0.9
+        ]
 
     def random_piece(self) -> list[Insn]:
         r = self.rng
         k = r.random()
         regs = (0, 1, 2, 3, 4, 5, 6, 7, 8, 9)
         if k < 0.22:  # memory access
-            base, reg = r.choice((("stack", 10), ("stack", 8), ("ctx", 6), ("value", 7),
-                                  ("value", 9), ("ctx", 1)))
+            base, reg = r.choice(
+                (("stack", 10), ("stack", 8), ("ctx", 6), ("value", 7), ("value", 9), ("ctx", 1))
+            )
             size = r.choice(SIZES)
             off = self.mem_off(base)
             c = r.random()
@@ -204,26 +250,47 @@ class Fuzzer:
             return [vc.CALL(7), vc.MOVR(r.choice((2, 3, 9)), 0)] + self.reinit()
         if k < 0.78:  # helper with memory arguments
             size = r.choice((1, 4, 8, 16, 0, 64))
-            return [vc.MOVR(1, 6), vc.MOV(2, r.choice((0, 14, 100))), vc.MOVR(3, r.choice((8, 7, 10))),
-                    vc.ALU(vc.BPF_ADD, 3, r.choice((0, -8, -16, 4))), vc.MOV(4, size),
-                    vc.CALL(26)] + self.reinit()
+            return [
+                vc.MOVR(1, 6),
+                vc.MOV(2, r.choice((0, 14, 100))),
+                vc.MOVR(3, r.choice((8, 7, 10))),
+                vc.ALU(vc.BPF_ADD, 3, r.choice((0, -8, -16, 4))),
+                vc.MOV(4, size),
+                vc.CALL(26),
+            ] + self.reinit()
         if k < 0.83:
-            return [vc.LDABS(r.choice((B, H, W)), r.choice((0, 12, 14, 23, 1000))),
-                    vc.MOVR(r.choice((2, 3)), 0)] + self.reinit()
+            return [
+                vc.LDABS(r.choice((B, H, W)), r.choice((0, 12, 14, 23, 1000))),
+                vc.MOVR(r.choice((2, 3)), 0),
+            ] + self.reinit()
         if k < 0.88:  # lookup with a key on the stack, then use the value
             name = r.choice(("array", "hash"))
-            return vc.lookup(self.fds[name], r.choice((-4, -8, -12))) + [
-                vc.JMP(vc.BPF_JEQ, 0, 0, 1), vc.LDX(r.choice(SIZES), 2, 0, self.mem_off("value"))
-            ] + self.reinit()
+            return (
+                vc.lookup(self.fds[name], r.choice((-4, -8, -12)))
+                + [
+                    vc.JMP(vc.BPF_JEQ, 0, 0, 1),
+                    vc.LDX(r.choice(SIZES), 2, 0, self.mem_off("value")),
+                ]
+                + self.reinit()
+            )
         if k < 0.92:  # atomics
             base = r.choice((10, 7, 8))
-            return [Insn(vc.BPF_STX | vc.BPF_ATOMIC | r.choice((W, DW)), base, r.choice((2, 3)),
-                         r.choice((-8, -16, 0, 8)), r.choice((0x00, 0x01, 0x40, 0x41, 0xE1)))]
+            return [
+                Insn(
+                    vc.BPF_STX | vc.BPF_ATOMIC | r.choice((W, DW)),
+                    base,
+                    r.choice((2, 3)),
+                    r.choice((-8, -16, 0, 8)),
+                    r.choice((0x00, 0x01, 0x40, 0x41, 0xE1)),
+                )
+            ]
         if k < 0.96:  # spill/fill a pointer or scalar
             src = r.choice((7, 8, 9, 10, 1, 2))
             off = r.choice((-8, -16, -24))
-            return [vc.STX(r.choice((DW, DW, W)), 10, src, off),
-                    vc.LDX(r.choice((DW, DW, W, B)), r.choice((7, 8, 9, 2)), 10, off)]
+            return [
+                vc.STX(r.choice((DW, DW, W)), 10, src, off),
+                vc.LDX(r.choice((DW, DW, W, B)), r.choice((7, 8, 9, 2)), 10, off),
+            ]
         return [vc.MOVR(r.choice((2, 3, 4, 7, 9)), r.choice((0, 6, 7, 8, 10)))]
 
     def mutate(self, insns: list[Insn]) -> list[Insn]:
@@ -238,16 +305,29 @@ class Fuzzer:
             if x.code == 0x18:
                 continue
             if c < 0.3:
-                out[i] = Insn(x.code, x.dst, x.src, x.off + r.choice((-8, -4, -1, 1, 4, 8)),
-                              x.imm, x.imm_hi)
+                out[i] = Insn(
+                    x.code, x.dst, x.src, x.off + r.choice((-8, -4, -1, 1, 4, 8)), x.imm, x.imm_hi
+                )
             elif c < 0.55 and x.code not in (0x85, 0x95):
                 out[i] = Insn(x.code, x.dst, x.src, x.off, self.imm(), x.imm_hi)
             elif c < 0.75:
-                out[i] = Insn(x.code, r.randrange(11), x.src if x.code & 0x08 == 0 else
-                              r.randrange(11), x.off, x.imm, x.imm_hi)
+                out[i] = Insn(
+                    x.code,
+                    r.randrange(11),
+                    x.src if x.code & 0x08 == 0 else r.randrange(11),
+                    x.off,
+                    x.imm,
+                    x.imm_hi,
+                )
             elif c < 0.9 and x.code & 0x07 in (0x01, 0x02, 0x03):
-                out[i] = Insn((x.code & ~0x18) | r.choice((0x00, 0x08, 0x10, 0x18)), x.dst, x.src,
-                              x.off, x.imm, x.imm_hi)
+                out[i] = Insn(
+                    (x.code & ~0x18) | r.choice((0x00, 0x08, 0x10, 0x18)),
+                    x.dst,
+                    x.src,
+                    x.off,
+                    x.imm,
+                    x.imm_hi,
+                )
             else:
                 out.insert(i, self.random_piece()[0])
         return out
@@ -309,8 +389,10 @@ class Fuzzer:
 
 
 def _report(o: Outcome) -> str:
-    return (f"tried {o.tried}, accepted {o.accepted}, runs {o.runs}, map-struct reads "
-            f"{o.map_struct_reads}, vm-stricter {o.vm_stricter}, findings {len(o.findings)}")
+    return (
+        f"tried {o.tried}, accepted {o.accepted}, runs {o.runs}, map-struct reads "
+        f"{o.map_struct_reads}, vm-stricter {o.vm_stricter}, findings {len(o.findings)}"
+    )
 
 
 def test_fuzz_quick() -> None:
@@ -323,8 +405,13 @@ def test_pointer_low_half_zero_is_not_assumed() -> None:
     """A map value at the start of a region has low 32 bits 0 in pybpf's VM: a JMP32
     test of it must not be decided at verification time (regression from fuzzing)."""
     f = Fuzzer(seed=5)
-    prog = vc.lookup(f.fds["array"]) + [vc.JMP32(vc.BPF_JEQ, 0, 0, 2), vc.MOV(0, 0), vc.EXIT,
-                                        vc.LDX(DW, 0, 10, 8), vc.EXIT]
+    prog = vc.lookup(f.fds["array"]) + [
+        vc.JMP32(vc.BPF_JEQ, 0, 0, 2),
+        vc.MOV(0, 0),
+        vc.EXIT,
+        vc.LDX(DW, 0, 10, 8),
+        vc.EXIT,
+    ]
     f.check(prog, privileged=True)
     assert f.out.accepted == 0 and not f.out.findings
 
@@ -339,10 +426,39 @@ def test_corpus_accepted_cases_run_cleanly() -> None:
 
 _insn = st.builds(
     Insn,
-    st.sampled_from([0x07, 0x0F, 0x17, 0xB7, 0xBF, 0x57, 0x61, 0x69, 0x71, 0x79, 0x62, 0x63,
-                     0x7A, 0x7B, 0x15, 0x25, 0x55, 0xA5, 0x16, 0x05, 0x85, 0xDB, 0x30, 0x28]),
-    st.integers(0, 10), st.integers(0, 10), st.integers(-16, 16),
-    st.sampled_from(INTERESTING + (7, 26, 1)))
+    st.sampled_from(
+        [
+            0x07,
+            0x0F,
+            0x17,
+            0xB7,
+            0xBF,
+            0x57,
+            0x61,
+            0x69,
+            0x71,
+            0x79,
+            0x62,
+            0x63,
+            0x7A,
+            0x7B,
+            0x15,
+            0x25,
+            0x55,
+            0xA5,
+            0x16,
+            0x05,
+            0x85,
+            0xDB,
+            0x30,
+            0x28,
+        ]
+    ),
+    st.integers(0, 10),
+    st.integers(0, 10),
+    st.integers(-16, 16),
+    st.sampled_from(INTERESTING + (7, 26, 1)),
+)
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))

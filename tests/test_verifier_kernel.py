@@ -42,9 +42,21 @@ def _unprivileged_verdicts(examples: dict[str, str]) -> dict[str, dict] | str:
                 return f"cannot enable unprivileged bpf() ({SYSCTL}={old}): {e}"
         env = {**os.environ, "PYTHONPATH": str(Path(vc.__file__).resolve().parents[1] / "src")}
         res = subprocess.run(
-            ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable,
-             vc.__file__, json.dumps(examples)],
-            capture_output=True, text=True, cwd="/", env=env, timeout=600)
+            [
+                "setpriv",
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                sys.executable,
+                vc.__file__,
+                json.dumps(examples),
+            ],
+            capture_output=True,
+            text=True,
+            cwd="/",
+            env=env,
+            timeout=600,
+        )
     finally:
         if SYSCTL.read_text().strip() != old:
             SYSCTL.write_text(old)
@@ -88,7 +100,8 @@ def _compare(name: str, mode: str, kernel: dict, examples: dict[str, str]) -> No
     p = _pybpf(name, examples, privileged)
     assert p["ok"] == k["ok"], (
         f"{name} ({mode}): kernel {'accepts' if k['ok'] else 'refuses'} "
-        f"({k['line']!r}), pybpf {'accepts' if p['ok'] else 'refuses'} ({p['line']!r})")
+        f"({k['line']!r}), pybpf {'accepts' if p['ok'] else 'refuses'} ({p['line']!r})"
+    )
     if name in CASES:
         case = CASES[name]
         expected = case.priv if privileged else case.unpriv_verdict
@@ -133,8 +146,12 @@ def test_random_programs_agree_with_kernel() -> None:
                 mine, why = True, ""
             except (VerifierError, BpfError) as e:
                 mine, why = False, str(e)
-            kprog = [Insn(x.code, x.dst, x.src, x.off, to_kernel.get(x.imm, x.imm), x.imm_hi)
-                     if x.is_lddw and x.src in (1, 2) else x for x in prog]
+            kprog = [
+                Insn(x.code, x.dst, x.src, x.off, to_kernel.get(x.imm, x.imm), x.imm_hi)
+                if x.is_lddw and x.src in (1, 2)
+                else x
+                for x in prog
+            ]
             try:
                 res = sc.prog_load_result(1, kprog, log_level=1, log_size=1 << 22)
                 sc.close(res.fd)

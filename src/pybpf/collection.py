@@ -100,8 +100,9 @@ def load(
     if isinstance(obj, bytes | bytearray):
         from .elf import load_object
 
-        return _load_spec(load_object(bytes(obj)), backend, verify, log_level, builder=None,
-                          engine=engine)
+        return _load_spec(
+            load_object(bytes(obj)), backend, verify, log_level, builder=None, engine=engine
+        )
     path = Path(obj)
     if not path.exists():
         raise BpfError(f"{path}: no such file")
@@ -114,8 +115,7 @@ def load(
         path = compile_c(path, include_dirs=include_dirs, defines=defines)
     from .elf import load_object
 
-    return _load_spec(load_object(path), backend, verify, log_level, builder=None,
-                      engine=engine)
+    return _load_spec(load_object(path), backend, verify, log_level, builder=None, engine=engine)
 
 
 def read_spec(obj: str | os.PathLike[str] | bytes | ObjectSpec) -> ObjectSpec:
@@ -151,14 +151,19 @@ def _macro_module(path: Path) -> tuple[ObjectSpec, Any]:
     build = getattr(mod, "build", None)
     maps = getattr(mod, "MAPS", {})
     if not callable(build) or not isinstance(maps, Mapping):
-        raise BpfError(f"{path}: a macro module defines MAPS (name -> MapSpec) and "
-                       "build(maps) -> list of instructions")
+        raise BpfError(
+            f"{path}: a macro module defines MAPS (name -> MapSpec) and "
+            "build(maps) -> list of instructions"
+        )
     name = getattr(mod, "NAME", path.stem)
-    prog = ProgramSpec(name=name, insns=[], prog_type=getattr(mod, "PROG_TYPE",
-                                                              uapi.BPF_PROG_TYPE_SOCKET_FILTER),
-                       license=getattr(mod, "LICENSE", "GPL"), section="macros")
-    spec = ObjectSpec(programs={name: prog}, maps=dict(maps), license=prog.license,
-                      path=str(path))
+    prog = ProgramSpec(
+        name=name,
+        insns=[],
+        prog_type=getattr(mod, "PROG_TYPE", uapi.BPF_PROG_TYPE_SOCKET_FILTER),
+        license=getattr(mod, "LICENSE", "GPL"),
+        section="macros",
+    )
+    spec = ObjectSpec(programs={name: prog}, maps=dict(maps), license=prog.license, path=str(path))
     return spec, build
 
 
@@ -168,14 +173,22 @@ def _create_maps(spec: ObjectSpec) -> dict[str, Any]:
     maps: dict[str, Any] = {}
     for name, ms in spec.maps.items():
         if ms.type in (uapi.BPF_MAP_TYPE_ARRAY_OF_MAPS, uapi.BPF_MAP_TYPE_HASH_OF_MAPS):
-            raise NotSupportedError(f"map {name!r}: map-in-map types are not modelled in "
-                                    "user space yet; use backend='kernel'")
+            raise NotSupportedError(
+                f"map {name!r}: map-in-map types are not modelled in "
+                "user space yet; use backend='kernel'"
+            )
         maps[name] = create_map(ms)
     return maps
 
 
-def _load_spec(spec: ObjectSpec, backend: str, verify: bool, log_level: int,
-               builder: Any, engine: str = "interp") -> Collection:
+def _load_spec(
+    spec: ObjectSpec,
+    backend: str,
+    verify: bool,
+    log_level: int,
+    builder: Any,
+    engine: str = "interp",
+) -> Collection:
     if backend == "kernel":
         # libbpf's order (BTF, maps with BTF ids, programs, prog arrays), closing on failure
         from .kernel.loader import load_object
@@ -190,11 +203,15 @@ def _load_spec(spec: ObjectSpec, backend: str, verify: bool, log_level: int,
     for name, ps in list(spec.programs.items()):
         if builder is not None:
             ps = build_program(spec, name, builder, maps)
-        prog = Program.from_spec(ps, maps, engine=engine, line_info=ps.line_info,
-                                 func_info=ps.func_info)
+        prog = Program.from_spec(
+            ps, maps, engine=engine, line_info=ps.line_info, func_info=ps.func_info
+        )
         if verify:
-            verifier[name] = (prog.verification if prog.verification is not None and
-                              not log_level else prog.verify(log_level=log_level))
+            verifier[name] = (
+                prog.verification
+                if prog.verification is not None and not log_level
+                else prog.verify(log_level=log_level)
+            )
         programs[name] = prog
     fill_prog_arrays(spec, maps, programs)
     return Collection(programs, maps, spec, backend, verifier)

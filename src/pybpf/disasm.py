@@ -79,12 +79,30 @@ from .isa import (
 )
 
 _ALU_OP = {
-    BPF_ADD: "+=", BPF_SUB: "-=", BPF_MUL: "*=", BPF_DIV: "/=", BPF_OR: "|=", BPF_AND: "&=",
-    BPF_LSH: "<<=", BPF_RSH: ">>=", BPF_MOD: "%=", BPF_XOR: "^=", BPF_ARSH: "s>>=",
+    BPF_ADD: "+=",
+    BPF_SUB: "-=",
+    BPF_MUL: "*=",
+    BPF_DIV: "/=",
+    BPF_OR: "|=",
+    BPF_AND: "&=",
+    BPF_LSH: "<<=",
+    BPF_RSH: ">>=",
+    BPF_MOD: "%=",
+    BPF_XOR: "^=",
+    BPF_ARSH: "s>>=",
 }
 _JMP_OP = {
-    BPF_JEQ: "==", BPF_JNE: "!=", BPF_JGT: ">", BPF_JGE: ">=", BPF_JLT: "<", BPF_JLE: "<=",
-    BPF_JSGT: "s>", BPF_JSGE: "s>=", BPF_JSLT: "s<", BPF_JSLE: "s<=", BPF_JSET: "&",
+    BPF_JEQ: "==",
+    BPF_JNE: "!=",
+    BPF_JGT: ">",
+    BPF_JGE: ">=",
+    BPF_JLT: "<",
+    BPF_JLE: "<=",
+    BPF_JSGT: "s>",
+    BPF_JSGE: "s>=",
+    BPF_JSLT: "s<",
+    BPF_JSLE: "s<=",
+    BPF_JSET: "&",
 }
 _ATOMIC_OP = {BPF_ADD: "+=", BPF_OR: "|=", BPF_AND: "&=", BPF_XOR: "^="}
 _ATOMIC_FETCH = {BPF_ADD: "add", BPF_OR: "or", BPF_AND: "and", BPF_XOR: "xor"}
@@ -113,8 +131,9 @@ class _Fmt:
         return f"r{reg} {'-' if off < 0 else '+'} {self.num(abs(off))}"
 
 
-def format_insn(insn: Insn, pc: int = 0, *, hex: bool = False, exact: bool = False,
-                target: str | None = None) -> str:
+def format_insn(
+    insn: Insn, pc: int = 0, *, hex: bool = False, exact: bool = False, target: str | None = None
+) -> str:
     """One instruction in llvm-objdump syntax (no address, no bytes).
 
     ``pc`` is the slot index of the instruction (offsets print relative, so it
@@ -240,10 +259,15 @@ def _jump_slot(pc: int, insn: Insn) -> int:
     return pc + 1 + insn.off
 
 
-def disassemble(insns: Sequence[Insn] | bytes | bytearray | memoryview, *,
-                symbols: Mapping[int, str] | None = None,
-                relocs: Mapping[int, str] | None = None, hex: bool = False,
-                exact: bool = False, labels: bool = False) -> str:
+def disassemble(
+    insns: Sequence[Insn] | bytes | bytearray | memoryview,
+    *,
+    symbols: Mapping[int, str] | None = None,
+    relocs: Mapping[int, str] | None = None,
+    hex: bool = False,
+    exact: bool = False,
+    labels: bool = False,
+) -> str:
     """Instructions as llvm-objdump text, one per line (LDDW on one line).
 
     ``symbols`` maps a slot index to a name printed as a ``name:`` line before
@@ -280,6 +304,7 @@ def disassemble(insns: Sequence[Insn] | bytes | bytearray | memoryview, *,
 
 # --- ELF objects -----------------------------------------------------------------------------
 
+
 @dataclass
 class _Sym:
     name: str
@@ -312,8 +337,7 @@ def _annotation(syms: list[_Sym], secname: str, addr: int) -> str:
     return name if addr == base else f"{name}+{(addr - base) & ((1 << 64) - 1):#x}"
 
 
-def objdump(path: str | os.PathLike[str], *, section: str | None = None,
-            hex: bool = False) -> str:
+def objdump(path: str | os.PathLike[str], *, section: str | None = None, hex: bool = False) -> str:
     """Render an ELF object as ``llvm-objdump -d`` does (executable sections)."""
     from elftools.common.exceptions import ELFError
     from elftools.elf.elffile import ELFFile
@@ -324,11 +348,13 @@ def objdump(path: str | os.PathLike[str], *, section: str | None = None,
         with open(path, "rb") as fh:
             elf = ELFFile(fh)
             if elf["e_machine"] not in ("EM_BPF", 247):
-                raise ElfError(f"{os.fspath(path)}: not an eBPF object "
-                               f"(machine {elf['e_machine']})")
+                raise ElfError(
+                    f"{os.fspath(path)}: not an eBPF object (machine {elf['e_machine']})"
+                )
             if not elf.little_endian:
-                raise NotSupportedError(f"{os.fspath(path)}: big-endian eBPF objects (bpfeb) "
-                                        "are not supported")
+                raise NotSupportedError(
+                    f"{os.fspath(path)}: big-endian eBPF objects (bpfeb) are not supported"
+                )
             for index, sec in enumerate(elf.iter_sections()):
                 if section is not None and sec.name != section:
                     continue
@@ -362,17 +388,17 @@ def _objdump_section(elf, index: int, name: str, data: bytes, hex: bool) -> str:
         for n in names:
             lines.append("")
             lines.append(f"{addr:016x} <{n}>:")
-        raw = data[addr:addr + INSN_SIZE]
+        raw = data[addr : addr + INSN_SIZE]
         code = raw[0]
         width = 2 if code == 0x18 and pc + 1 < nslots else 1
-        raw = data[addr:addr + width * INSN_SIZE]
+        raw = data[addr : addr + width * INSN_SIZE]
         try:
             insn = decode(raw, check=False)[0]
         except InsnError:
             insn = None
         if insn is None or (width == 2 and raw[8:12] != b"\0\0\0\0"):
             width = 1
-            raw = data[addr:addr + INSN_SIZE]
+            raw = data[addr : addr + INSN_SIZE]
             text = "<unknown>"
         else:
             tgt = None
@@ -383,7 +409,7 @@ def _objdump_section(elf, index: int, name: str, data: bytes, hex: bool) -> str:
         lines.append(f"{pc:8d}:\t{hexbytes}\t{text}")
         pc += width
     if len(data) % INSN_SIZE:
-        tail = data[nslots * INSN_SIZE:]
+        tail = data[nslots * INSN_SIZE :]
         lines.append(f"{nslots:8d}:\t{' '.join(f'{b:02x}' for b in tail)}\t<unknown>")
     return "\n".join(lines) + "\n"
 
@@ -412,8 +438,13 @@ def parse_objdump_lines(text: str) -> list[tuple[int, str, str]]:
     return out
 
 
-def listing(insns: Sequence[Insn], *, hex: bool = False, exact: bool = False,
-            source: Mapping[int, Any] | None = None) -> str:
+def listing(
+    insns: Sequence[Insn],
+    *,
+    hex: bool = False,
+    exact: bool = False,
+    source: Mapping[int, Any] | None = None,
+) -> str:
     """llvm-objdump's instruction lines (slot, raw bytes, text) for bare instructions.
 
     Encodings the kernel would refuse carry a ``; malformed: reason`` comment.

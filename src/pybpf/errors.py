@@ -81,8 +81,9 @@ class VerifierError(BpfError):
 
     errno = _errno.EACCES
 
-    def __init__(self, message: str, *, index: int | None = None, log: str = "",
-                 errno: int | None = None):
+    def __init__(
+        self, message: str, *, index: int | None = None, log: str = "", errno: int | None = None
+    ):
         self.index = index
         self.log = log
         super().__init__(message, errno=errno, where=None if index is None else f"insn {index}")

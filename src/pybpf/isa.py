@@ -136,22 +136,50 @@ SIZE_SUFFIX = {BPF_B: "b", BPF_H: "h", BPF_W: "w", BPF_DW: "dw"}
 SIZE_CTYPE = {BPF_B: "u8", BPF_H: "u16", BPF_W: "u32", BPF_DW: "u64"}
 
 ALU_NAMES = {
-    BPF_ADD: "add", BPF_SUB: "sub", BPF_MUL: "mul", BPF_DIV: "div", BPF_OR: "or",
-    BPF_AND: "and", BPF_LSH: "lsh", BPF_RSH: "rsh", BPF_NEG: "neg", BPF_MOD: "mod",
-    BPF_XOR: "xor", BPF_MOV: "mov", BPF_ARSH: "arsh", BPF_END: "end",
+    BPF_ADD: "add",
+    BPF_SUB: "sub",
+    BPF_MUL: "mul",
+    BPF_DIV: "div",
+    BPF_OR: "or",
+    BPF_AND: "and",
+    BPF_LSH: "lsh",
+    BPF_RSH: "rsh",
+    BPF_NEG: "neg",
+    BPF_MOD: "mod",
+    BPF_XOR: "xor",
+    BPF_MOV: "mov",
+    BPF_ARSH: "arsh",
+    BPF_END: "end",
 }
 JMP_NAMES = {
-    BPF_JA: "ja", BPF_JEQ: "jeq", BPF_JGT: "jgt", BPF_JGE: "jge", BPF_JSET: "jset",
-    BPF_JNE: "jne", BPF_JSGT: "jsgt", BPF_JSGE: "jsge", BPF_CALL: "call", BPF_EXIT: "exit",
-    BPF_JLT: "jlt", BPF_JLE: "jle", BPF_JSLT: "jslt", BPF_JSLE: "jsle",
+    BPF_JA: "ja",
+    BPF_JEQ: "jeq",
+    BPF_JGT: "jgt",
+    BPF_JGE: "jge",
+    BPF_JSET: "jset",
+    BPF_JNE: "jne",
+    BPF_JSGT: "jsgt",
+    BPF_JSGE: "jsge",
+    BPF_CALL: "call",
+    BPF_EXIT: "exit",
+    BPF_JLT: "jlt",
+    BPF_JLE: "jle",
+    BPF_JSLT: "jslt",
+    BPF_JSLE: "jsle",
 }
 #: conditional jumps only (JA, CALL, EXIT excluded)
 JMP_CONDITIONS = tuple(op for op in JMP_NAMES if op not in (BPF_JA, BPF_CALL, BPF_EXIT))
 ATOMIC_NAMES = {
-    BPF_ADD: "add", BPF_OR: "or", BPF_AND: "and", BPF_XOR: "xor",
-    BPF_ADD | BPF_FETCH: "fetch add", BPF_OR | BPF_FETCH: "fetch or",
-    BPF_AND | BPF_FETCH: "fetch and", BPF_XOR | BPF_FETCH: "fetch xor",
-    BPF_XCHG: "xchg", BPF_CMPXCHG: "cmpxchg",
+    BPF_ADD: "add",
+    BPF_OR: "or",
+    BPF_AND: "and",
+    BPF_XOR: "xor",
+    BPF_ADD | BPF_FETCH: "fetch add",
+    BPF_OR | BPF_FETCH: "fetch or",
+    BPF_AND | BPF_FETCH: "fetch and",
+    BPF_XOR | BPF_FETCH: "fetch xor",
+    BPF_XCHG: "xchg",
+    BPF_CMPXCHG: "cmpxchg",
 }
 #: the atomic operations the kernel accepts in imm (load-acquire/store-release aside)
 ATOMIC_OPS = frozenset(ATOMIC_NAMES)
@@ -183,8 +211,16 @@ class OpInfo:
 def _build_opcode_table() -> dict[int, OpInfo]:
     table: dict[int, OpInfo] = {}
 
-    def add(code: int, kind: str, cls: int, op: int = 0, size: int = 0, is64: bool = True,
-            use_src: bool = False, name: str = "") -> None:
+    def add(
+        code: int,
+        kind: str,
+        cls: int,
+        op: int = 0,
+        size: int = 0,
+        is64: bool = True,
+        use_src: bool = False,
+        name: str = "",
+    ) -> None:
         assert code not in table, hex(code)
         table[code] = OpInfo(code, kind, cls, op, size, is64, use_src, name)
 
@@ -226,8 +262,15 @@ def _build_opcode_table() -> dict[int, OpInfo]:
         if sz != BPF_DW:
             add(BPF_LDX | BPF_MEMSX | sz, "ldxsx", BPF_LDX, size=n, name="ldxs" + s)
     for sz in (BPF_W, BPF_DW):
-        add(BPF_STX | BPF_ATOMIC | sz, "atomic", BPF_STX, size=SIZE_BYTES[sz],
-            is64=sz == BPF_DW, use_src=True, name="atomic" + ("" if sz == BPF_DW else "32"))
+        add(
+            BPF_STX | BPF_ATOMIC | sz,
+            "atomic",
+            BPF_STX,
+            size=SIZE_BYTES[sz],
+            is64=sz == BPF_DW,
+            use_src=True,
+            name="atomic" + ("" if sz == BPF_DW else "32"),
+        )
     return table
 
 
@@ -272,8 +315,11 @@ class Insn:
             raise InsnError(f"opcode {self.code:#x} does not fit in 8 bits")
         if not 0 <= self.dst <= 0xF or not 0 <= self.src <= 0xF:
             raise InsnError(f"register field out of range (dst={self.dst}, src={self.src})")
-        for name, lo, hi in (("off", -0x8000, 0xFFFF), ("imm", -0x80000000, 0xFFFFFFFF),
-                             ("imm_hi", -0x80000000, 0xFFFFFFFF)):
+        for name, lo, hi in (
+            ("off", -0x8000, 0xFFFF),
+            ("imm", -0x80000000, 0xFFFFFFFF),
+            ("imm_hi", -0x80000000, 0xFFFFFFFF),
+        ):
             v = getattr(self, name)
             if not isinstance(v, int) or not lo <= v <= hi:
                 raise InsnError(f"{name}={v!r} does not fit in its field")
@@ -377,8 +423,10 @@ def malformed(insn: Insn) -> str | None:
         if insn.src or insn.dst or (info.is64 and insn.imm) or (not info.is64 and insn.off):
             return "BPF_JA uses reserved fields"
     elif k == "call":
-        if insn.dst or insn.src not in (0, BPF_PSEUDO_CALL, BPF_PSEUDO_KFUNC_CALL) or (
-            insn.src != BPF_PSEUDO_KFUNC_CALL and insn.off
+        if (
+            insn.dst
+            or insn.src not in (0, BPF_PSEUDO_CALL, BPF_PSEUDO_KFUNC_CALL)
+            or (insn.src != BPF_PSEUDO_KFUNC_CALL and insn.off)
         ):
             return "BPF_CALL uses reserved fields"
     elif k == "callx":
@@ -442,8 +490,9 @@ def decode(data: bytes | bytearray | memoryview, *, check: bool = True) -> list[
                 raise InsnError("invalid bpf_ld_imm64 insn: truncated (no second slot)", index=i)
             c2, r2, o2, imm_hi = _SLOT.unpack_from(mv, (i + 1) * INSN_SIZE)
             if c2 or r2 or o2:
-                raise InsnError("invalid bpf_ld_imm64 insn: second slot uses reserved fields",
-                                index=i + 1)
+                raise InsnError(
+                    "invalid bpf_ld_imm64 insn: second slot uses reserved fields", index=i + 1
+                )
             insn = Insn(code, dst, src, off, imm, imm_hi)
             step = 2
         else:

@@ -18,8 +18,9 @@ from .errors import BpfError, MapError
 from .spec import MapSpec, ObjectSpec, ProgramSpec
 
 
-def build_program(spec: ObjectSpec, name: str, builder: Callable[[Any], Any],
-                  maps: Mapping[str, Any]) -> ProgramSpec:
+def build_program(
+    spec: ObjectSpec, name: str, builder: Callable[[Any], Any], maps: Mapping[str, Any]
+) -> ProgramSpec:
     """Run a macro module's ``build(maps)`` and record the program it returns in ``spec``."""
     ps = spec.programs[name]
     try:
@@ -28,14 +29,16 @@ def build_program(spec: ObjectSpec, name: str, builder: Callable[[Any], Any],
         raise
     except Exception as e:  # a user's build(): report it, never a traceback
         raise BpfError(f"{spec.path}: build(maps) failed: {type(e).__name__}: {e}") from e
-    ps = ProgramSpec(name=ps.name, insns=insns, prog_type=ps.prog_type, license=ps.license,
-                     section=ps.section)
+    ps = ProgramSpec(
+        name=ps.name, insns=insns, prog_type=ps.prog_type, license=ps.license, section=ps.section
+    )
     spec.programs[name] = ps
     return ps
 
 
-def fill_prog_arrays(spec: ObjectSpec, maps: Mapping[str, Any],
-                     programs: Mapping[str, Any]) -> None:
+def fill_prog_arrays(
+    spec: ObjectSpec, maps: Mapping[str, Any], programs: Mapping[str, Any]
+) -> None:
     """Store the programs each PROG_ARRAY's ``values`` name into its slots, as libbpf does."""
     for name, ms in spec.maps.items():
         values = ms.extra.get("values") if isinstance(ms, MapSpec) else None
@@ -44,6 +47,9 @@ def fill_prog_arrays(spec: ObjectSpec, maps: Mapping[str, Any],
         for idx, target in dict(values).items():
             prog = programs.get(target) if isinstance(target, str) else target
             if prog is None:
-                raise MapError(f"map {name!r}: slot {idx} names program {target!r}, which the "
-                               "object does not define", errno=errno.ENOENT)
+                raise MapError(
+                    f"map {name!r}: slot {idx} names program {target!r}, which the "
+                    "object does not define",
+                    errno=errno.ENOENT,
+                )
             maps[name].update(int(idx).to_bytes(4, "little"), int(prog.fd).to_bytes(4, "little"))

@@ -222,8 +222,14 @@ class Program:
                     "not modelled in user space"
                 )
 
-    def verify(self, *, log_level: int = 0, line_info: Any = None, privileged: bool = True,
-               func_info: Any = None) -> Any:
+    def verify(
+        self,
+        *,
+        log_level: int = 0,
+        line_info: Any = None,
+        privileged: bool = True,
+        func_info: Any = None,
+    ) -> Any:
         """Run pybpf's verifier on the program (raises VerifierError when refused).
 
         Line and function info default to the program's own (from its object file),

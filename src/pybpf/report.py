@@ -32,14 +32,17 @@ __all__ = [
 ]
 
 #: map types whose keys are the indices 0..max_entries-1, all always present
-ARRAY_TYPES = frozenset({
-    uapi.BPF_MAP_TYPE_ARRAY,
-    uapi.BPF_MAP_TYPE_PERCPU_ARRAY,
-})
+ARRAY_TYPES = frozenset(
+    {
+        uapi.BPF_MAP_TYPE_ARRAY,
+        uapi.BPF_MAP_TYPE_PERCPU_ARRAY,
+    }
+)
 #: map types with no key/value pairs to list (values only through pop/consume)
 _KEYLESS = frozenset(
-    getattr(uapi, n) for n in ("BPF_MAP_TYPE_QUEUE", "BPF_MAP_TYPE_STACK",
-                               "BPF_MAP_TYPE_RINGBUF") if hasattr(uapi, n)
+    getattr(uapi, n)
+    for n in ("BPF_MAP_TYPE_QUEUE", "BPF_MAP_TYPE_STACK", "BPF_MAP_TYPE_RINGBUF")
+    if hasattr(uapi, n)
 )
 
 
@@ -91,8 +94,10 @@ def plain_dump(m: Any) -> str:
 
 def _percpu(m: Any) -> bool:
     return bool(getattr(m, "percpu", False)) or getattr(m, "type", None) in (
-        uapi.BPF_MAP_TYPE_PERCPU_ARRAY, uapi.BPF_MAP_TYPE_PERCPU_HASH,
-        getattr(uapi, "BPF_MAP_TYPE_LRU_PERCPU_HASH", -1))
+        uapi.BPF_MAP_TYPE_PERCPU_ARRAY,
+        uapi.BPF_MAP_TYPE_PERCPU_HASH,
+        getattr(uapi, "BPF_MAP_TYPE_LRU_PERCPU_HASH", -1),
+    )
 
 
 def decode(typ: Any, data: bytes, btf: Any = None) -> str | None:
@@ -138,7 +143,7 @@ def _decode_value(ms: Any, m: Any, value: bytes, btf: Any) -> str | None:
         step = (m.value_size + 7) & ~7
         parts = []
         for off in range(0, len(value), step):
-            d = decode(vt, value[off:off + m.value_size], btf)
+            d = decode(vt, value[off : off + m.value_size], btf)
             if d is None:
                 return None
             parts.append(d)
@@ -148,8 +153,9 @@ def _decode_value(ms: Any, m: Any, value: bytes, btf: Any) -> str | None:
 
 def maps_json(maps: Mapping[str, Any]) -> dict[str, dict[str, str]]:
     """{map: {key_hex: value_hex}} with every entry (every index of an array)."""
-    return {name: {hex_bytes(k): hex_bytes(v) for k, v in map_entries(m)}
-            for name, m in maps.items()}
+    return {
+        name: {hex_bytes(k): hex_bytes(v) for k, v in map_entries(m)} for name, m in maps.items()
+    }
 
 
 def _rows(name: str, m: Any, spec: Any, btf: Any) -> tuple[list[tuple[str, str]], bool]:
@@ -159,8 +165,12 @@ def _rows(name: str, m: Any, spec: Any, btf: Any) -> tuple[list[tuple[str, str]]
     for k, v in map_entries(m):
         dk = decode(getattr(ms, "key_type", None), k, btf) if ms is not None else None
         dv = _decode_value(ms, m, v, btf) if ms is not None else None
-        if dk is None and ms is not None and getattr(ms, "value_type", None) is not None \
-                and len(k) in (1, 2, 4, 8):
+        if (
+            dk is None
+            and ms is not None
+            and getattr(ms, "value_type", None) is not None
+            and len(k) in (1, 2, 4, 8)
+        ):
             dk = str(int.from_bytes(k, "little"))  # an integer key (an array index)
         if dk is not None or dv is not None:
             typed = True
@@ -168,8 +178,14 @@ def _rows(name: str, m: Any, spec: Any, btf: Any) -> tuple[list[tuple[str, str]]
     return rows, typed
 
 
-def render_maps(console: Any, maps: Mapping[str, Any], spec: Any = None, *,
-                nonzero: bool = False, title_extra: str = "") -> None:
+def render_maps(
+    console: Any,
+    maps: Mapping[str, Any],
+    spec: Any = None,
+    *,
+    nonzero: bool = False,
+    title_extra: str = "",
+) -> None:
     """Print a rich table per map (decoded with BTF / declared types where known).
 
     ``nonzero`` leaves out array elements whose value is all zero bytes (the
@@ -180,16 +196,21 @@ def render_maps(console: Any, maps: Mapping[str, Any], spec: Any = None, *,
     btf = getattr(spec, "btf", None) if spec is not None else None
     for name, m in maps.items():
         rows, typed = _rows(name, m, spec, btf)
-        mtype = uapi.MAP_TYPE_NAMES.get(m.type, str(m.type)) if hasattr(uapi, "MAP_TYPE_NAMES") \
+        mtype = (
+            uapi.MAP_TYPE_NAMES.get(m.type, str(m.type))
+            if hasattr(uapi, "MAP_TYPE_NAMES")
             else str(m.type)
+        )
         hidden = 0
         if nonzero and m.type in ARRAY_TYPES:
             raw = map_entries(m)
             keep = [r for r, (_k, v) in zip(rows, raw, strict=True) if any(v)]
             hidden = len(rows) - len(keep)
             rows = keep
-        title = f"map {name} ({mtype}, key {m.key_size} B, value {m.value_size} B, " \
-                f"max {m.max_entries}){title_extra}"
+        title = (
+            f"map {name} ({mtype}, key {m.key_size} B, value {m.value_size} B, "
+            f"max {m.max_entries}){title_extra}"
+        )
         console.print(title, style="bold", highlight=False)
         table = Table()
         table.add_column("key", overflow="fold")

@@ -328,10 +328,20 @@ BPF_FUNC_cgrp_storage_get = 210
 BPF_FUNC_cgrp_storage_delete = 211
 
 #: helper id -> name, and back
-FUNC_NAMES: dict[int, str] = {v: k[len("BPF_FUNC_"):] for k, v in list(globals().items()) if k.startswith("BPF_FUNC_")}
+FUNC_NAMES: dict[int, str] = {
+    v: k[len("BPF_FUNC_") :] for k, v in list(globals().items()) if k.startswith("BPF_FUNC_")
+}
 FUNC_IDS: dict[str, int] = {n: i for i, n in FUNC_NAMES.items()}
-MAP_TYPE_NAMES: dict[int, str] = {v: k[len("BPF_MAP_TYPE_"):].lower() for k, v in list(globals().items()) if k.startswith("BPF_MAP_TYPE_")}
-PROG_TYPE_NAMES: dict[int, str] = {v: k[len("BPF_PROG_TYPE_"):].lower() for k, v in list(globals().items()) if k.startswith("BPF_PROG_TYPE_")}
+MAP_TYPE_NAMES: dict[int, str] = {
+    v: k[len("BPF_MAP_TYPE_") :].lower()
+    for k, v in list(globals().items())
+    if k.startswith("BPF_MAP_TYPE_")
+}
+PROG_TYPE_NAMES: dict[int, str] = {
+    v: k[len("BPF_PROG_TYPE_") :].lower()
+    for k, v in list(globals().items())
+    if k.startswith("BPF_PROG_TYPE_")
+}
 
 # --- map update flags ---
 BPF_ANY = 0
@@ -411,4 +421,3 @@ BPF_OBJ_NAME_LEN = 16
 BPF_TAG_SIZE = 8
 BPF_MAXINSNS = 4096
 BPF_COMPLEXITY_LIMIT_INSNS = 1_000_000
-

@@ -86,8 +86,9 @@ class ProgramBuilder:
         return len(self._insns)
 
     # --- building --------------------------------------------------------------------------
-    def label(self, name: str, *, line: int | None = None, text: str | None = None
-              ) -> ProgramBuilder:
+    def label(
+        self, name: str, *, line: int | None = None, text: str | None = None
+    ) -> ProgramBuilder:
         """Define ``name`` at the current slot; a second definition is an error."""
         if not name:
             raise AsmError("empty label name", line=line, text=text)
@@ -102,15 +103,19 @@ class ProgramBuilder:
     def has_label(self, name: str) -> bool:
         return name in self._labels
 
-    def emit(self, *insns: Insn, target: str | None = None, line: int | None = None,
-             text: str | None = None) -> ProgramBuilder:
+    def emit(
+        self,
+        *insns: Insn,
+        target: str | None = None,
+        line: int | None = None,
+        text: str | None = None,
+    ) -> ProgramBuilder:
         """Append instructions; with ``target`` the (single) jump/call goes to that label."""
         if target is not None and len(insns) != 1:
             raise AsmError("a label target needs exactly one instruction", line=line, text=text)
         for insn in insns:
             if not isinstance(insn, Insn):
-                raise AsmError(f"expected an Insn, got {type(insn).__name__}", line=line,
-                               text=text)
+                raise AsmError(f"expected an Insn, got {type(insn).__name__}", line=line, text=text)
             if target is not None:
                 try:
                     _target_field(insn)
@@ -167,7 +172,10 @@ class ProgramBuilder:
             lo, hi = (S16_MIN, S16_MAX) if field == "off" else (S32_MIN, S32_MAX)
             if not lo <= rel <= hi:
                 bits = 16 if field == "off" else 32
-                raise AsmError(f"jump to {fx.label!r} ({rel:+d} slots) does not fit in "
-                               f"{bits} bits", line=fx.line, text=fx.text)
+                raise AsmError(
+                    f"jump to {fx.label!r} ({rel:+d} slots) does not fit in {bits} bits",
+                    line=fx.line,
+                    text=fx.text,
+                )
             out[fx.index] = insn.replace(**{field: rel})
         return out

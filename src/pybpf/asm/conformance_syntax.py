@@ -77,9 +77,12 @@ MNEMONICS: frozenset[str] = frozenset(
     + [f"{p}{w}" for p in ("le", "be", "swap", "bswap") for w in (16, 32, 64)]
     + [n + s for n in _JMP_OPS for s in ("", "32")]
     + ["ja", "ja32", "lddw", "lock"]
-    + ["ldx" + s for s in _SIZES] + ["ldxs" + s for s in ("b", "h", "w")]
-    + ["st" + s for s in _SIZES] + ["stx" + s for s in _SIZES]
-    + ["ldabs" + s for s in _SIZES] + ["ldind" + s for s in _SIZES]
+    + ["ldx" + s for s in _SIZES]
+    + ["ldxs" + s for s in ("b", "h", "w")]
+    + ["st" + s for s in _SIZES]
+    + ["stx" + s for s in _SIZES]
+    + ["ldabs" + s for s in _SIZES]
+    + ["ldind" + s for s in _SIZES]
 )
 
 

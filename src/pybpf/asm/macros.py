@@ -186,8 +186,7 @@ def BPF_LD_IMM64_RAW(DST: int, SRC: int, IMM: int) -> Insn:
     return Insn(BPF_LD | BPF_DW | BPF_IMM, DST, SRC, 0, v & 0xFFFFFFFF, v >> 32)
 
 
-def BPF_LD_IMM64_RAW_FULL(DST: int, SRC: int, OFF1: int, OFF2: int, IMM1: int,
-                          IMM2: int) -> Insn:
+def BPF_LD_IMM64_RAW_FULL(DST: int, SRC: int, OFF1: int, OFF2: int, IMM1: int, IMM2: int) -> Insn:
     """Both slots given separately (tools/include/linux/filter.h); OFF2 must be 0."""
     if OFF2:
         raise AsmError("the second slot of BPF_LD_IMM64 has no offset field (OFF2 must be 0)")
@@ -204,8 +203,7 @@ def _map_fd(MAP_FD: Any) -> tuple[int, Any]:
         return MAP_FD, None
     fd = getattr(MAP_FD, "fd", None)
     if not hasattr(MAP_FD, "fd"):
-        raise AsmError(f"BPF_LD_MAP_FD wants a map fd or a map object, got "
-                       f"{type(MAP_FD).__name__}")
+        raise AsmError(f"BPF_LD_MAP_FD wants a map fd or a map object, got {type(MAP_FD).__name__}")
     return (fd if isinstance(fd, int) else 0), MAP_FD
 
 
@@ -299,8 +297,8 @@ def BPF_CALL_REL(IMM: int) -> Insn:
 def BPF_EMIT_CALL(FUNC: int | str) -> Insn:
     """Call helper FUNC: an id (BPF_FUNC_map_lookup_elem) or a name ("map_lookup_elem")."""
     if isinstance(FUNC, str):
-        name = FUNC[len("bpf_"):] if FUNC.startswith("bpf_") else FUNC
-        name = name[len("BPF_FUNC_"):] if name.startswith("BPF_FUNC_") else name
+        name = FUNC[len("bpf_") :] if FUNC.startswith("bpf_") else FUNC
+        name = name[len("BPF_FUNC_") :] if name.startswith("BPF_FUNC_") else name
         if name not in _uapi.FUNC_IDS:
             raise AsmError(f"unknown helper {FUNC!r}")
         FUNC = _uapi.FUNC_IDS[name]
@@ -316,6 +314,9 @@ def BPF_EXIT_INSN() -> Insn:
     return Insn(BPF_JMP | BPF_EXIT, 0, 0, 0, 0)
 
 
-_MACROS = [k for k, v in list(globals().items()) if k.startswith("BPF_") and callable(v)
-           and k not in _CONSTANTS]
+_MACROS = [
+    k
+    for k, v in list(globals().items())
+    if k.startswith("BPF_") and callable(v) and k not in _CONSTANTS
+]
 __all__ = sorted(set(_CONSTANTS) | set(_MACROS) | {"Insn"})

@@ -90,7 +90,8 @@ _OBJDUMP_HEADER_RE = re.compile(r"^(?:.*:\s+file format \S+|Disassembly of secti
 #: llvm-objdump's address and raw-bytes columns: "      3:\t85 00 00 00 01 00 00 00\t"
 _OBJDUMP_PREFIX_RE = re.compile(
     r"^\s*[0-9a-fA-F]+:\s+((?:[0-9a-fA-F]{2} ){7}[0-9a-fA-F]{2}(?: (?:[0-9a-fA-F]{2} ){7}"
-    r"[0-9a-fA-F]{2})?)\s+")
+    r"[0-9a-fA-F]{2})?)\s+"
+)
 
 
 class _TextBuilder(ProgramBuilder):
@@ -154,7 +155,7 @@ def assemble(text: str) -> list[Insn]:
         stmt = strip_comment(raw)
         m = _OBJDUMP_PREFIX_RE.match(stmt)
         if m:
-            stmt = stmt[m.end():]
+            stmt = stmt[m.end() :]
             if stmt.strip() == "<unknown>":  # llvm could not decode it: keep the bytes
                 for insn in decode(bytes.fromhex(m.group(1).replace(" ", "")), check=False):
                     b.emit(insn, line=lineno, text=raw)
@@ -164,7 +165,7 @@ def assemble(text: str) -> list[Insn]:
             if not m:
                 break
             b.label(m.group(1), line=lineno, text=raw)
-            stmt = stmt[m.end():]
+            stmt = stmt[m.end() :]
         stmt = stmt.strip()
         if not stmt:
             continue
@@ -192,58 +193,83 @@ _SYM = r"[A-Za-z_.$][\w.$]*"
 _MEM = rf"\(\s*(?P<base>r\d+)\s*(?:(?P<sign>[+-])\s*(?P<off>{_NUM}))?\s*\)"
 _SZ = {"8": BPF_B, "16": BPF_H, "32": BPF_W, "64": BPF_DW}
 _ALU_ASSIGN = {
-    "+": BPF_ADD, "-": BPF_SUB, "*": BPF_MUL, "/": BPF_DIV, "|": BPF_OR, "&": BPF_AND,
-    "<<": BPF_LSH, ">>": BPF_RSH, "%": BPF_MOD, "^": BPF_XOR, "s>>": BPF_ARSH,
-    "s/": BPF_DIV, "s%": BPF_MOD,
+    "+": BPF_ADD,
+    "-": BPF_SUB,
+    "*": BPF_MUL,
+    "/": BPF_DIV,
+    "|": BPF_OR,
+    "&": BPF_AND,
+    "<<": BPF_LSH,
+    ">>": BPF_RSH,
+    "%": BPF_MOD,
+    "^": BPF_XOR,
+    "s>>": BPF_ARSH,
+    "s/": BPF_DIV,
+    "s%": BPF_MOD,
 }
 _JMP_CMP = {
-    "==": BPF_JEQ, "!=": BPF_JNE, ">": BPF_JGT, ">=": BPF_JGE, "<": BPF_JLT, "<=": BPF_JLE,
-    "s>": BPF_JSGT, "s>=": BPF_JSGE, "s<": BPF_JSLT, "s<=": BPF_JSLE, "&": BPF_JSET,
+    "==": BPF_JEQ,
+    "!=": BPF_JNE,
+    ">": BPF_JGT,
+    ">=": BPF_JGE,
+    "<": BPF_JLT,
+    "<=": BPF_JLE,
+    "s>": BPF_JSGT,
+    "s>=": BPF_JSGE,
+    "s<": BPF_JSLT,
+    "s<=": BPF_JSLE,
+    "&": BPF_JSET,
 }
 _ATOMIC_ASSIGN = {"+": BPF_ADD, "|": BPF_OR, "&": BPF_AND, "^": BPF_XOR}
 _ATOMIC_FETCH = {"add": BPF_ADD, "or": BPF_OR, "and": BPF_AND, "xor": BPF_XOR}
 
-_RE = {name: re.compile(rx) for name, rx in {
-    "exit": r"exit",
-    "ld_pseudo": rf"ld_pseudo\s+(?P<dst>r\d+)\s*,\s*(?P<src>{_NUM})\s*,\s*(?P<imm>{_NUM})",
-    "call": rf"call\s+(?P<num>{_NUM})",
-    "call_pc": r"call\s+pc\s*(?P<num>[+-]\s*\d+)",
-    "call_kfunc": rf"call\s+kfunc\[(?P<num>{_NUM})\](?:\[(?P<off>{_NUM})\])?",
-    "call_sym": rf"call\s+(?P<sym>{_SYM})",
-    "callx": rf"callx\s+(?P<reg>{_REG})",
-    "goto": rf"(?P<op>gotol|goto|ja)\s+(?:(?P<num>{_NUM})|(?P<sym>{_SYM}))",
-    "if": rf"if\s+(?P<dst>{_REG})\s*(?P<cmp>==|!=|s>=|s<=|s>|s<|>=|<=|>|<|&)\s*"
-          rf"(?:(?P<src>{_REG})|(?P<imm>{_NUM}))\s+goto\s+(?:(?P<num>{_NUM})|(?P<sym>{_SYM}))",
-    "lock": rf"lock\s+\*\(u(?P<sz>32|64)\s*\*\)\s*{_MEM}\s*(?P<op>[+|&^])=\s*(?P<src>{_REG})",
-    "store": rf"\*\(u(?P<sz>8|16|32|64)\s*\*\)\s*{_MEM}\s*=\s*(?:(?P<src>{_REG})|(?P<imm>{_NUM}))",
-    "alu": rf"(?P<dst>{_REG})\s*(?P<op>s>>|s/|s%|<<|>>|[-+*/|&%^])=\s*"
-           rf"(?:(?P<src>{_REG})|(?P<imm>{_NUM}))",
-    "assign": rf"(?P<dst>{_REG})\s*=\s*(?P<rhs>.+)",
-}.items()}
+_RE = {
+    name: re.compile(rx)
+    for name, rx in {
+        "exit": r"exit",
+        "ld_pseudo": rf"ld_pseudo\s+(?P<dst>r\d+)\s*,\s*(?P<src>{_NUM})\s*,\s*(?P<imm>{_NUM})",
+        "call": rf"call\s+(?P<num>{_NUM})",
+        "call_pc": r"call\s+pc\s*(?P<num>[+-]\s*\d+)",
+        "call_kfunc": rf"call\s+kfunc\[(?P<num>{_NUM})\](?:\[(?P<off>{_NUM})\])?",
+        "call_sym": rf"call\s+(?P<sym>{_SYM})",
+        "callx": rf"callx\s+(?P<reg>{_REG})",
+        "goto": rf"(?P<op>gotol|goto|ja)\s+(?:(?P<num>{_NUM})|(?P<sym>{_SYM}))",
+        "if": rf"if\s+(?P<dst>{_REG})\s*(?P<cmp>==|!=|s>=|s<=|s>|s<|>=|<=|>|<|&)\s*"
+        rf"(?:(?P<src>{_REG})|(?P<imm>{_NUM}))\s+goto\s+(?:(?P<num>{_NUM})|(?P<sym>{_SYM}))",
+        "lock": rf"lock\s+\*\(u(?P<sz>32|64)\s*\*\)\s*{_MEM}\s*(?P<op>[+|&^])=\s*(?P<src>{_REG})",
+        "store": rf"\*\(u(?P<sz>8|16|32|64)\s*\*\)\s*{_MEM}\s*=\s*(?:(?P<src>{_REG})|(?P<imm>{_NUM}))",
+        "alu": rf"(?P<dst>{_REG})\s*(?P<op>s>>|s/|s%|<<|>>|[-+*/|&%^])=\s*"
+        rf"(?:(?P<src>{_REG})|(?P<imm>{_NUM}))",
+        "assign": rf"(?P<dst>{_REG})\s*=\s*(?P<rhs>.+)",
+    }.items()
+}
 
-_RHS = {name: re.compile(rx) for name, rx in {
-    "lddw": rf"(?:(?P<num>{_NUM})|(?P<sym>{_SYM}))\s+ll",
-    "map": rf"(?P<kind>map|map_value)\[(?P<by>fd|idx):\s*(?P<n>{_NUM})\]"
-           rf"(?:\s*(?P<off>[+-]\s*\d+))?\s+ll",
-    "btf_id": rf"btf_id\[(?P<n>{_NUM})\]\s+ll",
-    "func": r"func\[pc\s*(?P<n>[+-]\s*\d+)\]\s+ll",
-    "pseudo": rf"pseudo\[src:(?P<src>\d+)\]\[(?P<n>{_NUM})\]\[(?P<hi>{_NUM})\]\s+ll",
-    "ldabs": rf"\*\(u(?P<sz>8|16|32)\s*\*\)\s*skb\[\s*(?P<imm>{_NUM})\s*\]",
-    "ldind": rf"\*\(u(?P<sz>8|16|32)\s*\*\)\s*skb\[\s*(?P<src>r\d+)\s*"
-             rf"(?:(?P<sign>[+-])\s*(?P<imm>{_NUM}))?\s*\]",
-    "ldx": rf"\*\((?P<s>[us])(?P<sz>8|16|32|64)\s*\*\)\s*{_MEM}",
-    "fetch": rf"atomic_fetch_(?P<op>add|or|and|xor)\(\s*\(u(?P<sz>32|64)\s*\*\)\s*{_MEM}\s*,"
-             rf"\s*(?P<src>{_REG})\s*\)",
-    "xchg": rf"xchg(?P<sz>_64|32_32)\(\s*(?P<base>r\d+)\s*(?:(?P<sign>[+-])\s*(?P<off>{_NUM}))?"
-            rf"\s*,\s*(?P<src>{_REG})\s*\)",
-    "cmpxchg": rf"cmpxchg(?P<sz>_64|32_32)\(\s*(?P<base>r\d+)\s*(?:(?P<sign>[+-])\s*"
-               rf"(?P<off>{_NUM}))?\s*,\s*(?P<r0>{_REG})\s*,\s*(?P<src>{_REG})\s*\)",
-    "neg": rf"-\s*(?P<src>{_REG})",
-    "movsx": rf"\(s(?P<sz>8|16|32)\)\s*(?P<src>{_REG})",
-    "end": rf"(?P<kind>be|le|bswap)(?P<width>16|32|64)\s+(?P<src>{_REG})",
-    "mov_reg": rf"(?P<src>{_REG})",
-    "mov_imm": rf"(?P<imm>{_NUM})",
-}.items()}
+_RHS = {
+    name: re.compile(rx)
+    for name, rx in {
+        "lddw": rf"(?:(?P<num>{_NUM})|(?P<sym>{_SYM}))\s+ll",
+        "map": rf"(?P<kind>map|map_value)\[(?P<by>fd|idx):\s*(?P<n>{_NUM})\]"
+        rf"(?:\s*(?P<off>[+-]\s*\d+))?\s+ll",
+        "btf_id": rf"btf_id\[(?P<n>{_NUM})\]\s+ll",
+        "func": r"func\[pc\s*(?P<n>[+-]\s*\d+)\]\s+ll",
+        "pseudo": rf"pseudo\[src:(?P<src>\d+)\]\[(?P<n>{_NUM})\]\[(?P<hi>{_NUM})\]\s+ll",
+        "ldabs": rf"\*\(u(?P<sz>8|16|32)\s*\*\)\s*skb\[\s*(?P<imm>{_NUM})\s*\]",
+        "ldind": rf"\*\(u(?P<sz>8|16|32)\s*\*\)\s*skb\[\s*(?P<src>r\d+)\s*"
+        rf"(?:(?P<sign>[+-])\s*(?P<imm>{_NUM}))?\s*\]",
+        "ldx": rf"\*\((?P<s>[us])(?P<sz>8|16|32|64)\s*\*\)\s*{_MEM}",
+        "fetch": rf"atomic_fetch_(?P<op>add|or|and|xor)\(\s*\(u(?P<sz>32|64)\s*\*\)\s*{_MEM}\s*,"
+        rf"\s*(?P<src>{_REG})\s*\)",
+        "xchg": rf"xchg(?P<sz>_64|32_32)\(\s*(?P<base>r\d+)\s*(?:(?P<sign>[+-])\s*(?P<off>{_NUM}))?"
+        rf"\s*,\s*(?P<src>{_REG})\s*\)",
+        "cmpxchg": rf"cmpxchg(?P<sz>_64|32_32)\(\s*(?P<base>r\d+)\s*(?:(?P<sign>[+-])\s*"
+        rf"(?P<off>{_NUM}))?\s*,\s*(?P<r0>{_REG})\s*,\s*(?P<src>{_REG})\s*\)",
+        "neg": rf"-\s*(?P<src>{_REG})",
+        "movsx": rf"\(s(?P<sz>8|16|32)\)\s*(?P<src>{_REG})",
+        "end": rf"(?P<kind>be|le|bswap)(?P<width>16|32|64)\s+(?P<src>{_REG})",
+        "mov_reg": rf"(?P<src>{_REG})",
+        "mov_imm": rf"(?P<imm>{_NUM})",
+    }.items()
+}
 
 _ANNOTATION_RE = re.compile(r"\s*<[^<>]*>\s*$")
 _BARE_TARGET_RE = re.compile(rf"\b(goto|gotol|call)\s+<({_SYM})>$")
@@ -283,8 +309,9 @@ class _LlvmLine:
         if n > 10:
             raise self.error(f"invalid register {s!r}")
         if want is not None and s[0] != want:
-            raise self.error(f"register {s} must be a {'64' if want == 'r' else '32'}-bit "
-                             f"register ({want}{n})")
+            raise self.error(
+                f"register {s} must be a {'64' if want == 'r' else '32'}-bit register ({want}{n})"
+            )
         return n
 
     def target(self, m: re.Match[str], field_bits: int) -> tuple[int, str | None]:
@@ -305,8 +332,13 @@ def parse_llvm(stmt: str, line: int | None = None) -> tuple[Insn, str | None]:
         return Insn(BPF_JMP | BPF_EXIT), None
     m = _RE["ld_pseudo"].fullmatch(s)
     if m:
-        return Insn(BPF_LD | BPF_IMM | BPF_DW, p.reg(m.group("dst")),
-                    p.num(m.group("src"), 0, 15, "pseudo source"), 0, p.imm32(m.group("imm"))), None
+        return Insn(
+            BPF_LD | BPF_IMM | BPF_DW,
+            p.reg(m.group("dst")),
+            p.num(m.group("src"), 0, 15, "pseudo source"),
+            0,
+            p.imm32(m.group("imm")),
+        ), None
     m = _RE["call"].fullmatch(s)
     if m:
         return Insn(BPF_JMP | BPF_CALL, imm=p.imm32(m.group("num"))), None
@@ -317,8 +349,9 @@ def parse_llvm(stmt: str, line: int | None = None) -> tuple[Insn, str | None]:
     m = _RE["call_kfunc"].fullmatch(s)
     if m:
         off = p.off16("+", m.group("off")) if m.group("off") else 0
-        return Insn(BPF_JMP | BPF_CALL, 0, BPF_PSEUDO_KFUNC_CALL, off,
-                    p.imm32(m.group("num"))), None
+        return Insn(
+            BPF_JMP | BPF_CALL, 0, BPF_PSEUDO_KFUNC_CALL, off, p.imm32(m.group("num"))
+        ), None
     m = _RE["callx"].fullmatch(s)
     if m:
         return Insn(BPF_JMP | BPF_CALL | BPF_X, p.reg(m.group("reg"), "r")), None
@@ -346,8 +379,13 @@ def parse_llvm(stmt: str, line: int | None = None) -> tuple[Insn, str | None]:
     if m:
         size = _SZ[m.group("sz")]
         imm = _ATOMIC_ASSIGN[m.group("op")]
-        return Insn(BPF_STX | BPF_ATOMIC | size, p.reg(m.group("base"), "r"),
-                    p.reg(m.group("src")), p.off16(m.group("sign"), m.group("off")), imm), None
+        return Insn(
+            BPF_STX | BPF_ATOMIC | size,
+            p.reg(m.group("base"), "r"),
+            p.reg(m.group("src")),
+            p.off16(m.group("sign"), m.group("off")),
+            imm,
+        ), None
     m = _RE["store"].fullmatch(s)
     if m:
         size = _SZ[m.group("sz")]
@@ -429,40 +467,59 @@ def _parse_assign(p: _LlvmLine, dst_s: str, rhs: str) -> tuple[Insn, str | None]
             raise p.error("packet loads (skb[...]) always load into r0")
         imm = p.imm32(m.group("imm")) if m.group("imm") else 0
         imm = -imm if m.group("sign") == "-" else imm
-        return Insn(BPF_LD | BPF_IND | _SZ[m.group("sz")], 0, p.reg(m.group("src"), "r"), 0,
-                    imm), None
+        return Insn(
+            BPF_LD | BPF_IND | _SZ[m.group("sz")], 0, p.reg(m.group("src"), "r"), 0, imm
+        ), None
     m = _RHS["ldx"].fullmatch(rhs)
     if m:
         size = _SZ[m.group("sz")]
         mode = BPF_MEMSX if m.group("s") == "s" else BPF_MEM
         if mode == BPF_MEMSX and size == BPF_DW:
             raise p.error("there is no sign-extending 64-bit load; use *(u64 *)")
-        return Insn(BPF_LDX | mode | size, dst, p.reg(m.group("base"), "r"),
-                    p.off16(m.group("sign"), m.group("off"))), None
+        return Insn(
+            BPF_LDX | mode | size,
+            dst,
+            p.reg(m.group("base"), "r"),
+            p.off16(m.group("sign"), m.group("off")),
+        ), None
     m = _RHS["fetch"].fullmatch(rhs)
     if m:
         src = p.reg(m.group("src"))
         if src != dst:
             raise p.error("atomic_fetch_* returns into its source register")
         imm = _ATOMIC_FETCH[m.group("op")] | BPF_FETCH
-        return Insn(BPF_STX | BPF_ATOMIC | _SZ[m.group("sz")], p.reg(m.group("base"), "r"), src,
-                    p.off16(m.group("sign"), m.group("off")), imm), None
+        return Insn(
+            BPF_STX | BPF_ATOMIC | _SZ[m.group("sz")],
+            p.reg(m.group("base"), "r"),
+            src,
+            p.off16(m.group("sign"), m.group("off")),
+            imm,
+        ), None
     m = _RHS["xchg"].fullmatch(rhs)
     if m:
         src = p.reg(m.group("src"))
         if src != dst:
             raise p.error("xchg returns into its source register")
         size = BPF_DW if m.group("sz") == "_64" else BPF_W
-        return Insn(BPF_STX | BPF_ATOMIC | size, p.reg(m.group("base"), "r"), src,
-                    p.off16(m.group("sign"), m.group("off")), BPF_XCHG), None
+        return Insn(
+            BPF_STX | BPF_ATOMIC | size,
+            p.reg(m.group("base"), "r"),
+            src,
+            p.off16(m.group("sign"), m.group("off")),
+            BPF_XCHG,
+        ), None
     m = _RHS["cmpxchg"].fullmatch(rhs)
     if m:
         if dst != 0 or p.reg(m.group("r0")) != 0:
             raise p.error("cmpxchg compares with and returns into r0")
         size = BPF_DW if m.group("sz") == "_64" else BPF_W
-        return Insn(BPF_STX | BPF_ATOMIC | size, p.reg(m.group("base"), "r"),
-                    p.reg(m.group("src")), p.off16(m.group("sign"), m.group("off")),
-                    BPF_CMPXCHG), None
+        return Insn(
+            BPF_STX | BPF_ATOMIC | size,
+            p.reg(m.group("base"), "r"),
+            p.reg(m.group("src")),
+            p.off16(m.group("sign"), m.group("off")),
+            BPF_CMPXCHG,
+        ), None
     cls = BPF_ALU64 if width == "r" else BPF_ALU
     m = _RHS["neg"].fullmatch(rhs)
     if m:
@@ -471,15 +528,19 @@ def _parse_assign(p: _LlvmLine, dst_s: str, rhs: str) -> tuple[Insn, str | None]
         return Insn(cls | BPF_NEG | BPF_K, dst), None
     m = _RHS["movsx"].fullmatch(rhs)
     if m:
-        return Insn(cls | BPF_MOV | BPF_X, dst, p.reg(m.group("src"), width),
-                    int(m.group("sz"))), None
+        return Insn(
+            cls | BPF_MOV | BPF_X, dst, p.reg(m.group("src"), width), int(m.group("sz"))
+        ), None
     m = _RHS["end"].fullmatch(rhs)
     if m:
         if p.reg(m.group("src")) != dst:
             raise p.error("byte swaps work in place (rN = be16 rN)")
         kind = m.group("kind")
-        code = {"le": BPF_ALU | BPF_END | BPF_TO_LE, "be": BPF_ALU | BPF_END | BPF_TO_BE,
-                "bswap": BPF_ALU64 | BPF_END | BPF_TO_LE}[kind]
+        code = {
+            "le": BPF_ALU | BPF_END | BPF_TO_LE,
+            "be": BPF_ALU | BPF_END | BPF_TO_BE,
+            "bswap": BPF_ALU64 | BPF_END | BPF_TO_LE,
+        }[kind]
         return Insn(code, dst, 0, 0, int(m.group("width"))), None
     m = _RHS["mov_reg"].fullmatch(rhs)
     if m:

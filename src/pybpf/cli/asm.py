@@ -14,10 +14,19 @@ from . import main
 
 @main.command()
 @click.argument("file", type=click.File("r"))
-@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
-              help="Write the raw little-endian instructions here.")
-@click.option("--hex", "hex_", is_flag=True,
-              help="Print the program as one hex string (the conformance plugin's input).")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write the raw little-endian instructions here.",
+)
+@click.option(
+    "--hex",
+    "hex_",
+    is_flag=True,
+    help="Print the program as one hex string (the conformance plugin's input).",
+)
 def asm(file, output: str | None, hex_: bool) -> None:
     """Assemble FILE ('-' for stdin) into raw eBPF instructions."""
     data = encode(assemble(file.read()))

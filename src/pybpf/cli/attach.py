@@ -44,8 +44,9 @@ def _show(coll: Any, counters: dict[str, Any], as_json: bool, tick: int) -> None
         render_counters(console, counters)
 
 
-def _user_loop(prog: Any, coll: Any, iface: str, interval: float, count: int,
-               as_json: bool) -> None:
+def _user_loop(
+    prog: Any, coll: Any, iface: str, interval: float, count: int, as_json: bool
+) -> None:
     from ..net.live import LiveSource  # noqa: PLC0415
     from ..net.socket import PacketSocket  # noqa: PLC0415
 
@@ -73,8 +74,9 @@ def _user_loop(prog: Any, coll: Any, iface: str, interval: float, count: int,
             _show(coll, counters, as_json, tick)
 
 
-def _kernel_loop(prog: Any, coll: Any, iface: str, interval: float, count: int,
-                 as_json: bool) -> None:
+def _kernel_loop(
+    prog: Any, coll: Any, iface: str, interval: float, count: int, as_json: bool
+) -> None:
     try:
         s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
     except PermissionError as e:
@@ -95,16 +97,29 @@ def _kernel_loop(prog: Any, coll: Any, iface: str, interval: float, count: int,
 @main.command("attach")
 @click.argument("prog", type=click.Path(dir_okay=False))
 @click.option("--iface", required=True, help="network interface, e.g. lo")
-@click.option("--interval", type=float, default=1.0, show_default=True,
-              help="seconds between map printouts")
-@click.option("--count", type=int, default=5, show_default=True,
-              help="number of intervals before detaching")
+@click.option(
+    "--interval", type=float, default=1.0, show_default=True, help="seconds between map printouts"
+)
+@click.option(
+    "--count", type=int, default=5, show_default=True, help="number of intervals before detaching"
+)
 @click.option("--section", default=None, help="program to attach (name or ELF section)")
-@click.option("--kernel", "use_kernel", is_flag=True,
-              help="load with bpf() and attach with SO_ATTACH_BPF (the kernel runs it)")
+@click.option(
+    "--kernel",
+    "use_kernel",
+    is_flag=True,
+    help="load with bpf() and attach with SO_ATTACH_BPF (the kernel runs it)",
+)
 @click.option("--json", "as_json", is_flag=True, help="one JSON object per interval")
-def attach_command(prog: str, iface: str, interval: float, count: int, section: str | None,
-                   use_kernel: bool, as_json: bool) -> None:
+def attach_command(
+    prog: str,
+    iface: str,
+    interval: float,
+    count: int,
+    section: str | None,
+    use_kernel: bool,
+    as_json: bool,
+) -> None:
     """Attach PROG to a packet socket on IFACE and print its maps every interval (root)."""
     from .run import load_collection, select_program  # noqa: PLC0415
 

@@ -41,6 +41,7 @@ def shipped_captures(base: Path) -> list[Path]:
 
 def sockex1_line(proto_count: Any) -> str:
     """``TCP n UDP n ICMP n packets`` from sockex1's array (the sample's words)."""
+
     def count(proto: int) -> int:
         v = proto_count.lookup(struct.pack("<I", proto))
         return struct.unpack("<q", bytes(v)[:8])[0] if v else 0
@@ -69,20 +70,27 @@ def run_demo(*, backend: str = "user", echo: Any = click.echo, tables: bool = Tr
     out: dict[str, Any] = {}
     with data_dir() as base:
         caps = shipped_captures(base)
-        echo(f"pybpf demo: the seed's socket filters on {len(caps)} shipped captures "
-             f"({', '.join(c.name for c in caps)})")
+        echo(
+            f"pybpf demo: the seed's socket filters on {len(caps)} shipped captures "
+            f"({', '.join(c.name for c in caps)})"
+        )
         files = [str(c) for c in caps]
-        for src, words in (("sockex1_kern.c", "packets per IP protocol"),
-                           ("sockex2_kern.c", "packets per destination address")):
+        for src, words in (
+            ("sockex1_kern.c", "packets per IP protocol"),
+            ("sockex2_kern.c", "packets per destination address"),
+        ):
             obj = compile_c(base / src)
             coll = load_collection(obj, backend)
             try:
                 name, prog = select_program(coll, None)
-                res, _ = run_captures(prog, files, name=name,
-                                      warn=lambda m: echo(f"pybpf: warning: {m}", err=True))
+                res, _ = run_captures(
+                    prog, files, name=name, warn=lambda m: echo(f"pybpf: warning: {m}", err=True)
+                )
                 echo("")
-                echo(f"{src[:-7]}: {name}, {len(getattr(prog, 'insns', []))} instructions, "
-                     f"verified and attached to a packet socket -- {words}")
+                echo(
+                    f"{src[:-7]}: {name}, {len(getattr(prog, 'insns', []))} instructions, "
+                    f"verified and attached to a packet socket -- {words}"
+                )
                 if "proto_count" in coll.maps:
                     lines = [sockex1_line(coll.maps["proto_count"])]
                 else:

@@ -13,15 +13,27 @@ from . import main
 
 @main.command()
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
-@click.option("--section", "-j", "section", default=None,
-              help="Only this ELF section (any section, executable or not).")
+@click.option(
+    "--section",
+    "-j",
+    "section",
+    default=None,
+    help="Only this ELF section (any section, executable or not).",
+)
 @click.option("--hex", "hex_", is_flag=True, help="Numbers in hex, as LLVM 19 prints them.")
-@click.option("--exact", is_flag=True,
-              help="For raw files: llvm-objdump's exact text (loses local-call and pseudo-LDDW "
-                   "markers) instead of pybpf's lossless form.")
-@click.option("--source", "-S", is_flag=True,
-              help="Interleave the C source lines (from the object's .BTF.ext line info), "
-                   "as llvm-objdump -S does.")
+@click.option(
+    "--exact",
+    is_flag=True,
+    help="For raw files: llvm-objdump's exact text (loses local-call and pseudo-LDDW "
+    "markers) instead of pybpf's lossless form.",
+)
+@click.option(
+    "--source",
+    "-S",
+    is_flag=True,
+    help="Interleave the C source lines (from the object's .BTF.ext line info), "
+    "as llvm-objdump -S does.",
+)
 def disasm(file: str, section: str | None, hex_: bool, exact: bool, source: bool) -> None:
     """Disassemble FILE: an eBPF ELF object, a C file (compiled first), a macro module
     (.py), or raw little-endian instructions."""

@@ -63,16 +63,19 @@ class RunResult:
     files_failed: int = 0
 
 
-def load_collection(prog: str | os.PathLike[str], backend: str = "user",
-                    engine: str = "interp") -> Any:
+def load_collection(
+    prog: str | os.PathLike[str], backend: str = "user", engine: str = "interp"
+) -> Any:
     """pybpf.load with every failure turned into a BpfError naming the file."""
     import pybpf  # noqa: PLC0415
 
     if engine not in ENGINES:
         raise BpfError(f"unknown engine {engine!r} (choose from {', '.join(ENGINES)})")
     if engine == "jit" and backend == "kernel":
-        raise BpfError("--engine jit runs programs in user space; it does not apply to "
-                       "--backend kernel (the kernel uses its own JIT)")
+        raise BpfError(
+            "--engine jit runs programs in user space; it does not apply to "
+            "--backend kernel (the kernel uses its own JIT)"
+        )
     path = Path(prog)
     if not path.exists():
         raise BpfError(f"{path}: no such file")
@@ -100,8 +103,9 @@ def select_program(coll: Any, section: str | None) -> tuple[str, Any]:
     raise BpfError(f"no program or section named {section!r} (have: {have})")
 
 
-def run_captures(prog: Any, files: list[str], *, name: str = "", progress: bool = False,
-                 warn: Any = None) -> tuple[RunResult, Any]:
+def run_captures(
+    prog: Any, files: list[str], *, name: str = "", progress: bool = False, warn: Any = None
+) -> tuple[RunResult, Any]:
     """Deliver every packet of ``files`` to a PacketSocket with ``prog`` attached.
 
     ``warn(message)`` is called for each damaged or unreadable capture.
@@ -137,8 +141,14 @@ def run_captures(prog: Any, files: list[str], *, name: str = "", progress: bool 
             TimeRemainingColumn,
         )
 
-        bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                       TimeRemainingColumn(), console=Console(stderr=True), transient=True)
+        bar = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+            transient=True,
+        )
         task = bar.add_task("packets", total=total)
         bar.start()
     done_bytes = 0
@@ -170,8 +180,10 @@ def run_captures(prog: Any, files: list[str], *, name: str = "", progress: bool 
             done_bytes += os.path.getsize(f) if os.path.exists(f) else 0
             if err is not None:
                 off = err.offset if err.offset is not None else 0
-                note(f"{f}: damaged at offset {off:#x}: {err.message}; "
-                     f"using the {n} packet{'s' if n != 1 else ''} before it")
+                note(
+                    f"{f}: damaged at offset {off:#x}: {err.message}; "
+                    f"using the {n} packet{'s' if n != 1 else ''} before it"
+                )
                 if n == 0:
                     res.files_failed += 1
                     continue
@@ -209,12 +221,21 @@ def print_human(res: RunResult, coll: Any, *, nonzero: bool = True) -> None:
 
     console = Console()
     render_maps(console, coll.maps, coll.spec, nonzero=nonzero)
-    render_counters(console, {"program": res.program, "packets": res.packets,
-                              "accepted": res.accepted,
-                              "bytes_delivered": res.bytes_delivered,
-                              **{k: v for k, v in res.counters.items()
-                                 if k not in ("received", "accepted", "delivered_bytes")}},
-                    title=f"socket ({coll.backend} backend)")
+    render_counters(
+        console,
+        {
+            "program": res.program,
+            "packets": res.packets,
+            "accepted": res.accepted,
+            "bytes_delivered": res.bytes_delivered,
+            **{
+                k: v
+                for k, v in res.counters.items()
+                if k not in ("received", "accepted", "delivered_bytes")
+            },
+        },
+        title=f"socket ({coll.backend} backend)",
+    )
 
 
 def _warn(msg: str) -> None:
@@ -224,18 +245,39 @@ def _warn(msg: str) -> None:
 @main.command("run")
 @click.argument("prog", type=click.Path(dir_okay=False))
 @click.argument("more_pcaps", nargs=-1, type=click.Path(), metavar="")
-@click.option("--pcap", "pcaps", multiple=True, type=click.Path(),
-              help="capture(s) to replay: --pcap A.pcap B.pcapng ... (pcap or pcapng)")
+@click.option(
+    "--pcap",
+    "pcaps",
+    multiple=True,
+    type=click.Path(),
+    help="capture(s) to replay: --pcap A.pcap B.pcapng ... (pcap or pcapng)",
+)
 @click.option("--section", default=None, help="program to run (name or ELF section)")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object instead of tables")
 @click.option("--engine", type=click.Choice(ENGINES), default="interp", show_default=True)
-@click.option("--backend", type=click.Choice(("user", "kernel")), default="user",
-              show_default=True, help="pybpf's runtime, or bpf() with BPF_PROG_TEST_RUN")
-@click.option("--all", "show_all", is_flag=True,
-              help="tables: show all-zero array elements too (JSON always lists all)")
-def run_command(prog: str, more_pcaps: tuple[str, ...], pcaps: tuple[str, ...],
-                section: str | None, as_json: bool, engine: str, backend: str,
-                show_all: bool) -> None:
+@click.option(
+    "--backend",
+    type=click.Choice(("user", "kernel")),
+    default="user",
+    show_default=True,
+    help="pybpf's runtime, or bpf() with BPF_PROG_TEST_RUN",
+)
+@click.option(
+    "--all",
+    "show_all",
+    is_flag=True,
+    help="tables: show all-zero array elements too (JSON always lists all)",
+)
+def run_command(
+    prog: str,
+    more_pcaps: tuple[str, ...],
+    pcaps: tuple[str, ...],
+    section: str | None,
+    as_json: bool,
+    engine: str,
+    backend: str,
+    show_all: bool,
+) -> None:
     """Run PROG over every packet of the captures and print its maps.
 
     PROG: an eBPF object (.o), a C file (compiled on the fly) or a macro module (.py).
@@ -248,8 +290,7 @@ def run_command(prog: str, more_pcaps: tuple[str, ...], pcaps: tuple[str, ...],
         name, program = select_program(coll, section)
         res, _sock = run_captures(program, files, name=name, progress=not as_json, warn=_warn)
         if res.files_read == 0:
-            raise BpfError("no packets could be read from "
-                           + ", ".join(files))
+            raise BpfError("no packets could be read from " + ", ".join(files))
         if as_json:
             click.echo(json.dumps(result_json(res, coll.maps)))
         else:

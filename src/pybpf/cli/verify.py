@@ -16,20 +16,35 @@ from . import main
 
 @main.command()
 @click.argument("prog", type=click.Path(exists=True, dir_okay=False))
-@click.option("--section", "-s", "section", default=None,
-              help="Only the program in this ELF section (or with this name).")
-@click.option("--log-level", "log_level", type=click.IntRange(0, 2), default=0, show_default=True,
-              help="1: instruction trail with register changes; 2: full state per insn.")
+@click.option(
+    "--section",
+    "-s",
+    "section",
+    default=None,
+    help="Only the program in this ELF section (or with this name).",
+)
+@click.option(
+    "--log-level",
+    "log_level",
+    type=click.IntRange(0, 2),
+    default=0,
+    show_default=True,
+    help="1: instruction trail with register changes; 2: full state per insn.",
+)
 @click.option("--unpriv", is_flag=True, help="Verify as an unprivileged loader would be.")
 @click.pass_context
-def verify(ctx: click.Context, prog: str, section: str | None, log_level: int,
-           unpriv: bool) -> None:
+def verify(
+    ctx: click.Context, prog: str, section: str | None, log_level: int, unpriv: bool
+) -> None:
     """Verify PROG (.o, .c or a macro .py module) the way Linux would load it."""
     from ..collection import load
 
     coll = load(prog, backend="user", verify=False)
-    selected = [(name, p) for name, p in coll.programs.items()
-                if section is None or section in (name, coll.spec.programs[name].section)]
+    selected = [
+        (name, p)
+        for name, p in coll.programs.items()
+        if section is None or section in (name, coll.spec.programs[name].section)
+    ]
     if not selected:
         have = ", ".join(f"{n} ({coll.spec.programs[n].section})" for n in coll.programs)
         raise BpfError(f"{prog}: no program in section {section!r} (programs: {have or 'none'})")
@@ -38,8 +53,12 @@ def verify(ctx: click.Context, prog: str, section: str | None, log_level: int,
         ps = coll.spec.programs[name]
         label = f"{name} ({ps.section})" if ps.section and ps.section != name else name
         try:
-            res = p.verify(log_level=log_level, line_info=ps.line_info,
-                           privileged=not unpriv, func_info=ps.func_info)
+            res = p.verify(
+                log_level=log_level,
+                line_info=ps.line_info,
+                privileged=not unpriv,
+                func_info=ps.func_info,
+            )
         except VerifierError as e:
             failed = True
             click.echo(f"{label}: refused at insn {e.index}: {e.message}", err=True)

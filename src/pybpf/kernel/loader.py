@@ -72,6 +72,7 @@ def btf_handle(btf: Any) -> BtfHandle | None:
         handle = BtfHandle(bytes(raw))
     except KernelError:
         return None
+
     def forget(_ref: Any, k: Any = key) -> None:
         _LOADED.pop(k, None)
 
@@ -106,9 +107,13 @@ def create_map(spec: MapSpec, btf: Any = None) -> Any:
             inner.close()  # only a template: the kernel copied what it needs
 
 
-def load_programs(spec: ObjectSpec, maps: dict[str, Any], *, log_level: int = 0,
-                  builder: Callable[[dict[str, Any]], Any] | None = None
-                  ) -> tuple[dict[str, Any], dict[str, str]]:
+def load_programs(
+    spec: ObjectSpec,
+    maps: dict[str, Any],
+    *,
+    log_level: int = 0,
+    builder: Callable[[dict[str, Any]], Any] | None = None,
+) -> tuple[dict[str, Any], dict[str, str]]:
     """Load every program of ``spec`` (``builder`` builds macro-module instructions)."""
     from .program import KernelProgram
 
@@ -123,9 +128,9 @@ def load_programs(spec: ObjectSpec, maps: dict[str, Any], *, log_level: int = 0,
     return programs, logs
 
 
-def load_object(spec: ObjectSpec, *, log_level: int = 0,
-                builder: Callable[[dict[str, Any]], Any] | None = None
-                ) -> tuple[dict[str, Any], dict[str, Any], dict[str, str]]:
+def load_object(
+    spec: ObjectSpec, *, log_level: int = 0, builder: Callable[[dict[str, Any]], Any] | None = None
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, str]]:
     """Everything ``spec`` describes, in the kernel: (maps, programs, verifier logs).
 
     On failure every map and program created so far is closed before the
@@ -145,5 +150,4 @@ def load_object(spec: ObjectSpec, *, log_level: int = 0,
     return maps, programs, logs
 
 
-__all__ = ["BtfHandle", "btf_handle", "create_map", "load_object",
-           "load_programs", "map_btf_ids"]
+__all__ = ["BtfHandle", "btf_handle", "create_map", "load_object", "load_programs", "map_btf_ids"]

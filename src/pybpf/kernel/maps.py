@@ -22,13 +22,21 @@ from ..maps.base import MapFace
 from . import probe
 from . import syscall as sc
 
-_PERCPU_TYPES = (uapi.BPF_MAP_TYPE_PERCPU_HASH, uapi.BPF_MAP_TYPE_PERCPU_ARRAY,
-                 uapi.BPF_MAP_TYPE_LRU_PERCPU_HASH, uapi.BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE)
+_PERCPU_TYPES = (
+    uapi.BPF_MAP_TYPE_PERCPU_HASH,
+    uapi.BPF_MAP_TYPE_PERCPU_ARRAY,
+    uapi.BPF_MAP_TYPE_LRU_PERCPU_HASH,
+    uapi.BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE,
+)
 #: maps whose values user space writes as fds (a program's, a map's ...) and reads back as
 #: object ids (bpf_fd_array_map_lookup_elem / bpf_fd_htab_map_lookup_elem)
-FD_VALUE_TYPES = (uapi.BPF_MAP_TYPE_PROG_ARRAY, uapi.BPF_MAP_TYPE_ARRAY_OF_MAPS,
-                  uapi.BPF_MAP_TYPE_HASH_OF_MAPS, uapi.BPF_MAP_TYPE_PERF_EVENT_ARRAY,
-                  uapi.BPF_MAP_TYPE_CGROUP_ARRAY)
+FD_VALUE_TYPES = (
+    uapi.BPF_MAP_TYPE_PROG_ARRAY,
+    uapi.BPF_MAP_TYPE_ARRAY_OF_MAPS,
+    uapi.BPF_MAP_TYPE_HASH_OF_MAPS,
+    uapi.BPF_MAP_TYPE_PERF_EVENT_ARRAY,
+    uapi.BPF_MAP_TYPE_CGROUP_ARRAY,
+)
 
 
 def _round8(n: int) -> int:
@@ -50,15 +58,38 @@ class KernelMap(MapFace):
     possible CPU, as bpf(2) does; :meth:`lookup_percpu` splits them.
     """
 
-    def __init__(self, type: int, key_size: int, value_size: int,  # noqa: A002
-                 max_entries: int, flags: int = 0, name: str = "", *, btf_fd: int = 0,
-                 btf_key_type_id: int = 0, btf_value_type_id: int = 0, inner_map_fd: int = 0,
-                 map_extra: int = 0, numa_node: int = 0):
+    def __init__(
+        self,
+        type: int,
+        key_size: int,
+        value_size: int,  # noqa: A002
+        max_entries: int,
+        flags: int = 0,
+        name: str = "",
+        *,
+        btf_fd: int = 0,
+        btf_key_type_id: int = 0,
+        btf_value_type_id: int = 0,
+        inner_map_fd: int = 0,
+        map_extra: int = 0,
+        numa_node: int = 0,
+    ):
         self.fd = -1
         try:
-            fd = sc.map_create(type, key_size, value_size, max_entries, flags, name, btf_fd,
-                               btf_key_type_id, btf_value_type_id, inner_map_fd,
-                               numa_node=numa_node, map_extra=map_extra)
+            fd = sc.map_create(
+                type,
+                key_size,
+                value_size,
+                max_entries,
+                flags,
+                name,
+                btf_fd,
+                btf_key_type_id,
+                btf_value_type_id,
+                inner_map_fd,
+                numa_node=numa_node,
+                map_extra=map_extra,
+            )
         except KernelError as err:
             if err.errno in (E.EINVAL, E.EOPNOTSUPP, sc.ENOTSUPP):
                 try:
@@ -68,8 +99,16 @@ class KernelMap(MapFace):
             raise _map_error(err) from None
         self._adopt(fd, type, key_size, value_size, max_entries, flags, name)
 
-    def _adopt(self, fd: int, type: int, key_size: int, value_size: int,  # noqa: A002
-               max_entries: int, flags: int, name: str) -> None:
+    def _adopt(
+        self,
+        fd: int,
+        type: int,
+        key_size: int,
+        value_size: int,  # noqa: A002
+        max_entries: int,
+        flags: int,
+        name: str,
+    ) -> None:
         self.fd = fd
         self.type = type
         self.key_size = key_size
@@ -89,8 +128,15 @@ class KernelMap(MapFace):
         except KernelError as err:
             raise _map_error(err, f"fd {fd}") from None
         self = cls.__new__(cls)
-        self._adopt(fd, info.type, info.key_size, info.value_size, info.max_entries,
-                    info.map_flags, info.name)
+        self._adopt(
+            fd,
+            info.type,
+            info.key_size,
+            info.value_size,
+            info.max_entries,
+            info.map_flags,
+            info.name,
+        )
         return self
 
     @classmethod
@@ -106,25 +152,43 @@ class KernelMap(MapFace):
         from .loader import btf_handle, map_btf_ids
 
         extra = getattr(spec, "extra", {}) or {}
-        kw: dict[str, int] = {"inner_map_fd": inner_map_fd,
-                              "numa_node": int(extra.get("numa_node", 0) or 0),
-                              "map_extra": int(extra.get("map_extra", 0) or 0)}
+        kw: dict[str, int] = {
+            "inner_map_fd": inner_map_fd,
+            "numa_node": int(extra.get("numa_node", 0) or 0),
+            "map_extra": int(extra.get("map_extra", 0) or 0),
+        }
         key_id, value_id = map_btf_ids(spec)
         handle = btf_handle(btf) if btf is not None and (key_id or value_id) else None
         m = None
         if handle is not None:
             try:
-                m = cls(spec.type, spec.key_size, spec.value_size, spec.max_entries, spec.flags,
-                        spec.name, btf_fd=handle.fd, btf_key_type_id=key_id,
-                        btf_value_type_id=value_id, **kw)
+                m = cls(
+                    spec.type,
+                    spec.key_size,
+                    spec.value_size,
+                    spec.max_entries,
+                    spec.flags,
+                    spec.name,
+                    btf_fd=handle.fd,
+                    btf_key_type_id=key_id,
+                    btf_value_type_id=value_id,
+                    **kw,
+                )
             except NotSupportedError:
                 raise
             except MapError as err:
                 if err.errno != E.EINVAL:
                     raise
         if m is None:
-            m = cls(spec.type, spec.key_size, spec.value_size, spec.max_entries, spec.flags,
-                    spec.name, **kw)
+            m = cls(
+                spec.type,
+                spec.key_size,
+                spec.value_size,
+                spec.max_entries,
+                spec.flags,
+                spec.name,
+                **kw,
+            )
         init = spec.initial
         if isinstance(init, dict):
             for k, v in init.items():
@@ -188,8 +252,10 @@ class KernelMap(MapFace):
             raise MapError(f"{what} must be bytes, an int or a ctypes object", errno=E.EINVAL)
         b = bytes(obj)
         if len(b) != size:
-            raise MapError(f"{what} is {len(b)} bytes, {self.name or self.type_name} map "
-                           f"takes {size}", errno=E.EINVAL)
+            raise MapError(
+                f"{what} is {len(b)} bytes, {self.name or self.type_name} map takes {size}",
+                errno=E.EINVAL,
+            )
         return b
 
     def _key(self, key: Any) -> bytes | None:
@@ -214,8 +280,11 @@ class KernelMap(MapFace):
         KernelMap itself; its fd is what the kernel takes.
         """
         k = self._key(key)
-        if self.type in FD_VALUE_TYPES and hasattr(value, "fd") and \
-                isinstance(getattr(value, "fd", None), int):
+        if (
+            self.type in FD_VALUE_TYPES
+            and hasattr(value, "fd")
+            and isinstance(getattr(value, "fd", None), int)
+        ):
             value = value.fd
         v = self._as_bytes(value, self.user_value_size, "value")
         try:
@@ -233,8 +302,9 @@ class KernelMap(MapFace):
     def next_key(self, key: Any = None) -> bytes | None:
         """BPF_MAP_GET_NEXT_KEY: the key after ``key`` (the first for None); None at the end."""
         try:
-            return sc.map_get_next_key(self._fd(), None if key is None else self._key(key),
-                                       self.key_size)
+            return sc.map_get_next_key(
+                self._fd(), None if key is None else self._key(key), self.key_size
+            )
         except KernelError as err:
             raise _map_error(err) from None
 
@@ -245,8 +315,9 @@ class KernelMap(MapFace):
         except KernelError as err:
             raise _map_error(err) from None
         if v is None:
-            raise MapError(f"{self.type_name} map {self.name!r}: no element (ENOENT)",
-                           errno=E.ENOENT)
+            raise MapError(
+                f"{self.type_name} map {self.name!r}: no element (ENOENT)", errno=E.ENOENT
+            )
         return v
 
     def push(self, value: Any, flags: int = uapi.BPF_ANY) -> None:
@@ -269,8 +340,9 @@ class KernelMap(MapFace):
 
     # -- batches --------------------------------------------------------------------------
 
-    def lookup_batch(self, count: int = 64, *, delete: bool = False
-                     ) -> Iterator[tuple[bytes, bytes]]:
+    def lookup_batch(
+        self, count: int = 64, *, delete: bool = False
+    ) -> Iterator[tuple[bytes, bytes]]:
         """Every element via BPF_MAP_LOOKUP[_AND_DELETE]_BATCH, ``count`` per call.
 
         A hash bucket holding more than ``count`` elements makes the kernel say
@@ -280,8 +352,9 @@ class KernelMap(MapFace):
         token: bytes | None = None
         while True:
             try:
-                r = sc.map_lookup_batch(self._fd(), self.key_size, self.user_value_size, count,
-                                        token, delete=delete)
+                r = sc.map_lookup_batch(
+                    self._fd(), self.key_size, self.user_value_size, count, token, delete=delete
+                )
             except KernelError as err:
                 if err.errno == E.ENOSPC and count < max(self.max_entries, 1):
                     count *= 2
@@ -302,8 +375,9 @@ class KernelMap(MapFace):
 
     def delete_batch(self, keys: list[Any]) -> int:
         try:
-            return sc.map_delete_batch(self._fd(),
-                                       [self._as_bytes(k, self.key_size, "key") for k in keys])
+            return sc.map_delete_batch(
+                self._fd(), [self._as_bytes(k, self.key_size, "key") for k in keys]
+            )
         except KernelError as err:
             raise _map_error(err) from None
 
@@ -317,7 +391,7 @@ class KernelMap(MapFace):
         if not self.percpu:
             return [raw]
         stride = _round8(self.value_size)
-        return [raw[i * stride:i * stride + self.value_size] for i in range(self.ncpus)]
+        return [raw[i * stride : i * stride + self.value_size] for i in range(self.ncpus)]
 
     def update_percpu(self, key: Any, values: list[Any], flags: int = uapi.BPF_ANY) -> None:
         if not self.percpu:
@@ -325,8 +399,9 @@ class KernelMap(MapFace):
         if len(values) != self.ncpus:
             raise MapError(f"{len(values)} values for {self.ncpus} cpus", errno=E.EINVAL)
         stride = _round8(self.value_size)
-        blob = b"".join(self._as_bytes(v, self.value_size, "value").ljust(stride, b"\0")
-                        for v in values)
+        blob = b"".join(
+            self._as_bytes(v, self.value_size, "value").ljust(stride, b"\0") for v in values
+        )
         self.update(key, blob, flags)
 
     # -- lifetime -------------------------------------------------------------------------
@@ -354,9 +429,11 @@ class KernelMap(MapFace):
         self.close()
 
     def __repr__(self) -> str:
-        return (f"<KernelMap {self.type_name} name={self.name!r} fd={self.fd} "
-                f"key_size={self.key_size} value_size={self.value_size} "
-                f"max_entries={self.max_entries} flags={self.flags:#x}>")
+        return (
+            f"<KernelMap {self.type_name} name={self.name!r} fd={self.fd} "
+            f"key_size={self.key_size} value_size={self.value_size} "
+            f"max_entries={self.max_entries} flags={self.flags:#x}>"
+        )
 
 
 __all__ = ["KernelMap"]

@@ -76,8 +76,9 @@ def _ip(*args: str) -> str:
     try:
         r = subprocess.run(["ip", *args], capture_output=True, text=True, timeout=30)
     except FileNotFoundError:
-        raise NotSupportedError("the 'ip' command (iproute2) is not installed",
-                                errno=E.ENOENT) from None
+        raise NotSupportedError(
+            "the 'ip' command (iproute2) is not installed", errno=E.ENOENT
+        ) from None
     if r.returncode:
         msg = r.stderr.strip() or r.stdout.strip()
         num = E.EPERM if "ermission" in msg or "not permitted" in msg else E.EINVAL
@@ -166,8 +167,9 @@ class VethRig:
             self.sender.send(frame)
         except OSError as err:
             num = err.errno or E.EINVAL
-            raise KernelError(f"sending a {len(frame)}-byte frame into {self.TX}: "
-                              f"{os.strerror(num)}", errno=num) from None
+            raise KernelError(
+                f"sending a {len(frame)}-byte frame into {self.TX}: {os.strerror(num)}", errno=num
+            ) from None
         ready, _, _ = select.select([self.observer], [], [], self.timeout)
         if not ready:
             return None

@@ -40,8 +40,12 @@ _MAP_SHAPES: dict[int, tuple[int, int, int, int]] = {
     uapi.BPF_MAP_TYPE_ARENA: (0, 0, 1, uapi.BPF_F_MMAPABLE),
 }
 #: local-storage maps need BTF for key and value and BPF_F_NO_PREALLOC, no max_entries
-_STORAGE_MAPS = (uapi.BPF_MAP_TYPE_SK_STORAGE, uapi.BPF_MAP_TYPE_INODE_STORAGE,
-                 uapi.BPF_MAP_TYPE_TASK_STORAGE, uapi.BPF_MAP_TYPE_CGRP_STORAGE)
+_STORAGE_MAPS = (
+    uapi.BPF_MAP_TYPE_SK_STORAGE,
+    uapi.BPF_MAP_TYPE_INODE_STORAGE,
+    uapi.BPF_MAP_TYPE_TASK_STORAGE,
+    uapi.BPF_MAP_TYPE_CGRP_STORAGE,
+)
 _MAP_OF_MAPS = (uapi.BPF_MAP_TYPE_ARRAY_OF_MAPS, uapi.BPF_MAP_TYPE_HASH_OF_MAPS)
 #: need a kernel struct's BTF id (bpf_struct_ops) to be created at all
 _NOT_PROBED_MAPS = (uapi.BPF_MAP_TYPE_STRUCT_OPS,)
@@ -49,13 +53,17 @@ _NOT_PROBED_MAPS = (uapi.BPF_MAP_TYPE_STRUCT_OPS,)
 # Program types that need an expected_attach_type to load (enum bpf_attach_type values).
 _ATTACH_FOR_PROG = {
     uapi.BPF_PROG_TYPE_CGROUP_SOCK_ADDR: 10,  # BPF_CGROUP_INET4_CONNECT
-    uapi.BPF_PROG_TYPE_SK_LOOKUP: 36,         # BPF_SK_LOOKUP
-    uapi.BPF_PROG_TYPE_CGROUP_SOCKOPT: 21,    # BPF_CGROUP_GETSOCKOPT
-    uapi.BPF_PROG_TYPE_NETFILTER: 45,         # BPF_NETFILTER
+    uapi.BPF_PROG_TYPE_SK_LOOKUP: 36,  # BPF_SK_LOOKUP
+    uapi.BPF_PROG_TYPE_CGROUP_SOCKOPT: 21,  # BPF_CGROUP_GETSOCKOPT
+    uapi.BPF_PROG_TYPE_NETFILTER: 45,  # BPF_NETFILTER
 }
 #: need an attach target (BTF id of a kernel function or another program)
-_NOT_PROBED_PROGS = (uapi.BPF_PROG_TYPE_TRACING, uapi.BPF_PROG_TYPE_EXT,
-                     uapi.BPF_PROG_TYPE_LSM, uapi.BPF_PROG_TYPE_STRUCT_OPS)
+_NOT_PROBED_PROGS = (
+    uapi.BPF_PROG_TYPE_TRACING,
+    uapi.BPF_PROG_TYPE_EXT,
+    uapi.BPF_PROG_TYPE_LSM,
+    uapi.BPF_PROG_TYPE_STRUCT_OPS,
+)
 
 
 @dataclass(frozen=True)
@@ -125,8 +133,13 @@ def probe_prog_type(prog_type: int) -> Probe:
         return Probe(None, 0, f"{what} needs an attach target; not probed")
     flags = uapi.BPF_F_SLEEPABLE if prog_type == uapi.BPF_PROG_TYPE_SYSCALL else 0
     try:
-        fd = sc.prog_load(prog_type, _RET0, expected_attach_type=_ATTACH_FOR_PROG.get(
-            prog_type, 0), prog_flags=flags, name="probe")
+        fd = sc.prog_load(
+            prog_type,
+            _RET0,
+            expected_attach_type=_ATTACH_FOR_PROG.get(prog_type, 0),
+            prog_flags=flags,
+            name="probe",
+        )
     except KernelError as err:
         if err.log.strip():  # the verifier ran: the type exists, this program was refused
             return Probe(True, err.errno, f"{what} is supported")
@@ -144,11 +157,11 @@ def probe_helper(prog_type: int, helper_id: int) -> Probe:
     """
     pname = uapi.PROG_TYPE_NAMES.get(prog_type, prog_type)
     what = f"helper {uapi.FUNC_NAMES.get(helper_id, helper_id)} in {pname} programs"
-    prog = [Insn(0xB7, r, 0, 0, 0) for r in range(1, 6)] + [Insn(0x85, 0, 0, 0, helper_id),
-                                                           *_RET0]
+    prog = [Insn(0xB7, r, 0, 0, 0) for r in range(1, 6)] + [Insn(0x85, 0, 0, 0, helper_id), *_RET0]
     try:
-        fd = sc.prog_load(prog_type, prog, expected_attach_type=_ATTACH_FOR_PROG.get(prog_type, 0),
-                          name="probe")
+        fd = sc.prog_load(
+            prog_type, prog, expected_attach_type=_ATTACH_FOR_PROG.get(prog_type, 0), name="probe"
+        )
     except KernelError as err:
         log = err.log
         if "unknown func" in log or "invalid func" in log:
@@ -183,24 +196,39 @@ def require_helper(prog_type: int, helper_id: int) -> None:
 
 def supported_map_types() -> dict[str, bool | None]:
     """Every map type uapi knows -> supported (None: could not tell)."""
-    return {name: probe_map_type(t).supported for t, name in sorted(uapi.MAP_TYPE_NAMES.items())
-            if t != uapi.BPF_MAP_TYPE_UNSPEC}
+    return {
+        name: probe_map_type(t).supported
+        for t, name in sorted(uapi.MAP_TYPE_NAMES.items())
+        if t != uapi.BPF_MAP_TYPE_UNSPEC
+    }
 
 
 def supported_prog_types() -> dict[str, bool | None]:
-    return {name: probe_prog_type(t).supported
-            for t, name in sorted(uapi.PROG_TYPE_NAMES.items())
-            if t != uapi.BPF_PROG_TYPE_UNSPEC}
+    return {
+        name: probe_prog_type(t).supported
+        for t, name in sorted(uapi.PROG_TYPE_NAMES.items())
+        if t != uapi.BPF_PROG_TYPE_UNSPEC
+    }
 
 
 def supported_helpers(prog_type: int = uapi.BPF_PROG_TYPE_SOCKET_FILTER) -> list[str]:
     """Names of the helpers a program of ``prog_type`` may call on this kernel."""
-    return [name for hid, name in sorted(uapi.FUNC_NAMES.items())
-            if hid and probe_helper(prog_type, hid).supported]
+    return [
+        name
+        for hid, name in sorted(uapi.FUNC_NAMES.items())
+        if hid and probe_helper(prog_type, hid).supported
+    ]
 
 
 __all__ = [
-    "Probe", "probe_helper", "probe_map_type", "probe_prog_type", "require_helper",
-    "require_map_type", "require_prog_type", "supported_helpers", "supported_map_types",
+    "Probe",
+    "probe_helper",
+    "probe_map_type",
+    "probe_prog_type",
+    "require_helper",
+    "require_map_type",
+    "require_prog_type",
+    "supported_helpers",
+    "supported_map_types",
     "supported_prog_types",
 ]

@@ -58,8 +58,9 @@ def _setsockopt(sock: socket.socket | int, opt: int, value: bytes, what: str) ->
             sock.setsockopt(SOL_SOCKET, opt, value)
     except OSError as err:
         num = err.errno or E.EINVAL
-        raise KernelError(f"{what} on socket fd {_sockfd(sock)} failed: {sc.errno_text(num)}",
-                          errno=num) from None
+        raise KernelError(
+            f"{what} on socket fd {_sockfd(sock)} failed: {sc.errno_text(num)}", errno=num
+        ) from None
 
 
 class KernelProgram:
@@ -71,11 +72,20 @@ class KernelProgram:
     stays on its socket after the fd is closed, as in the kernel.
     """
 
-    def __init__(self, insns: Sequence[Insn] | bytes | bytearray,
-                 prog_type: int = uapi.BPF_PROG_TYPE_SOCKET_FILTER, license: str = "GPL",
-                 name: str = "", *, log_level: int = 0, log_size: int = sc.LOG_SIZE_DEFAULT,
-                 expected_attach_type: int = 0, prog_flags: int = 0,
-                 maps: Mapping[str, KernelMap] | None = None, **load_kw: Any):
+    def __init__(
+        self,
+        insns: Sequence[Insn] | bytes | bytearray,
+        prog_type: int = uapi.BPF_PROG_TYPE_SOCKET_FILTER,
+        license: str = "GPL",
+        name: str = "",
+        *,
+        log_level: int = 0,
+        log_size: int = sc.LOG_SIZE_DEFAULT,
+        expected_attach_type: int = 0,
+        prog_flags: int = 0,
+        maps: Mapping[str, KernelMap] | None = None,
+        **load_kw: Any,
+    ):
         self.fd = -1
         if isinstance(insns, (bytes, bytearray, memoryview)):
             insns = decode(bytes(insns), check=False)
@@ -84,8 +94,17 @@ class KernelProgram:
         self.license = license
         self.name = name
         try:
-            r = sc.prog_load_result(prog_type, self.insns, license, log_level, log_size, name,
-                                    expected_attach_type, prog_flags, **load_kw)
+            r = sc.prog_load_result(
+                prog_type,
+                self.insns,
+                license,
+                log_level,
+                log_size,
+                name,
+                expected_attach_type,
+                prog_flags,
+                **load_kw,
+            )
         except KernelError as err:
             if err.errno in (E.EINVAL, E.EOPNOTSUPP, sc.ENOTSUPP) and not err.log.strip():
                 try:
@@ -103,19 +122,25 @@ class KernelProgram:
         self.maps: list[KernelMap] = []
         for i, insn in enumerate(insns):
             ref = insn.ref
-            if insn.is_lddw and insn.src in (BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_VALUE) and \
-                    ref is not None:
+            if (
+                insn.is_lddw
+                and insn.src in (BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_VALUE)
+                and ref is not None
+            ):
                 m, off = ref, None
                 if isinstance(ref, MapRef):
                     if ref.name not in maps:
-                        raise KernelError(f"insn {i}: program refers to map {ref.name!r}, "
-                                          f"which was not given", errno=E.EBADF)
+                        raise KernelError(
+                            f"insn {i}: program refers to map {ref.name!r}, which was not given",
+                            errno=E.EBADF,
+                        )
                     m, off = maps[ref.name], ref.value_offset
                 if not isinstance(m, KernelMap):
                     raise KernelError(
                         f"insn {i}: {m!r} is not a kernel map (a user-space map's fd means "
                         f"nothing to the kernel; create it with the kernel backend)",
-                        errno=E.EBADF)
+                        errno=E.EBADF,
+                    )
                 self.maps.append(m)
                 if off is None:
                     insn = insn.replace(imm=m.fd)
@@ -125,8 +150,9 @@ class KernelProgram:
         return out
 
     @classmethod
-    def from_spec(cls, spec: Any, maps: Mapping[str, KernelMap] | None = None,
-                  **kw: Any) -> KernelProgram:
+    def from_spec(
+        cls, spec: Any, maps: Mapping[str, KernelMap] | None = None, **kw: Any
+    ) -> KernelProgram:
         """Load a :class:`pybpf.spec.ProgramSpec`; MapRef relocations resolve in ``maps``.
 
         When the object had BTF (``spec.btf``, a ProgramBtf), the BTF is loaded
@@ -145,8 +171,15 @@ class KernelProgram:
                 kw["func_info"] = pbtf.func_info_bytes()
                 if pbtf.line_info:
                     kw["line_info"] = pbtf.line_info_bytes()
-        return cls(spec.insns, spec.prog_type, spec.license, spec.name, maps=maps,
-                   expected_attach_type=spec.expected_attach_type, **kw)
+        return cls(
+            spec.insns,
+            spec.prog_type,
+            spec.license,
+            spec.name,
+            maps=maps,
+            expected_attach_type=spec.expected_attach_type,
+            **kw,
+        )
 
     @classmethod
     def from_fd(cls, fd: int) -> KernelProgram:
@@ -172,8 +205,9 @@ class KernelProgram:
 
     # -- running ------------------------------------------------------------------------
 
-    def test_run(self, data: bytes, repeat: int = 1, ctx: bytes | None = None,
-                 **kw: Any) -> sc.TestRunResult:
+    def test_run(
+        self, data: bytes, repeat: int = 1, ctx: bytes | None = None, **kw: Any
+    ) -> sc.TestRunResult:
         """BPF_PROG_TEST_RUN on ``data``, exactly as the kernel does it.
 
         For socket filters (and the other non-L2 skb types) the kernel builds the
@@ -249,7 +283,9 @@ class KernelProgram:
             raise NotSupportedError(
                 f"program {self.name!r} reads the packet both relative to skb->data and to the "
                 "SKF_LL_OFF/SKF_NET_OFF headers; BPF_PROG_TEST_RUN cannot present a frame the "
-                "way a packet socket does for both: use run_frame()", errno=E.EOPNOTSUPP)
+                "way a packet socket does for both: use run_frame()",
+                errno=E.EOPNOTSUPP,
+            )
         if mode == "data" and len(data) >= 14:
             data = data[:14] + data
         return self.test_run(data).retval
@@ -321,8 +357,10 @@ class KernelProgram:
         self.close()
 
     def __repr__(self) -> str:
-        return (f"<KernelProgram {uapi.PROG_TYPE_NAMES.get(self.prog_type, self.prog_type)} "
-                f"name={self.name!r} fd={self.fd} insns={len(self.insns)}>")
+        return (
+            f"<KernelProgram {uapi.PROG_TYPE_NAMES.get(self.prog_type, self.prog_type)} "
+            f"name={self.name!r} fd={self.fd} insns={len(self.insns)}>"
+        )
 
 
 __all__ = ["KernelProgram", "failed_insn"]

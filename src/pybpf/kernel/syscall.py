@@ -45,21 +45,46 @@ from .attr import (
 # __NR_bpf per architecture (arch/*/include/uapi/asm/unistd*.h, and the generic
 # table include/uapi/asm-generic/unistd.h for arm64, riscv, loongarch).
 _NR_BPF = {
-    "x86_64": 321, "amd64": 321,
-    "i386": 357, "i486": 357, "i586": 357, "i686": 357,
-    "aarch64": 280, "arm64": 280, "riscv64": 280, "loongarch64": 280,
-    "armv6l": 386, "armv7l": 386, "armv8l": 386, "arm": 386,
-    "ppc64": 361, "ppc64le": 361, "ppc": 361,
+    "x86_64": 321,
+    "amd64": 321,
+    "i386": 357,
+    "i486": 357,
+    "i586": 357,
+    "i686": 357,
+    "aarch64": 280,
+    "arm64": 280,
+    "riscv64": 280,
+    "loongarch64": 280,
+    "armv6l": 386,
+    "armv7l": 386,
+    "armv8l": 386,
+    "arm": 386,
+    "ppc64": 361,
+    "ppc64le": 361,
+    "ppc": 361,
     "s390x": 351,
     "mips64": 5315,
 }
 
 CMD_NAMES: dict[int, str] = {
-    getattr(uapi, n): n for n in dir(uapi)
-    if n.startswith("BPF_") and not n.startswith(("BPF_MAP_TYPE_", "BPF_PROG_TYPE_", "BPF_FUNC_",
-                                                  "BPF_F_", "BPF_RB_", "BPF_RINGBUF_",
-                                                  "BPF_HDR_", "BPF_OBJ_NAME", "BPF_TAG",
-                                                  "BPF_MAXINSNS", "BPF_COMPLEXITY"))
+    getattr(uapi, n): n
+    for n in dir(uapi)
+    if n.startswith("BPF_")
+    and not n.startswith(
+        (
+            "BPF_MAP_TYPE_",
+            "BPF_PROG_TYPE_",
+            "BPF_FUNC_",
+            "BPF_F_",
+            "BPF_RB_",
+            "BPF_RINGBUF_",
+            "BPF_HDR_",
+            "BPF_OBJ_NAME",
+            "BPF_TAG",
+            "BPF_MAXINSNS",
+            "BPF_COMPLEXITY",
+        )
+    )
     and n not in ("BPF_ANY", "BPF_NOEXIST", "BPF_EXIST")
 }
 
@@ -106,8 +131,9 @@ def sys_bpf(cmd: int, attr: ctypes.Structure) -> tuple[int, int]:
     if nr is None:
         return -1, _errno.ENOSYS
     ctypes.set_errno(0)
-    ret = _libc.syscall(ctypes.c_long(nr), ctypes.c_int(cmd), ctypes.byref(attr),
-                        ctypes.c_uint(ctypes.sizeof(attr)))
+    ret = _libc.syscall(
+        ctypes.c_long(nr), ctypes.c_int(cmd), ctypes.byref(attr), ctypes.c_uint(ctypes.sizeof(attr))
+    )
     if ret < 0:
         return -1, ctypes.get_errno()
     return ret, 0
@@ -152,26 +178,51 @@ def obj_name(name: str) -> bytes:
 
 # --- maps --------------------------------------------------------------------------------
 
-def map_create(map_type: int, key_size: int, value_size: int, max_entries: int,
-               map_flags: int = 0, name: str = "", btf_fd: int = 0, btf_key_type_id: int = 0,
-               btf_value_type_id: int = 0, inner_map_fd: int = 0, *, numa_node: int = 0,
-               map_extra: int = 0, map_ifindex: int = 0,
-               btf_vmlinux_value_type_id: int = 0) -> int:
+
+def map_create(
+    map_type: int,
+    key_size: int,
+    value_size: int,
+    max_entries: int,
+    map_flags: int = 0,
+    name: str = "",
+    btf_fd: int = 0,
+    btf_key_type_id: int = 0,
+    btf_value_type_id: int = 0,
+    inner_map_fd: int = 0,
+    *,
+    numa_node: int = 0,
+    map_extra: int = 0,
+    map_ifindex: int = 0,
+    btf_vmlinux_value_type_id: int = 0,
+) -> int:
     """BPF_MAP_CREATE: a new map; returns its fd."""
-    a = MapCreateAttr(map_type=map_type, key_size=key_size, value_size=value_size,
-                      max_entries=max_entries, map_flags=map_flags, inner_map_fd=inner_map_fd,
-                      numa_node=numa_node, map_ifindex=map_ifindex, btf_fd=btf_fd,
-                      btf_key_type_id=btf_key_type_id, btf_value_type_id=btf_value_type_id,
-                      btf_vmlinux_value_type_id=btf_vmlinux_value_type_id, map_extra=map_extra)
+    a = MapCreateAttr(
+        map_type=map_type,
+        key_size=key_size,
+        value_size=value_size,
+        max_entries=max_entries,
+        map_flags=map_flags,
+        inner_map_fd=inner_map_fd,
+        numa_node=numa_node,
+        map_ifindex=map_ifindex,
+        btf_fd=btf_fd,
+        btf_key_type_id=btf_key_type_id,
+        btf_value_type_id=btf_value_type_id,
+        btf_vmlinux_value_type_id=btf_vmlinux_value_type_id,
+        map_extra=map_extra,
+    )
     a.map_name = obj_name(name)
     tname = uapi.MAP_TYPE_NAMES.get(map_type, str(map_type))
-    return bpf(uapi.BPF_MAP_CREATE, a,
-               f"map type {tname} key_size={key_size} value_size={value_size} "
-               f"max_entries={max_entries} flags={map_flags:#x}")
+    return bpf(
+        uapi.BPF_MAP_CREATE,
+        a,
+        f"map type {tname} key_size={key_size} value_size={value_size} "
+        f"max_entries={max_entries} flags={map_flags:#x}",
+    )
 
 
-def _elem(cmd: int, fd: int, key: bytes | None, value_addr: int,
-          flags: int) -> tuple[int, int]:
+def _elem(cmd: int, fd: int, key: bytes | None, value_addr: int, flags: int) -> tuple[int, int]:
     kb, kaddr = _buf(key)
     a = MapElemAttr(map_fd=fd, key=kaddr, value=value_addr, flags=flags)
     ret, err = sys_bpf(cmd, a)
@@ -200,8 +251,7 @@ def map_update_elem(fd: int, key: bytes | None, value: bytes, flags: int = uapi.
     ret, err = _elem(uapi.BPF_MAP_UPDATE_ELEM, fd, key, vaddr, flags)
     del vb
     if ret < 0:
-        raise _error(uapi.BPF_MAP_UPDATE_ELEM, err,
-                     f"map fd {fd} key {_hex(key)} flags {flags:#x}")
+        raise _error(uapi.BPF_MAP_UPDATE_ELEM, err, f"map fd {fd} key {_hex(key)} flags {flags:#x}")
 
 
 def map_delete_elem(fd: int, key: bytes | None, flags: int = 0) -> None:
@@ -222,12 +272,12 @@ def map_get_next_key(fd: int, key: bytes | None, key_size: int) -> bytes | None:
     return nb.raw[:key_size]
 
 
-def map_lookup_and_delete_elem(fd: int, key: bytes | None, value_size: int,
-                               flags: int = 0) -> bytes | None:
+def map_lookup_and_delete_elem(
+    fd: int, key: bytes | None, value_size: int, flags: int = 0
+) -> bytes | None:
     """BPF_MAP_LOOKUP_AND_DELETE_ELEM: queue/stack pop (key None) or hash take; None if empty."""
     vb = ctypes.create_string_buffer(max(value_size, 1))
-    ret, err = _elem(uapi.BPF_MAP_LOOKUP_AND_DELETE_ELEM, fd, key, ctypes.addressof(vb),
-                     flags)
+    ret, err = _elem(uapi.BPF_MAP_LOOKUP_AND_DELETE_ELEM, fd, key, ctypes.addressof(vb), flags)
     if ret < 0:
         if err == _errno.ENOENT:
             return None
@@ -250,9 +300,17 @@ class BatchResult:
     done: bool
 
 
-def map_lookup_batch(fd: int, key_size: int, value_size: int, count: int,
-                     in_batch: bytes | None = None, *, delete: bool = False,
-                     elem_flags: int = 0, flags: int = 0) -> BatchResult:
+def map_lookup_batch(
+    fd: int,
+    key_size: int,
+    value_size: int,
+    count: int,
+    in_batch: bytes | None = None,
+    *,
+    delete: bool = False,
+    elem_flags: int = 0,
+    flags: int = 0,
+) -> BatchResult:
     """BPF_MAP_LOOKUP_BATCH (or ..._AND_DELETE_BATCH with ``delete``): up to ``count`` elements.
 
     ENOENT from the kernel means iteration finished (possibly with some elements);
@@ -265,34 +323,44 @@ def map_lookup_batch(fd: int, key_size: int, value_size: int, count: int,
     outb = ctypes.create_string_buffer(tok)
     kb = ctypes.create_string_buffer(max(key_size * count, 1))
     vb = ctypes.create_string_buffer(max(value_size * count, 1))
-    a = MapBatchAttr(in_batch=in_addr, out_batch=ctypes.addressof(outb),
-                     keys=ctypes.addressof(kb), values=ctypes.addressof(vb), count=count,
-                     map_fd=fd, elem_flags=elem_flags, flags=flags)
+    a = MapBatchAttr(
+        in_batch=in_addr,
+        out_batch=ctypes.addressof(outb),
+        keys=ctypes.addressof(kb),
+        values=ctypes.addressof(vb),
+        count=count,
+        map_fd=fd,
+        elem_flags=elem_flags,
+        flags=flags,
+    )
     ret, err = sys_bpf(cmd, a)
     del inb
     if ret < 0 and err != _errno.ENOENT:
         raise _error(cmd, err, f"map fd {fd} count {count}")
     n = a.count
-    keys = [kb.raw[i * key_size:(i + 1) * key_size] for i in range(n)]
-    values = [vb.raw[i * value_size:(i + 1) * value_size] for i in range(n)]
+    keys = [kb.raw[i * key_size : (i + 1) * key_size] for i in range(n)]
+    values = [vb.raw[i * value_size : (i + 1) * value_size] for i in range(n)]
     done = ret < 0
     return BatchResult(keys, values, None if done else outb.raw, done)
 
 
-def map_update_batch(fd: int, keys: Sequence[bytes], values: Sequence[bytes],
-                     elem_flags: int = 0, flags: int = 0) -> int:
+def map_update_batch(
+    fd: int, keys: Sequence[bytes], values: Sequence[bytes], elem_flags: int = 0, flags: int = 0
+) -> int:
     """BPF_MAP_UPDATE_BATCH: returns the number updated.
 
     On failure the KernelError carries ``count``: how many elements the kernel
     processed before the failing one.
     """
     if len(keys) != len(values):
-        raise KernelError(f"map_update_batch: {len(keys)} keys but {len(values)} values",
-                          errno=_errno.EINVAL)
+        raise KernelError(
+            f"map_update_batch: {len(keys)} keys but {len(values)} values", errno=_errno.EINVAL
+        )
     kb, kaddr = _buf(b"".join(keys))
     vb, vaddr = _buf(b"".join(values))
-    a = MapBatchAttr(keys=kaddr, values=vaddr, count=len(keys), map_fd=fd,
-                     elem_flags=elem_flags, flags=flags)
+    a = MapBatchAttr(
+        keys=kaddr, values=vaddr, count=len(keys), map_fd=fd, elem_flags=elem_flags, flags=flags
+    )
     ret, err = sys_bpf(uapi.BPF_MAP_UPDATE_BATCH, a)
     del kb, vb
     if ret < 0:
@@ -323,6 +391,7 @@ def _hex(b: bytes | None) -> str:
 
 # --- programs ----------------------------------------------------------------------------
 
+
 @dataclass
 class LoadResult:
     """A loaded program: its fd and the verifier's log (empty when log_level was 0)."""
@@ -345,21 +414,36 @@ def _log_text(buf: ctypes.Array) -> str:
 def verifier_reason(log: str) -> str:
     """The line of a verifier log that says why: the last line before the statistics."""
     lines = [ln for ln in log.splitlines() if ln.strip()]
-    while lines and re.match(r"(processed \d+ insns|verification time|stack depth|"
-                             r"-- END PROG LOAD LOG --)", lines[-1]):
+    while lines and re.match(
+        r"(processed \d+ insns|verification time|stack depth|"
+        r"-- END PROG LOAD LOG --)",
+        lines[-1],
+    ):
         lines.pop()
     return lines[-1].strip() if lines else ""
 
 
-def prog_load_result(prog_type: int, insns: bytes | bytearray | Sequence[Insn],
-                     license: str = "GPL", log_level: int = 0,
-                     log_size: int = LOG_SIZE_DEFAULT, name: str = "",
-                     expected_attach_type: int = 0, prog_flags: int = 0, prog_btf_fd: int = 0,
-                     func_info: bytes | None = None, func_info_rec_size: int = 8,
-                     line_info: bytes | None = None, line_info_rec_size: int = 16, *,
-                     kern_version: int = 0, fd_array: Sequence[int] | None = None,
-                     prog_ifindex: int = 0, attach_btf_id: int = 0,
-                     attach_prog_fd: int = 0) -> LoadResult:
+def prog_load_result(
+    prog_type: int,
+    insns: bytes | bytearray | Sequence[Insn],
+    license: str = "GPL",
+    log_level: int = 0,
+    log_size: int = LOG_SIZE_DEFAULT,
+    name: str = "",
+    expected_attach_type: int = 0,
+    prog_flags: int = 0,
+    prog_btf_fd: int = 0,
+    func_info: bytes | None = None,
+    func_info_rec_size: int = 8,
+    line_info: bytes | None = None,
+    line_info_rec_size: int = 16,
+    *,
+    kern_version: int = 0,
+    fd_array: Sequence[int] | None = None,
+    prog_ifindex: int = 0,
+    attach_btf_id: int = 0,
+    attach_prog_fd: int = 0,
+) -> LoadResult:
     """BPF_PROG_LOAD returning the fd and the verifier log.
 
     A truncated log (ENOSPC; the kernel fails the load even when the program
@@ -370,8 +454,9 @@ def prog_load_result(prog_type: int, insns: bytes | bytearray | Sequence[Insn],
     """
     code = _insn_bytes(insns)
     if len(code) % 8:
-        raise KernelError(f"BPF_PROG_LOAD: program length {len(code)} is not a multiple of 8",
-                          errno=_errno.EINVAL)
+        raise KernelError(
+            f"BPF_PROG_LOAD: program length {len(code)} is not a multiple of 8", errno=_errno.EINVAL
+        )
     ib, iaddr = _buf(code)
     lic = ctypes.create_string_buffer(license.encode())
     fib, fiaddr = _buf(func_info)
@@ -382,16 +467,26 @@ def prog_load_result(prog_type: int, insns: bytes | bytearray | Sequence[Insn],
     while True:
         logbuf = ctypes.create_string_buffer(size) if level else None
         a = ProgLoadAttr(
-            prog_type=prog_type, insn_cnt=len(code) // 8, insns=iaddr,
-            license=ctypes.addressof(lic), log_level=level, log_size=size if level else 0,
+            prog_type=prog_type,
+            insn_cnt=len(code) // 8,
+            insns=iaddr,
+            license=ctypes.addressof(lic),
+            log_level=level,
+            log_size=size if level else 0,
             log_buf=ctypes.addressof(logbuf) if logbuf is not None else 0,
-            kern_version=kern_version, prog_flags=prog_flags, prog_ifindex=prog_ifindex,
-            expected_attach_type=expected_attach_type, prog_btf_fd=prog_btf_fd,
-            func_info_rec_size=func_info_rec_size if func_info else 0, func_info=fiaddr,
+            kern_version=kern_version,
+            prog_flags=prog_flags,
+            prog_ifindex=prog_ifindex,
+            expected_attach_type=expected_attach_type,
+            prog_btf_fd=prog_btf_fd,
+            func_info_rec_size=func_info_rec_size if func_info else 0,
+            func_info=fiaddr,
             func_info_cnt=len(func_info) // func_info_rec_size if func_info else 0,
-            line_info_rec_size=line_info_rec_size if line_info else 0, line_info=liaddr,
+            line_info_rec_size=line_info_rec_size if line_info else 0,
+            line_info=liaddr,
             line_info_cnt=len(line_info) // line_info_rec_size if line_info else 0,
-            attach_btf_id=attach_btf_id, attach_prog_fd=attach_prog_fd,
+            attach_btf_id=attach_btf_id,
+            attach_prog_fd=attach_prog_fd,
             fd_array=ctypes.addressof(fda) if fd_array else 0,
         )
         a.prog_name = obj_name(name)
@@ -418,17 +513,39 @@ def prog_load_result(prog_type: int, insns: bytes | bytearray | Sequence[Insn],
         raise _error(uapi.BPF_PROG_LOAD, err, detail, log)
 
 
-def prog_load(prog_type: int, insns: bytes | bytearray | Sequence[Insn], license: str = "GPL",
-              log_level: int = 0, log_size: int = LOG_SIZE_DEFAULT, name: str = "",
-              expected_attach_type: int = 0, prog_flags: int = 0, prog_btf_fd: int = 0,
-              func_info: bytes | None = None, func_info_rec_size: int = 8,
-              line_info: bytes | None = None, line_info_rec_size: int = 16,
-              **kw: object) -> int:
+def prog_load(
+    prog_type: int,
+    insns: bytes | bytearray | Sequence[Insn],
+    license: str = "GPL",
+    log_level: int = 0,
+    log_size: int = LOG_SIZE_DEFAULT,
+    name: str = "",
+    expected_attach_type: int = 0,
+    prog_flags: int = 0,
+    prog_btf_fd: int = 0,
+    func_info: bytes | None = None,
+    func_info_rec_size: int = 8,
+    line_info: bytes | None = None,
+    line_info_rec_size: int = 16,
+    **kw: object,
+) -> int:
     """BPF_PROG_LOAD: returns the program fd (see prog_load_result for the log)."""
-    return prog_load_result(prog_type, insns, license, log_level, log_size, name,
-                            expected_attach_type, prog_flags, prog_btf_fd, func_info,
-                            func_info_rec_size, line_info, line_info_rec_size,
-                            **kw).fd  # type: ignore[arg-type]
+    return prog_load_result(
+        prog_type,
+        insns,
+        license,
+        log_level,
+        log_size,
+        name,
+        expected_attach_type,
+        prog_flags,
+        prog_btf_fd,
+        func_info,
+        func_info_rec_size,
+        line_info,
+        line_info_rec_size,
+        **kw,
+    ).fd  # type: ignore[arg-type]
 
 
 @dataclass
@@ -442,9 +559,17 @@ class TestRunResult:
     data_size_out: int = 0  #: the kernel's size of the output (may exceed len(data_out))
 
 
-def prog_test_run(fd: int, data_in: bytes = b"", repeat: int = 1, ctx_in: bytes | None = None,
-                  data_size_out: int | None = None, ctx_size_out: int | None = None,
-                  flags: int = 0, cpu: int = 0, batch_size: int = 0) -> TestRunResult:
+def prog_test_run(
+    fd: int,
+    data_in: bytes = b"",
+    repeat: int = 1,
+    ctx_in: bytes | None = None,
+    data_size_out: int | None = None,
+    ctx_size_out: int | None = None,
+    flags: int = 0,
+    cpu: int = 0,
+    batch_size: int = 0,
+) -> TestRunResult:
     """BPF_PROG_TEST_RUN: run the program ``repeat`` times on ``data_in``.
 
     ``data_size_out`` defaults to ``len(data_in) + 4096``; if the output is
@@ -460,54 +585,78 @@ def prog_test_run(fd: int, data_in: bytes = b"", repeat: int = 1, ctx_in: bytes 
     cb, caddr = _buf(ctx_in)
     csize = (len(ctx_in) if ctx_in else 0) if ctx_size_out is None else ctx_size_out
     cob = ctypes.create_string_buffer(csize) if csize else None
-    a = TestRunAttr(prog_fd=fd, data_size_in=len(data_in), data_size_out=out_size,
-                    data_in=daddr, data_out=ctypes.addressof(ob) if ob is not None else 0,
-                    repeat=repeat, ctx_size_in=len(ctx_in) if ctx_in else 0,
-                    ctx_size_out=csize, ctx_in=caddr,
-                    ctx_out=ctypes.addressof(cob) if cob is not None else 0,
-                    flags=flags, cpu=cpu, batch_size=batch_size)
+    a = TestRunAttr(
+        prog_fd=fd,
+        data_size_in=len(data_in),
+        data_size_out=out_size,
+        data_in=daddr,
+        data_out=ctypes.addressof(ob) if ob is not None else 0,
+        repeat=repeat,
+        ctx_size_in=len(ctx_in) if ctx_in else 0,
+        ctx_size_out=csize,
+        ctx_in=caddr,
+        ctx_out=ctypes.addressof(cob) if cob is not None else 0,
+        flags=flags,
+        cpu=cpu,
+        batch_size=batch_size,
+    )
     ret, err = sys_bpf(uapi.BPF_PROG_TEST_RUN, a)
     del db, cb
     if ret < 0 and not (err == _errno.ENOSPC and a.data_size_out > out_size):
-        raise _error(uapi.BPF_PROG_TEST_RUN, err,
-                     f"prog fd {fd} data {len(data_in)} bytes repeat {repeat}")
-    dout = ob.raw[:min(a.data_size_out, out_size)] if ob is not None else b""
-    cout = cob.raw[:min(a.ctx_size_out, csize)] if cob is not None else b""
+        raise _error(
+            uapi.BPF_PROG_TEST_RUN, err, f"prog fd {fd} data {len(data_in)} bytes repeat {repeat}"
+        )
+    dout = ob.raw[: min(a.data_size_out, out_size)] if ob is not None else b""
+    cout = cob.raw[: min(a.ctx_size_out, csize)] if cob is not None else b""
     return TestRunResult(a.retval, a.duration, dout, cout, a.data_size_out)
 
 
 def prog_attach(prog_fd: int, target_fd: int, attach_type: int, attach_flags: int = 0) -> None:
     """BPF_PROG_ATTACH (cgroup, sockmap, flow dissector ... attachments)."""
-    bpf(uapi.BPF_PROG_ATTACH, ProgAttachAttr(target_fd=target_fd, attach_bpf_fd=prog_fd,
-                                             attach_type=attach_type,
-                                             attach_flags=attach_flags),
-        f"prog fd {prog_fd} to fd {target_fd} type {attach_type}")
+    bpf(
+        uapi.BPF_PROG_ATTACH,
+        ProgAttachAttr(
+            target_fd=target_fd,
+            attach_bpf_fd=prog_fd,
+            attach_type=attach_type,
+            attach_flags=attach_flags,
+        ),
+        f"prog fd {prog_fd} to fd {target_fd} type {attach_type}",
+    )
 
 
 def prog_detach(prog_fd: int, target_fd: int, attach_type: int) -> None:
     """BPF_PROG_DETACH."""
-    bpf(uapi.BPF_PROG_DETACH, ProgAttachAttr(target_fd=target_fd, attach_bpf_fd=prog_fd,
-                                             attach_type=attach_type),
-        f"prog fd {prog_fd} from fd {target_fd} type {attach_type}")
+    bpf(
+        uapi.BPF_PROG_DETACH,
+        ProgAttachAttr(target_fd=target_fd, attach_bpf_fd=prog_fd, attach_type=attach_type),
+        f"prog fd {prog_fd} from fd {target_fd} type {attach_type}",
+    )
 
 
 # --- BTF ---------------------------------------------------------------------------------
+
 
 def btf_load(blob: bytes, log_level: int = 0, log_size: int = LOG_SIZE_DEFAULT) -> int:
     """BPF_BTF_LOAD: returns the BTF object fd; a refusal carries the kernel's BTF log."""
     return btf_load_result(blob, log_level, log_size).fd
 
 
-def btf_load_result(blob: bytes, log_level: int = 0,
-                    log_size: int = LOG_SIZE_DEFAULT) -> LoadResult:
+def btf_load_result(
+    blob: bytes, log_level: int = 0, log_size: int = LOG_SIZE_DEFAULT
+) -> LoadResult:
     """BPF_BTF_LOAD with the log (retried at level 1 on failure, grown on ENOSPC)."""
     bb, baddr = _buf(blob)
     size, level = max(log_size, 128), log_level
     while True:
         logbuf = ctypes.create_string_buffer(size) if level else None
-        a = BtfLoadAttr(btf=baddr, btf_size=len(blob), btf_log_level=level,
-                        btf_log_size=size if level else 0,
-                        btf_log_buf=ctypes.addressof(logbuf) if logbuf is not None else 0)
+        a = BtfLoadAttr(
+            btf=baddr,
+            btf_size=len(blob),
+            btf_log_level=level,
+            btf_log_size=size if level else 0,
+            btf_log_buf=ctypes.addressof(logbuf) if logbuf is not None else 0,
+        )
         ret, err = sys_bpf(uapi.BPF_BTF_LOAD, a)
         log = _log_text(logbuf) if logbuf is not None else ""
         if ret >= 0:
@@ -523,6 +672,7 @@ def btf_load_result(blob: bytes, log_level: int = 0,
 
 
 # --- pinning (bpffs) ---------------------------------------------------------------------
+
 
 def _mount_type(path: str) -> str | None:
     """The filesystem type mounted exactly at path, from /proc/self/mounts."""
@@ -552,8 +702,13 @@ def ensure_bpffs(path: str = DEFAULT_BPFFS) -> str:
         return path
     os.makedirs(path, exist_ok=True)
     libc_mount = _libc.mount
-    libc_mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong,
-                           ctypes.c_void_p]
+    libc_mount.argtypes = [
+        ctypes.c_char_p,
+        ctypes.c_char_p,
+        ctypes.c_char_p,
+        ctypes.c_ulong,
+        ctypes.c_void_p,
+    ]
     if libc_mount(b"bpf", os.fsencode(path), b"bpf", 0, None) != 0:
         err = ctypes.get_errno()
         raise KernelError(f"mounting bpffs at {path} failed: {errno_text(err)}", errno=err)
@@ -574,19 +729,24 @@ def obj_pin(fd: int, path: str, file_flags: int = 0) -> None:
     """BPF_OBJ_PIN: pin a map/program/link fd at path (which must be on a bpffs)."""
     _auto_mount(path)
     pb = ctypes.create_string_buffer(os.fsencode(path))
-    bpf(uapi.BPF_OBJ_PIN, ObjAttr(pathname=ctypes.addressof(pb), bpf_fd=fd,
-                                  file_flags=file_flags), f"fd {fd} at {path}")
+    bpf(
+        uapi.BPF_OBJ_PIN,
+        ObjAttr(pathname=ctypes.addressof(pb), bpf_fd=fd, file_flags=file_flags),
+        f"fd {fd} at {path}",
+    )
 
 
 def obj_get(path: str, file_flags: int = 0) -> int:
     """BPF_OBJ_GET: open a pinned object; returns a new fd."""
     _auto_mount(path)
     pb = ctypes.create_string_buffer(os.fsencode(path))
-    return bpf(uapi.BPF_OBJ_GET, ObjAttr(pathname=ctypes.addressof(pb), file_flags=file_flags),
-               path)
+    return bpf(
+        uapi.BPF_OBJ_GET, ObjAttr(pathname=ctypes.addressof(pb), file_flags=file_flags), path
+    )
 
 
 # --- object info -------------------------------------------------------------------------
+
 
 def _cstr(b: bytes) -> str:
     return b.split(b"\0", 1)[0].decode("utf-8", "replace")
@@ -609,11 +769,25 @@ def prog_get_info(fd: int) -> ProgInfo:
         _info(fd, info2)
         map_ids = list(ids[: min(n, info2.nr_map_ids)])
     gpl = bool(info.gpl_flags & (1 if _LITTLE else 1 << 31))
-    return ProgInfo(info.type, info.id, bytes(info.tag), _cstr(bytes(info.name)),
-                    info.jited_prog_len, info.xlated_prog_len, info.load_time,
-                    info.created_by_uid, map_ids, gpl, info.btf_id, info.run_time_ns,
-                    info.run_cnt, info.verified_insns, info.ifindex, info.nr_func_info,
-                    info.nr_line_info)
+    return ProgInfo(
+        info.type,
+        info.id,
+        bytes(info.tag),
+        _cstr(bytes(info.name)),
+        info.jited_prog_len,
+        info.xlated_prog_len,
+        info.load_time,
+        info.created_by_uid,
+        map_ids,
+        gpl,
+        info.btf_id,
+        info.run_time_ns,
+        info.run_cnt,
+        info.verified_insns,
+        info.ifindex,
+        info.nr_func_info,
+        info.nr_line_info,
+    )
 
 
 def prog_get_xlated(fd: int) -> bytes:
@@ -630,9 +804,20 @@ def map_get_info(fd: int) -> MapInfo:
     """BPF_OBJ_GET_INFO_BY_FD on a map."""
     info = BpfMapInfo()
     _info(fd, info)
-    return MapInfo(info.type, info.id, info.key_size, info.value_size, info.max_entries,
-                   info.map_flags, _cstr(bytes(info.name)), info.btf_id, info.btf_key_type_id,
-                   info.btf_value_type_id, info.map_extra, info.ifindex)
+    return MapInfo(
+        info.type,
+        info.id,
+        info.key_size,
+        info.value_size,
+        info.max_entries,
+        info.map_flags,
+        _cstr(bytes(info.name)),
+        info.btf_id,
+        info.btf_key_type_id,
+        info.btf_value_type_id,
+        info.map_extra,
+        info.ifindex,
+    )
 
 
 def btf_get_info(fd: int) -> BtfInfo:
@@ -640,8 +825,9 @@ def btf_get_info(fd: int) -> BtfInfo:
     name = ctypes.create_string_buffer(64)
     info = BpfBtfInfo(name=ctypes.addressof(name), name_len=64)
     _info(fd, info)
-    return BtfInfo(info.id, info.btf_size, name.value.decode("utf-8", "replace"),
-                   bool(info.kernel_btf))
+    return BtfInfo(
+        info.id, info.btf_size, name.value.decode("utf-8", "replace"), bool(info.kernel_btf)
+    )
 
 
 def fd_kind(fd: int) -> str:
@@ -665,8 +851,10 @@ def obj_get_info_by_fd(fd: int) -> ProgInfo | MapInfo | BtfInfo:
         return map_get_info(fd)
     if kind == "btf":
         return btf_get_info(fd)
-    raise KernelError(f"BPF_OBJ_GET_INFO_BY_FD failed: EINVAL: fd {fd} is not a bpf "
-                      f"program, map or BTF object", errno=_errno.EINVAL)
+    raise KernelError(
+        f"BPF_OBJ_GET_INFO_BY_FD failed: EINVAL: fd {fd} is not a bpf program, map or BTF object",
+        errno=_errno.EINVAL,
+    )
 
 
 def _next_id(cmd: int, start: int) -> int | None:
@@ -730,17 +918,18 @@ def percpu_value_size(value_size: int) -> int:
 def bpf_refusal() -> tuple[int, str] | None:
     """None when bpf() works here, else (errno, reason); probed once with a 1-entry array."""
     if _nr_bpf() is None:
-        return _errno.ENOSYS, (f"bpf() syscall number unknown for architecture "
-                               f"{platform.machine()!r}")
-    a = MapCreateAttr(map_type=uapi.BPF_MAP_TYPE_ARRAY, key_size=4, value_size=4,
-                      max_entries=1)
+        return _errno.ENOSYS, (
+            f"bpf() syscall number unknown for architecture {platform.machine()!r}"
+        )
+    a = MapCreateAttr(map_type=uapi.BPF_MAP_TYPE_ARRAY, key_size=4, value_size=4, max_entries=1)
     ret, err = sys_bpf(uapi.BPF_MAP_CREATE, a)
     if ret >= 0:
         os.close(ret)
         return None
     if err == _errno.ENOSYS:
-        return err, ("bpf() refused: ENOSYS (kernel built without CONFIG_BPF_SYSCALL, "
-                     "or blocked by seccomp)")
+        return err, (
+            "bpf() refused: ENOSYS (kernel built without CONFIG_BPF_SYSCALL, or blocked by seccomp)"
+        )
     if err == _errno.EPERM:
         hint = ""
         try:
@@ -759,14 +948,53 @@ def bpf_available() -> tuple[bool, str]:
 
 
 __all__ = [
-    "BatchResult", "BtfInfo", "CMD_NAMES", "LoadResult", "MapInfo", "ProgInfo",
-    "TestRunResult", "bpf", "bpf_available", "bpf_refusal", "errno_text", "bpffs_mounted", "btf_get_info", "btf_load",
-    "btf_load_result", "close", "ensure_bpffs", "fd_kind", "map_create", "map_delete_batch",
-    "map_delete_elem", "map_freeze", "map_get_fd_by_id", "map_get_info", "map_get_next_id",
-    "map_get_next_key", "map_lookup_and_delete_elem", "map_lookup_batch", "map_lookup_elem",
-    "map_update_batch", "map_update_elem", "num_possible_cpus", "obj_get",
-    "obj_get_info_by_fd", "obj_name", "obj_pin", "parse_cpu_list", "percpu_value_size",
-    "prog_attach", "prog_detach", "prog_get_fd_by_id", "prog_get_info", "prog_get_next_id",
-    "prog_get_xlated", "prog_load", "prog_load_result", "prog_test_run", "sys_bpf",
+    "BatchResult",
+    "BtfInfo",
+    "CMD_NAMES",
+    "LoadResult",
+    "MapInfo",
+    "ProgInfo",
+    "TestRunResult",
+    "bpf",
+    "bpf_available",
+    "bpf_refusal",
+    "errno_text",
+    "bpffs_mounted",
+    "btf_get_info",
+    "btf_load",
+    "btf_load_result",
+    "close",
+    "ensure_bpffs",
+    "fd_kind",
+    "map_create",
+    "map_delete_batch",
+    "map_delete_elem",
+    "map_freeze",
+    "map_get_fd_by_id",
+    "map_get_info",
+    "map_get_next_id",
+    "map_get_next_key",
+    "map_lookup_and_delete_elem",
+    "map_lookup_batch",
+    "map_lookup_elem",
+    "map_update_batch",
+    "map_update_elem",
+    "num_possible_cpus",
+    "obj_get",
+    "obj_get_info_by_fd",
+    "obj_name",
+    "obj_pin",
+    "parse_cpu_list",
+    "percpu_value_size",
+    "prog_attach",
+    "prog_detach",
+    "prog_get_fd_by_id",
+    "prog_get_info",
+    "prog_get_next_id",
+    "prog_get_xlated",
+    "prog_load",
+    "prog_load_result",
+    "prog_test_run",
+    "sys_bpf",
     "verifier_reason",
 ]

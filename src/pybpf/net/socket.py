@@ -168,8 +168,9 @@ class _FilterMixin:
         if prog_type is None:  # a wrapper such as pybpf.vm.jit.JitProgram
             prog_type = getattr(getattr(prog, "program", None), "prog_type", None)
         if prog_type is not None and prog_type != 1:
-            raise BpfError(f"SO_ATTACH_BPF: program type {prog_type} is not a socket filter",
-                           errno=E.EINVAL)
+            raise BpfError(
+                f"SO_ATTACH_BPF: program type {prog_type} is not a socket filter", errno=E.EINVAL
+            )
         if prog_type is None and not (callable(prog) or hasattr(prog, "run_skb")):
             raise BpfError("SO_ATTACH_BPF: not a program", errno=E.EINVAL)
         self.filter = prog
@@ -266,37 +267,72 @@ class PacketSocket(_FilterMixin):
     # --- receive path -------------------------------------------------------------------
     def _skb_for(self, pkt: Any) -> tuple[SkBuff, int, dict[str, Any]]:
         if isinstance(pkt, SkBuff):
-            return pkt, pkt.len, {"protocol": pkt.protocol, "pkt_type": pkt.pkt_type,
-                                  "ifindex": pkt.ifindex, "mac_len": ETH_HLEN}
+            return (
+                pkt,
+                pkt.len,
+                {
+                    "protocol": pkt.protocol,
+                    "pkt_type": pkt.pkt_type,
+                    "ifindex": pkt.ifindex,
+                    "mac_len": ETH_HLEN,
+                },
+            )
         if isinstance(pkt, (bytes, bytearray, memoryview)):
             data = bytes(pkt)
             # a bare frame: pkt_type as a replayed capture gets it (unicast = PACKET_HOST)
             meta: dict[str, Any] = {
-                "protocol": None, "pkt_type": eth_pkt_type(data), "ifindex": self.ifindex,
-                    "mac_len": ETH_HLEN, "orig_len": len(data)}
+                "protocol": None,
+                "pkt_type": eth_pkt_type(data),
+                "ifindex": self.ifindex,
+                "mac_len": ETH_HLEN,
+                "orig_len": len(data),
+            }
         else:
             data = pkt.data
-            meta = {"protocol": pkt.protocol, "pkt_type": pkt.pkt_type,
-                    "ifindex": pkt.ifindex or self.ifindex, "mac_len": pkt.mac_len,
-                    "orig_len": max(pkt.orig_len, len(data)),
-                    "hatype": getattr(pkt, "hatype", ARPHRD_ETHER),
-                    "vlan_tci": pkt.vlan_tci, "vlan_proto": pkt.vlan_proto,
-                    "vlan_present": pkt.vlan_present}
+            meta = {
+                "protocol": pkt.protocol,
+                "pkt_type": pkt.pkt_type,
+                "ifindex": pkt.ifindex or self.ifindex,
+                "mac_len": pkt.mac_len,
+                "orig_len": max(pkt.orig_len, len(data)),
+                "hatype": getattr(pkt, "hatype", ARPHRD_ETHER),
+                "vlan_tci": pkt.vlan_tci,
+                "vlan_proto": pkt.vlan_proto,
+                "vlan_present": pkt.vlan_present,
+            }
         l2 = meta["mac_len"] != 0
         if l2 and len(data) < ETH_HLEN:
             # a runt (a capture's snaplen can cut below the header): a linear skb
             # whose network header would lie past the end
-            skb = SkBuff(head=bytearray(data), mac_off=0, network_off=len(data),
-                         protocol=meta["protocol"] or 0, pkt_type=meta["pkt_type"] or PACKET_HOST,
-                         ifindex=meta["ifindex"], sk=self.sk)
+            skb = SkBuff(
+                head=bytearray(data),
+                mac_off=0,
+                network_off=len(data),
+                protocol=meta["protocol"] or 0,
+                pkt_type=meta["pkt_type"] or PACKET_HOST,
+                ifindex=meta["ifindex"],
+                sk=self.sk,
+            )
         elif l2 and meta["protocol"] is not None and meta["pkt_type"] is not None:
             # the common case, what from_frame() builds, without re-deriving known fields
-            skb = SkBuff(head=bytearray(data), mac_off=0, network_off=ETH_HLEN,
-                         protocol=meta["protocol"], pkt_type=meta["pkt_type"],
-                         ifindex=meta["ifindex"], sk=self.sk)
+            skb = SkBuff(
+                head=bytearray(data),
+                mac_off=0,
+                network_off=ETH_HLEN,
+                protocol=meta["protocol"],
+                pkt_type=meta["pkt_type"],
+                ifindex=meta["ifindex"],
+                sk=self.sk,
+            )
         else:
-            skb = SkBuff.from_frame(data, l2=l2, protocol=meta["protocol"],
-                                    pkt_type=meta["pkt_type"], ifindex=meta["ifindex"], sk=self.sk)
+            skb = SkBuff.from_frame(
+                data,
+                l2=l2,
+                protocol=meta["protocol"],
+                pkt_type=meta["pkt_type"],
+                ifindex=meta["ifindex"],
+                sk=self.sk,
+            )
         if meta.get("vlan_present"):
             skb.vlan_present, skb.vlan_tci = 1, meta["vlan_tci"]
             skb.vlan_proto = meta["vlan_proto"]
@@ -309,8 +345,11 @@ class PacketSocket(_FilterMixin):
         Returns the number of bytes queued (0 when the filter or a full queue
         dropped the packet).
         """
-        if not isinstance(pkt, (bytes, bytearray, memoryview, SkBuff)) and self.ifindex and \
-                getattr(pkt, "ifindex", 0) not in (0, self.ifindex):
+        if (
+            not isinstance(pkt, (bytes, bytearray, memoryview, SkBuff))
+            and self.ifindex
+            and getattr(pkt, "ifindex", 0) not in (0, self.ifindex)
+        ):
             return 0  # bound to another device: this socket's hook never sees it
         skb, length, meta = self._skb_for(pkt)
         self.received += 1
@@ -327,12 +366,22 @@ class PacketSocket(_FilterMixin):
         self.rmem_alloc += truesize
         full = skb.frame() if meta["mac_len"] else skb.tobytes()
         data = full[:snaplen]
-        self.queue.append(QueuedPacket(
-            data, meta.get("orig_len", length), meta["protocol"], meta["pkt_type"],
-            meta["ifindex"], meta.get("hatype", ARPHRD_ETHER), meta["mac_len"],
-            meta.get("vlan_tci", 0), meta.get("vlan_proto", 0),
-            bool(meta.get("vlan_present", False)), truesize,
-            full[6:12] if meta["mac_len"] else b""))
+        self.queue.append(
+            QueuedPacket(
+                data,
+                meta.get("orig_len", length),
+                meta["protocol"],
+                meta["pkt_type"],
+                meta["ifindex"],
+                meta.get("hatype", ARPHRD_ETHER),
+                meta["mac_len"],
+                meta.get("vlan_tci", 0),
+                meta.get("vlan_proto", 0),
+                bool(meta.get("vlan_present", False)),
+                truesize,
+                full[6:12] if meta["mac_len"] else b"",
+            )
+        )
         self.delivered_bytes += snaplen
         return snaplen
 
@@ -353,8 +402,9 @@ class PacketSocket(_FilterMixin):
     def pending(self) -> int:
         return len(self.queue)
 
-    def recvmsg_into(self, buffers: Iterable[Any], flags: int = 0, *,
-                     ancbufsize: int = 0) -> tuple[int, list[tuple[int, int, bytes]], int, tuple]:
+    def recvmsg_into(
+        self, buffers: Iterable[Any], flags: int = 0, *, ancbufsize: int = 0
+    ) -> tuple[int, list[tuple[int, int, bytes]], int, tuple]:
         """packet_recvmsg() into ``buffers`` (filled in order through copy_to_iter).
 
         Returns ``(nbytes, ancdata, msg_flags, address)`` like
@@ -388,9 +438,21 @@ class PacketSocket(_FilterMixin):
             status = TP_STATUS_USER
             if qp.vlan_present:
                 status |= TP_STATUS_VLAN_VALID | TP_STATUS_VLAN_TPID_VALID
-            anc.append((SOL_PACKET, PACKET_AUXDATA, _AUXDATA.pack(
-                status, qp.orig_len, len(qp.data), 0, qp.mac_len, qp.vlan_tci,
-                qp.vlan_proto if qp.vlan_present else 0)))
+            anc.append(
+                (
+                    SOL_PACKET,
+                    PACKET_AUXDATA,
+                    _AUXDATA.pack(
+                        status,
+                        qp.orig_len,
+                        len(qp.data),
+                        0,
+                        qp.mac_len,
+                        qp.vlan_tci,
+                        qp.vlan_proto if qp.vlan_present else 0,
+                    ),
+                )
+            )
         elif self.auxdata and ancbufsize:
             msg_flags |= _socket.MSG_CTRUNC
         address = (_ifname(qp.ifindex), qp.protocol, qp.pkt_type, qp.hatype, qp.addr)
@@ -462,11 +524,11 @@ class UdpSocket(_FilterMixin):
         ihl = (data[ETH_HLEN] & 0xF) * 4
         if data[ETH_HLEN] >> 4 != 4 or ihl < 20 or data[ETH_HLEN + 9] != 17:
             return 0
-        tot_len = int.from_bytes(data[ETH_HLEN + 2:ETH_HLEN + 4], "big")
-        frag = int.from_bytes(data[ETH_HLEN + 6:ETH_HLEN + 8], "big")
+        tot_len = int.from_bytes(data[ETH_HLEN + 2 : ETH_HLEN + 4], "big")
+        frag = int.from_bytes(data[ETH_HLEN + 6 : ETH_HLEN + 8], "big")
         if frag & 0x3FFF or tot_len < ihl + UDP_HLEN or ETH_HLEN + tot_len > len(data):
             return 0
-        ip = data[ETH_HLEN:ETH_HLEN + tot_len]  # ip_rcv trims link-layer padding
+        ip = data[ETH_HLEN : ETH_HLEN + tot_len]  # ip_rcv trims link-layer padding
         udp = ip[ihl:]
         ulen = int.from_bytes(udp[4:6], "big")
         if ulen < UDP_HLEN or ulen > len(udp):
@@ -483,18 +545,18 @@ class UdpSocket(_FilterMixin):
             if res == 0:
                 self.dropped_by_filter += 1
                 return 0
-            udp = udp[:max(UDP_HLEN, res)]
+            udp = udp[: max(UDP_HLEN, res)]
         if self.rmem_alloc >= self.rcvbuf:
             self.queue_drops += 1
             return 0
         ts = skb_truesize(len(udp))
         self.rmem_alloc += ts
-        self.queue.append(_Datagram(ip[12:16], ip[16:20], int.from_bytes(udp[0:2], "big"),
-                                    udp, ts))
+        self.queue.append(_Datagram(ip[12:16], ip[16:20], int.from_bytes(udp[0:2], "big"), udp, ts))
         return len(udp)
 
-    def recvmsg_into(self, buffers: Iterable[Any], flags: int = 0, *,
-                     ancbufsize: int = 0) -> tuple[int, list, int, tuple[str, int]]:
+    def recvmsg_into(
+        self, buffers: Iterable[Any], flags: int = 0, *, ancbufsize: int = 0
+    ) -> tuple[int, list, int, tuple[str, int]]:
         """udp_recvmsg(): copy the payload while verifying the checksum.
 
         A datagram whose checksum does not match is dropped (``csum_errors``),
@@ -529,7 +591,10 @@ class UdpSocket(_FilterMixin):
         raise _would_block()
 
     def stats(self) -> dict[str, int]:
-        return {"received": self.received, "dropped_by_filter": self.dropped_by_filter,
-                "queue_drops": self.queue_drops, "csum_errors": self.csum_errors,
-                "delivered_bytes": self.delivered_bytes}
-
+        return {
+            "received": self.received,
+            "dropped_by_filter": self.dropped_by_filter,
+            "queue_drops": self.queue_drops,
+            "csum_errors": self.csum_errors,
+            "delivered_bytes": self.delivered_bytes,
+        }

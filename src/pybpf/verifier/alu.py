@@ -42,8 +42,11 @@ class AluChecks(VerifierEnv):
             if d.is_const:
                 regs[insn.dst] = S.scalar_const(_end_or_neg(insn, info, d.const))
             else:
-                regs[insn.dst] = S.UNKNOWN_SCALAR if bits == 64 or info.kind == "end" and \
-                    insn.imm == 64 else S.sub32(S.UNKNOWN_SCALAR)
+                regs[insn.dst] = (
+                    S.UNKNOWN_SCALAR
+                    if bits == 64 or info.kind == "end" and insn.imm == 64
+                    else S.sub32(S.UNKNOWN_SCALAR)
+                )
             return
         if info.use_src_reg:
             src = self._read_reg(path, insn.src, pc)
@@ -62,8 +65,9 @@ class AluChecks(VerifierEnv):
         name = ALU_OPS[op]
         if insn.off == 1:  # sdiv / smod: result not modelled unless constant
             if dst.is_pointer or src.is_pointer:
-                raise self._err(f"R{insn.dst} pointer arithmetic with {name} operator "
-                                "prohibited", pc)
+                raise self._err(
+                    f"R{insn.dst} pointer arithmetic with {name} operator prohibited", pc
+                )
             regs[insn.dst] = self._sdivmod(name, dst, src, bits)
             return
         if dst.is_pointer or src.is_pointer:
@@ -93,8 +97,9 @@ class AluChecks(VerifierEnv):
                 if lo <= src.smin and src.smax <= hi:
                     return src
                 return S.sync(RegState(S.SCALAR, smin=lo, smax=hi))
-            return S.sync(RegState(S.SCALAR, tn.cast(tn.UNKNOWN, 4), 0, 0xFFFFFFFF, s32min=lo,
-                                   s32max=hi))
+            return S.sync(
+                RegState(S.SCALAR, tn.cast(tn.UNKNOWN, 4), 0, 0xFFFFFFFF, s32min=lo, s32max=hi)
+            )
         if bits == 64:
             return src
         if src.is_pointer:
@@ -103,8 +108,9 @@ class AluChecks(VerifierEnv):
             return S.sub32(S.UNKNOWN_SCALAR)
         return S.sub32(src)
 
-    def _ptr_alu(self, name: str, insn: Insn, dst: RegState, src: RegState, bits: int,
-                 pc: int) -> RegState:
+    def _ptr_alu(
+        self, name: str, insn: Insn, dst: RegState, src: RegState, bits: int, pc: int
+    ) -> RegState:
         d = insn.dst
         if bits == 32:
             # 32-bit ALU on pointers: a meaningless scalar for root's SUB, refused otherwise
@@ -115,20 +121,29 @@ class AluChecks(VerifierEnv):
         if dst.is_pointer and src.is_pointer:
             if name == "sub" and self.privileged:
                 return S.UNKNOWN_SCALAR
-            raise self._err(f"R{d} pointer {'-' if name == 'sub' else '+'}= pointer prohibited",
-                            pc)
+            raise self._err(f"R{d} pointer {'-' if name == 'sub' else '+'}= pointer prohibited", pc)
         if name not in ("add", "sub"):
             kind = "bitwise operator" if name in ("and", "or", "xor") else "pointer arithmetic"
-            sym = {"and": "&=", "or": "|=", "xor": "^=", "mul": "*=", "div": "/=",
-                   "mod": "%=", "lsh": "<<=", "rsh": ">>=", "arsh": "s>>="}[name]
+            sym = {
+                "and": "&=",
+                "or": "|=",
+                "xor": "^=",
+                "mul": "*=",
+                "div": "/=",
+                "mod": "%=",
+                "lsh": "<<=",
+                "rsh": ">>=",
+                "arsh": "s>>=",
+            }[name]
             if kind == "bitwise operator":
                 raise self._err(f"R{d} bitwise operator {sym} on pointer prohibited", pc)
             raise self._err(f"R{d} pointer arithmetic with {sym} operator prohibited", pc)
         if name == "sub" and not dst.is_pointer:
             raise self._err(f"R{d} tried to subtract pointer from scalar", pc)
         if ptr.maybe_null:
-            raise self._err(f"R{d} pointer arithmetic on {ptr.type_name()} prohibited, "
-                            "null-check it first", pc)
+            raise self._err(
+                f"R{d} pointer arithmetic on {ptr.type_name()} prohibited, null-check it first", pc
+            )
         if ptr.type == S.CONST_PTR_TO_MAP:
             if not (off_reg.is_const and off_reg.const == 0 and name == "add"):
                 raise self._err(f"R{d} pointer arithmetic on map_ptr prohibited", pc)
@@ -142,11 +157,17 @@ class AluChecks(VerifierEnv):
             # sanitize_ptr_alu (register operands only): Spectre v1 masking needs a
             # sign-consistent offset and a pointer type with a known limit
             if not off_reg.is_const and (off_reg.smin < 0) != (off_reg.smax < 0):
-                raise self._err(f"R{d} has unknown scalar with mixed signed bounds, pointer "
-                                "arithmetic with it prohibited for !root", pc)
+                raise self._err(
+                    f"R{d} has unknown scalar with mixed signed bounds, pointer "
+                    "arithmetic with it prohibited for !root",
+                    pc,
+                )
             if ptr.type not in (S.PTR_TO_STACK, S.PTR_TO_MAP_VALUE):
-                raise self._err(f"R{d} has pointer with unsupported alu operation, pointer "
-                                "arithmetic with it prohibited for !root", pc)
+                raise self._err(
+                    f"R{d} has pointer with unsupported alu operation, pointer "
+                    "arithmetic with it prohibited for !root",
+                    pc,
+                )
         if off_reg.is_const:
             c = S.to_s64(off_reg.const)
             if name == "sub":
@@ -158,8 +179,9 @@ class AluChecks(VerifierEnv):
         else:
             var = RegState(S.SCALAR, ptr.var, ptr.umin, ptr.umax, ptr.smin, ptr.smax)
             var = S.alu(name, var, off_reg, 64)
-            res = replace(ptr, var=var.var, umin=var.umin, umax=var.umax, smin=var.smin,
-                          smax=var.smax)
+            res = replace(
+                ptr, var=var.var, umin=var.umin, umax=var.umax, smin=var.smin, smax=var.smax
+            )
         if not self.privileged:
             self._sanitize_check_bounds(res, d, pc)
         return res
@@ -169,27 +191,42 @@ class AluChecks(VerifierEnv):
         if res.type == S.PTR_TO_STACK:
             off = res.off + S.to_s64(res.var.value)
             if not res.is_const:
-                raise self._err(f"R{d} variable stack access prohibited for !root, var_off="
-                                f"{res.var} off={off}", pc)
+                raise self._err(
+                    f"R{d} variable stack access prohibited for !root, var_off={res.var} off={off}",
+                    pc,
+                )
             if off >= 0 or off < -MAX_BPF_STACK:
-                raise self._err(f"R{d} stack pointer arithmetic goes out of range, prohibited "
-                                f"for !root; off={off}", pc)
+                raise self._err(
+                    f"R{d} stack pointer arithmetic goes out of range, prohibited "
+                    f"for !root; off={off}",
+                    pc,
+                )
         elif res.type == S.PTR_TO_MAP_VALUE:
             try:
-                self._check_region(res, d, 0, 1, res.map.value_size,
-                                   f"map value, value_size={res.map.value_size}", pc)
+                self._check_region(
+                    res,
+                    d,
+                    0,
+                    1,
+                    res.map.value_size,
+                    f"map value, value_size={res.map.value_size}",
+                    pc,
+                )
             except VerifierError as e:
-                raise self._err(f"R{d} pointer arithmetic of map value goes out of range, "
-                                "prohibited for !root", pc) from e
+                raise self._err(
+                    f"R{d} pointer arithmetic of map value goes out of range, prohibited for !root",
+                    pc,
+                ) from e
 
     def _check_ptr_off_reg(self, reg: RegState, regno: int, pc: int) -> None:
         """__check_ptr_off_reg: the context pointer must be used unmodified."""
         if reg.off:
-            raise self._err(f"dereference of modified {reg.type_name()} ptr R{regno} "
-                            f"off={reg.off} disallowed", pc)
+            raise self._err(
+                f"dereference of modified {reg.type_name()} ptr R{regno} off={reg.off} disallowed",
+                pc,
+            )
         if not reg.is_const or reg.var.value:
-            raise self._err(f"variable {reg.type_name()} access var_off={reg.var} disallowed",
-                            pc)
+            raise self._err(f"variable {reg.type_name()} access var_off={reg.var} disallowed", pc)
 
     def _check_reg_sane_offset(self, reg: RegState, ptr: RegState, pc: int) -> None:
         """check_reg_sane_offset: offsets a pointer may be moved by at all."""
@@ -197,16 +234,21 @@ class AluChecks(VerifierEnv):
         if reg.is_const and reg.type == S.SCALAR:
             val = S.to_s64(reg.const)
             if not -BPF_MAX_VAR_OFF < val < BPF_MAX_VAR_OFF:
-                raise self._err(f"math between {t} pointer and {val} is not allowed", pc,
-                                errno.EINVAL)
+                raise self._err(
+                    f"math between {t} pointer and {val} is not allowed", pc, errno.EINVAL
+                )
         if not -BPF_MAX_VAR_OFF < reg.off < BPF_MAX_VAR_OFF:
             raise self._err(f"{t} pointer offset {reg.off} is not allowed", pc, errno.EINVAL)
         if reg.smin == S.S64_MIN:
-            raise self._err(f"math between {t} pointer and register with unbounded min value "
-                            "is not allowed", pc, errno.EINVAL)
+            raise self._err(
+                f"math between {t} pointer and register with unbounded min value is not allowed",
+                pc,
+                errno.EINVAL,
+            )
         if not -BPF_MAX_VAR_OFF < reg.smin < BPF_MAX_VAR_OFF:
-            raise self._err(f"value {reg.smin} makes {t} pointer be out of bounds", pc,
-                            errno.EINVAL)
+            raise self._err(
+                f"value {reg.smin} makes {t} pointer be out of bounds", pc, errno.EINVAL
+            )
 
 
 def _end_or_neg(insn: Insn, info: Any, v: int) -> int:

@@ -24,8 +24,9 @@ class BranchChecks(VerifierEnv):
     """Mixed into pybpf.verifier.check.Verifier."""
 
     # ------------------------------------------------------------------ jumps
-    def _check_cond_jmp(self, path: _Path, insn: Insn, info: Any, pc: int,
-                        pending: list[_Path]) -> int | None:
+    def _check_cond_jmp(
+        self, path: _Path, insn: Insn, info: Any, pc: int, pending: list[_Path]
+    ) -> int | None:
         dst = self._read_reg(path, insn.dst, pc)
         if info.use_src_reg:
             src = self._read_reg(path, insn.src, pc)
@@ -43,15 +44,26 @@ class BranchChecks(VerifierEnv):
             # Deliberate deviation: Linux applies this to JMP32 too (the low half of a
             # valid pointer "is never 0"), but pybpf's VM maps regions at slot << 32, so
             # a valid pointer's low 32 bits can be 0; only 64-bit comparisons decide.
-            if bits == 64 and a.type in (S.PTR_TO_MAP_VALUE, S.PTR_TO_MAP_KEY, S.PTR_TO_MEM,
-                                         S.CONST_PTR_TO_MAP) and not a.maybe_null and \
-                    b.type == S.SCALAR and \
-                    _const_at(b, bits) == 0 and op in (0x10, 0x50):
+            if (
+                bits == 64
+                and a.type
+                in (S.PTR_TO_MAP_VALUE, S.PTR_TO_MAP_KEY, S.PTR_TO_MEM, S.CONST_PTR_TO_MAP)
+                and not a.maybe_null
+                and b.type == S.SCALAR
+                and _const_at(b, bits) == 0
+                and op in (0x10, 0x50)
+            ):
                 return target if op == 0x50 else pc + 1
         # null checks of maybe-null pointers against 0
         for ptr_reg, other in ((dst, src), (src, dst)):
-            if ptr_reg.maybe_null and other.type == S.SCALAR and other.is_const and \
-                    other.const == 0 and op in (0x10, 0x50) and bits == 64:
+            if (
+                ptr_reg.maybe_null
+                and other.type == S.SCALAR
+                and other.is_const
+                and other.const == 0
+                and op in (0x10, 0x50)
+                and bits == 64
+            ):
                 is_eq = op == 0x10
                 other_path = path.fork(target)
                 # on the "== 0" side the pointer is NULL, elsewhere it is valid
@@ -90,8 +102,9 @@ class BranchChecks(VerifierEnv):
             for k, slot in f.stack.items():
                 sp = slot.spilled
                 if sp is not None and sp.maybe_null and sp.id == rid:
-                    f.stack[k] = StackSlot(slot.kinds, S.scalar_const(0) if null else
-                                           replace(sp, maybe_null=False))
+                    f.stack[k] = StackSlot(
+                        slot.kinds, S.scalar_const(0) if null else replace(sp, maybe_null=False)
+                    )
         if null and path.refs:
             path.refs = tuple(x for x in path.refs if x[0] != rid)
 
@@ -166,8 +179,9 @@ def _s32range(r: RegState) -> tuple[int, int]:
     return lo, hi
 
 
-def _refine(op: int, dst: RegState, src: RegState,
-            bits: int) -> tuple[RegState, RegState, RegState, RegState]:
+def _refine(
+    op: int, dst: RegState, src: RegState, bits: int
+) -> tuple[RegState, RegState, RegState, RegState]:
     """reg_set_min_max: the bounds each side of a scalar comparison implies.
 
     Returns (dst if taken, src if taken, dst if not taken, src if not taken).
@@ -178,18 +192,29 @@ def _refine(op: int, dst: RegState, src: RegState,
         return _refine_s32(op, dst, src)
     if bits == 32 and (dst.umax > 0xFFFFFFFF or src.umax > 0xFFFFFFFF):
         c = _const_at(src, 32)
-        if c is None or op not in _U32_SPLIT or not (-(1 << 31) <= dst.smin and
-                                                     dst.smax < (1 << 31)):
+        if (
+            c is None
+            or op not in _U32_SPLIT
+            or not (-(1 << 31) <= dst.smin and dst.smax < (1 << 31))
+        ):
             return dst, src, dst, src
         (tlo, thi), (flo, fhi) = _U32_SPLIT[op](c)
         return _u32_narrow(dst, tlo, thi), src, _u32_narrow(dst, flo, fhi), src
 
-    def clamp(r: RegState, umin: int | None = None, umax: int | None = None,
-              smin: int | None = None, smax: int | None = None) -> RegState:
-        n = replace(r, umin=max(r.umin, umin) if umin is not None else r.umin,
-                    umax=min(r.umax, umax) if umax is not None else r.umax,
-                    smin=max(r.smin, smin) if smin is not None else r.smin,
-                    smax=min(r.smax, smax) if smax is not None else r.smax)
+    def clamp(
+        r: RegState,
+        umin: int | None = None,
+        umax: int | None = None,
+        smin: int | None = None,
+        smax: int | None = None,
+    ) -> RegState:
+        n = replace(
+            r,
+            umin=max(r.umin, umin) if umin is not None else r.umin,
+            umax=min(r.umax, umax) if umax is not None else r.umax,
+            smin=max(r.smin, smin) if smin is not None else r.smin,
+            smax=min(r.smax, smax) if smax is not None else r.smax,
+        )
         if n.umin > n.umax or n.smin > n.smax:
             return r  # impossible branch; the kernel would prune it, keeping it is sound
         return S.sync(n)
@@ -228,8 +253,18 @@ def _refine(op: int, dst: RegState, src: RegState,
             return x, y
         return x, y
 
-    negate = {0x10: 0x50, 0x50: 0x10, 0x20: 0xB0, 0x30: 0xA0, 0xA0: 0x30, 0xB0: 0x20,
-              0x60: 0xD0, 0x70: 0xC0, 0xC0: 0x70, 0xD0: 0x60}
+    negate = {
+        0x10: 0x50,
+        0x50: 0x10,
+        0x20: 0xB0,
+        0x30: 0xA0,
+        0xA0: 0x30,
+        0xB0: 0x20,
+        0x60: 0xD0,
+        0x70: 0xC0,
+        0xC0: 0x70,
+        0xD0: 0x60,
+    }
     td, ts = cmp(op, dst, src)
     if op == 0x40:
         # JSET not taken: the tested bits are zero
@@ -287,8 +322,9 @@ def _s32_within(old: RegState, cur: RegState) -> bool:
     return clo >= olo and chi <= ohi
 
 
-def _refine_s32(op: int, dst: RegState,
-                src: RegState) -> tuple[RegState, RegState, RegState, RegState]:
+def _refine_s32(
+    op: int, dst: RegState, src: RegState
+) -> tuple[RegState, RegState, RegState, RegState]:
     """Signed JMP32 comparisons narrow the s32 bounds (reg_set_min_max, 32-bit half)."""
     negate = {0x60: 0xD0, 0x70: 0xC0, 0xC0: 0x70, 0xD0: 0x60}
 

@@ -37,11 +37,15 @@ class CallChecks(VerifierEnv):
         if proto is None:
             if fid not in FUNC_NAMES:
                 raise self._err(f"invalid func unknown#{fid}", pc, errno.EINVAL)
-            raise self._err(f"program of this type cannot use helper bpf_{name}#{fid}", pc,
-                            errno.EINVAL)
+            raise self._err(
+                f"program of this type cannot use helper bpf_{name}#{fid}", pc, errno.EINVAL
+            )
         if proto.gpl_only and not _license_is_gpl(self.license):
-            raise self._err("cannot call GPL-restricted function from non-GPL compatible "
-                            "program", pc, errno.EINVAL)
+            raise self._err(
+                "cannot call GPL-restricted function from non-GPL compatible program",
+                pc,
+                errno.EINVAL,
+            )
         regs = path.cur.regs
         meta_map: Any = None
         alloc_size = 0
@@ -61,22 +65,33 @@ class CallChecks(VerifierEnv):
                     raise self._err(f"R{regno} type={reg.type_name()} expected=map_ptr", pc)
                 meta_map = reg.map
                 if proto.map_types and meta_map.type not in proto.map_types:
-                    raise self._err(f"cannot pass map_type {meta_map.type} into func "
-                                    f"{name}#{fid}", pc, errno.EINVAL)
-            elif at in (R.ARG_PTR_TO_MAP_KEY, R.ARG_PTR_TO_MAP_VALUE,
-                        R.ARG_PTR_TO_UNINIT_MAP_VALUE):
+                    raise self._err(
+                        f"cannot pass map_type {meta_map.type} into func {name}#{fid}",
+                        pc,
+                        errno.EINVAL,
+                    )
+            elif at in (
+                R.ARG_PTR_TO_MAP_KEY,
+                R.ARG_PTR_TO_MAP_VALUE,
+                R.ARG_PTR_TO_UNINIT_MAP_VALUE,
+            ):
                 if meta_map is None:
                     raise self._err("invalid map_ptr to access map->key", pc)
                 size = meta_map.key_size if at == R.ARG_PTR_TO_MAP_KEY else meta_map.value_size
-                self._check_helper_mem(path, regno, size, size,
-                                       at == R.ARG_PTR_TO_UNINIT_MAP_VALUE, pc)
+                self._check_helper_mem(
+                    path, regno, size, size, at == R.ARG_PTR_TO_UNINIT_MAP_VALUE, pc
+                )
                 if at == R.ARG_PTR_TO_MAP_KEY:
                     if self.privileged:  # get_constant_map_key: bpf_capable only
                         key_const = self._const_stack_key(path, reg, size)
             elif at in (R.ARG_PTR_TO_MEM, R.ARG_PTR_TO_UNINIT_MEM, R.ARG_PTR_TO_MEM_OR_NULL):
                 nxt = args[i + 1] if i + 1 < len(args) else None
-                if at == R.ARG_PTR_TO_MEM_OR_NULL and reg.type == S.SCALAR and reg.is_const \
-                        and reg.const == 0:
+                if (
+                    at == R.ARG_PTR_TO_MEM_OR_NULL
+                    and reg.type == S.SCALAR
+                    and reg.is_const
+                    and reg.const == 0
+                ):
                     continue
                 if nxt not in (R.ARG_CONST_SIZE, R.ARG_CONST_SIZE_OR_ZERO):
                     raise self._err(f"R{regno} helper argument without a size", pc)
@@ -84,17 +99,29 @@ class CallChecks(VerifierEnv):
                 if sz.type != S.SCALAR:
                     raise self._err(f"R{regno + 1} type={sz.type_name()} expected=scalar", pc)
                 if sz.smin < 0:
-                    raise self._err(f"R{regno + 1} min value is negative, either use unsigned "
-                                    "or 'var &= const'", pc)
+                    raise self._err(
+                        f"R{regno + 1} min value is negative, either use unsigned "
+                        "or 'var &= const'",
+                        pc,
+                    )
                 if sz.umin == 0 and nxt == R.ARG_CONST_SIZE:
                     raise self._err(f"R{regno + 1} invalid zero-sized read", pc)
                 if sz.umax >= BPF_MAX_VAR_OFF:
-                    raise self._err(f"R{regno + 1} unbounded memory access, use 'var &= const' "
-                                    "or 'if (var < const)'", pc)
+                    raise self._err(
+                        f"R{regno + 1} unbounded memory access, use 'var &= const' "
+                        "or 'if (var < const)'",
+                        pc,
+                    )
                 # a variable size disables raw mode: the memory must be initialised
-                self._check_helper_mem(path, regno, sz.umin, sz.umax,
-                                       at == R.ARG_PTR_TO_UNINIT_MEM and sz.is_const, pc,
-                                       mem_arg=True)
+                self._check_helper_mem(
+                    path,
+                    regno,
+                    sz.umin,
+                    sz.umax,
+                    at == R.ARG_PTR_TO_UNINIT_MEM and sz.is_const,
+                    pc,
+                    mem_arg=True,
+                )
                 if at == R.ARG_PTR_TO_UNINIT_MEM and not sz.is_const:
                     self._check_helper_mem(path, regno, sz.umin, sz.umax, True, pc)
             elif at in (R.ARG_CONST_SIZE, R.ARG_CONST_SIZE_OR_ZERO):
@@ -109,11 +136,11 @@ class CallChecks(VerifierEnv):
                 alloc_size = reg.const
             elif at == R.ARG_PTR_TO_ALLOC_MEM:
                 if reg.type != S.PTR_TO_MEM or not reg.ref_obj_id or reg.maybe_null:
-                    raise self._err(f"R{regno} type={reg.type_name()} expected=ringbuf_mem",
-                                    pc)
+                    raise self._err(f"R{regno} type={reg.type_name()} expected=ringbuf_mem", pc)
                 if reg.off:
-                    raise self._err(f"R{regno} must have zero offset when passed to release "
-                                    "func", pc)
+                    raise self._err(
+                        f"R{regno} must have zero offset when passed to release func", pc
+                    )
                 released = reg.ref_obj_id
             elif at == R.ARG_PTR_TO_LONG:
                 self._check_helper_mem(path, regno, 8, 8, True, pc)
@@ -121,8 +148,11 @@ class CallChecks(VerifierEnv):
                 if reg.type != S.PTR_TO_MAP_VALUE:
                     raise self._err(f"R{regno} type={reg.type_name()} expected=map_value", pc)
             else:
-                raise self._err(f"helper {name}#{fid} has an argument kind pybpf's verifier "
-                                "does not model", pc, errno.EINVAL)
+                raise self._err(
+                    f"helper {name}#{fid} has an argument kind pybpf's verifier does not model",
+                    pc,
+                    errno.EINVAL,
+                )
         if released is not None:
             if not any(r == released for r, _ in path.refs):
                 raise self._err("R1 must be referenced when passed to release function", pc)
@@ -138,18 +168,44 @@ class CallChecks(VerifierEnv):
         elif proto.ret == R.RET_VOID:
             regs[0] = S.NOT_INIT_REG
         elif proto.ret == R.RET_PTR_TO_MAP_VALUE_OR_NULL:
-            null = not (fid == 1 and key_const is not None and
-                        meta_map.type in (2, 6) and key_const < meta_map.max_entries)
-            regs[0] = RegState(S.PTR_TO_MAP_VALUE, tn.const(0), 0, 0, 0, 0, map=meta_map,
-                               maybe_null=null, id=self._new_id() if null else 0)
+            null = not (
+                fid == 1
+                and key_const is not None
+                and meta_map.type in (2, 6)
+                and key_const < meta_map.max_entries
+            )
+            regs[0] = RegState(
+                S.PTR_TO_MAP_VALUE,
+                tn.const(0),
+                0,
+                0,
+                0,
+                0,
+                map=meta_map,
+                maybe_null=null,
+                id=self._new_id() if null else 0,
+            )
         elif proto.ret == R.RET_PTR_TO_MEM_OR_NULL:
             rid = self._new_id()
-            regs[0] = RegState(S.PTR_TO_MEM, tn.const(0), 0, 0, 0, 0, maybe_null=True, id=rid,
-                               mem_size=alloc_size, ref_obj_id=rid)
+            regs[0] = RegState(
+                S.PTR_TO_MEM,
+                tn.const(0),
+                0,
+                0,
+                0,
+                0,
+                maybe_null=True,
+                id=rid,
+                mem_size=alloc_size,
+                ref_obj_id=rid,
+            )
             path.refs = path.refs + ((rid, pc),)
         else:
-            raise self._err(f"helper {name}#{fid} returns a kind pybpf's verifier does not "
-                            "model", pc, errno.EINVAL)
+            raise self._err(
+                f"helper {name}#{fid} returns a kind pybpf's verifier does not model",
+                pc,
+                errno.EINVAL,
+            )
 
     def _const_stack_key(self, path: _Path, reg: RegState, size: int) -> int | None:
         """A map key known exactly on the stack (get_constant_map_key), else None.
@@ -167,15 +223,21 @@ class CallChecks(VerifierEnv):
         if all(_stack_byte(frame, a) == S.STACK_ZERO for a in range(lo, lo + size)):
             return 0
         sp = slot.spilled
-        if sp is not None and sp.type == S.SCALAR and sp.is_const and lo % 8 == 0 and \
-                _spill_size(slot) == size:
+        if (
+            sp is not None
+            and sp.type == S.SCALAR
+            and sp.is_const
+            and lo % 8 == 0
+            and _spill_size(slot) == size
+        ):
             return sp.const & ((1 << (size * 8)) - 1)
         return None
 
     def _check_func_call(self, path: _Path, insn: Insn, pc: int) -> int:
         if len(path.frames) >= MAX_CALL_FRAMES:
-            raise self._err(f"the call stack of {len(path.frames) + 1} frames is too deep !",
-                            pc, errno.E2BIG)
+            raise self._err(
+                f"the call stack of {len(path.frames) + 1} frames is too deep !", pc, errno.E2BIG
+            )
         target = pc + 1 + insn.imm
         sub = self.cfg.subprog_starts.index(target)
         callee = self._initial_frame(sub, callsite=pc, depth=len(path.frames))
@@ -209,10 +271,12 @@ class CallChecks(VerifierEnv):
         depth = self.stats.stack_depth
         calls: dict[int, set[int]] = {i: set() for i in range(len(depth))}
         for pc, insn in enumerate(self.cfg.insns):
-            if insn is not None and OPCODES[insn.code].kind == "call" and \
-                    insn.src == BPF_PSEUDO_CALL:
-                calls[self.cfg.subprog_of(pc)].add(self.cfg.subprog_starts.index(pc + 1 +
-                                                                                insn.imm))
+            if (
+                insn is not None
+                and OPCODES[insn.code].kind == "call"
+                and insn.src == BPF_PSEUDO_CALL
+            ):
+                calls[self.cfg.subprog_of(pc)].add(self.cfg.subprog_starts.index(pc + 1 + insn.imm))
 
         def worst(sub: int, seen: tuple[int, ...]) -> int:
             own = max(_round32(depth[sub]), 0)
@@ -221,13 +285,22 @@ class CallChecks(VerifierEnv):
 
         total = worst(0, (0,))
         if total > MAX_BPF_STACK:
-            raise self._err(f"combined stack size of {len(depth)} calls is {total}. Too large",
-                            None, errno.EACCES)
+            raise self._err(
+                f"combined stack size of {len(depth)} calls is {total}. Too large",
+                None,
+                errno.EACCES,
+            )
 
 
 def _license_is_gpl(lic: str) -> bool:
-    return lic in ("GPL", "GPL v2", "GPL and additional rights", "Dual BSD/GPL", "Dual MIT/GPL",
-                   "Dual MPL/GPL")
+    return lic in (
+        "GPL",
+        "GPL v2",
+        "GPL and additional rights",
+        "Dual BSD/GPL",
+        "Dual MIT/GPL",
+        "Dual MPL/GPL",
+    )
 
 
 def _round32(n: int) -> int:

@@ -106,8 +106,13 @@ def check_structure(insns: Sequence[Insn], log: VerifierLog, *, privileged: bool
         if not (is_call or is_func):
             continue
         if not privileged:
-            raise _fail(log, "loading/calling other bpf or kernel functions are allowed for "
-                        "CAP_BPF and CAP_SYS_ADMIN", pc, errno.EPERM)
+            raise _fail(
+                log,
+                "loading/calling other bpf or kernel functions are allowed for "
+                "CAP_BPF and CAP_SYS_ADMIN",
+                pc,
+                errno.EPERM,
+            )
         target = pc + 1 + insn.imm
         if target < 0 or target >= n:
             raise _fail(log, "call to invalid destination", pc)

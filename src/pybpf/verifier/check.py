@@ -53,9 +53,11 @@ class Stats:
     seconds: float = 0.0
 
     def line(self) -> str:
-        return (f"processed {self.insns_processed} insns (limit {BPF_COMPLEXITY_LIMIT_INSNS}) "
-                f"max_states_per_insn {self.max_states_per_insn} total_states "
-                f"{self.total_states} peak_states {self.peak_states} mark_read 0")
+        return (
+            f"processed {self.insns_processed} insns (limit {BPF_COMPLEXITY_LIMIT_INSNS}) "
+            f"max_states_per_insn {self.max_states_per_insn} total_states "
+            f"{self.total_states} peak_states {self.peak_states} mark_read 0"
+        )
 
 
 @dataclass
@@ -85,8 +87,14 @@ class _Path:
 
     __slots__ = ("frames", "pc", "parent", "refs", "from_pc")
 
-    def __init__(self, frames: list[Frame], pc: int, parent: _Checkpoint | None,
-                 refs: tuple = (), from_pc: int = -1):
+    def __init__(
+        self,
+        frames: list[Frame],
+        pc: int,
+        parent: _Checkpoint | None,
+        refs: tuple = (),
+        from_pc: int = -1,
+    ):
         self.frames = frames
         self.pc = pc
         self.parent = parent
@@ -106,11 +114,19 @@ class _Path:
 class Verifier(AluChecks, MemoryChecks, BranchChecks, CallChecks):
     """Check one program the way Linux does; raise VerifierError or return statistics."""
 
-    def __init__(self, insns: Sequence[Insn], *, prog_type: int = 1,
-                 map_resolver: Callable[[Insn], Any] | None = None,
-                 privileged: bool = True, log_level: int = 0, license: str = "GPL",
-                 line_info: Sequence[Any] = (), rules: Any = None,
-                 func_info: Sequence[Any] = ()):
+    def __init__(
+        self,
+        insns: Sequence[Insn],
+        *,
+        prog_type: int = 1,
+        map_resolver: Callable[[Insn], Any] | None = None,
+        privileged: bool = True,
+        log_level: int = 0,
+        license: str = "GPL",
+        line_info: Sequence[Any] = (),
+        rules: Any = None,
+        func_info: Sequence[Any] = (),
+    ):
         self.insns = list(insns)
         self.prog_type = prog_type
         self.privileged = privileged
@@ -179,8 +195,9 @@ class Verifier(AluChecks, MemoryChecks, BranchChecks, CallChecks):
         return self.line_info[max(earlier)] if earlier else None
 
     # ------------------------------------------------------------------ errors
-    def _err(self, msg: str, pc: int | None, err: int = errno.EACCES,
-             more: Sequence[str] = ()) -> VerifierError:
+    def _err(
+        self, msg: str, pc: int | None, err: int = errno.EACCES, more: Sequence[str] = ()
+    ) -> VerifierError:
         self.log.verbose(msg)
         for line in more:
             self.log.verbose(line)
@@ -244,7 +261,9 @@ class Verifier(AluChecks, MemoryChecks, BranchChecks, CallChecks):
             if self.stats.insns_processed > BPF_COMPLEXITY_LIMIT_INSNS:
                 raise self._err(
                     f"BPF program is too large. Processed {self.stats.insns_processed} insn",
-                    pc, errno.E2BIG)
+                    pc,
+                    errno.E2BIG,
+                )
             if level >= 1:
                 if level >= 2 and not first:
                     self.log.trace(f"{pc}: {self._state_str(path)}", level=2)
@@ -282,13 +301,18 @@ class Verifier(AluChecks, MemoryChecks, BranchChecks, CallChecks):
         pc = path.pc
         seen = self._explored.setdefault(pc, [])
         live = self._live[pc]
-        add_new = (self._jmps_processed - self._prev_jmps >= 2 and
-                   self.stats.insns_processed - self._prev_insns >= 8)
+        add_new = (
+            self._jmps_processed - self._prev_jmps >= 2
+            and self.stats.insns_processed - self._prev_insns >= 8
+        )
         drop: list[_Checkpoint] = []
         for cp in seen:
             if cp.branches == 0:
-                if len(cp.frames) == len(path.frames) and cp.refs == path.refs and \
-                        self._states_safe(cp.frames, path.frames, live):
+                if (
+                    len(cp.frames) == len(path.frames)
+                    and cp.refs == path.refs
+                    and self._states_safe(cp.frames, path.frames, live)
+                ):
                     cp.hit_cnt += 1
                     return True
             elif self._states_equal(cp.frames, path.frames):
@@ -320,8 +344,9 @@ class Verifier(AluChecks, MemoryChecks, BranchChecks, CallChecks):
         for fo, fc in zip(old, cur, strict=True):
             if fo.callsite != fc.callsite or fo.regs != fc.regs:
                 return False
-            if {k: v for k, v in fo.stack.items() if v != S.EMPTY_SLOT} != \
-                    {k: v for k, v in fc.stack.items() if v != S.EMPTY_SLOT}:
+            if {k: v for k, v in fo.stack.items() if v != S.EMPTY_SLOT} != {
+                k: v for k, v in fc.stack.items() if v != S.EMPTY_SLOT
+            }:
                 return False
         return True
 
@@ -356,8 +381,9 @@ class Verifier(AluChecks, MemoryChecks, BranchChecks, CallChecks):
         if k in ("ldx", "ldxsx"):
             self._read_reg(path, insn.src, pc)
             self._check_dst_writable(insn.dst, pc)
-            val = self._check_mem_access(path, insn.src, insn.off, info.size, "read", pc,
-                                         signed=k == "ldxsx")
+            val = self._check_mem_access(
+                path, insn.src, insn.off, info.size, "read", pc, signed=k == "ldxsx"
+            )
             path.cur.regs[insn.dst] = val
             return pc + 1
         if k in ("st", "stx"):
@@ -367,8 +393,9 @@ class Verifier(AluChecks, MemoryChecks, BranchChecks, CallChecks):
                 val = path.cur.regs[insn.src]
             else:
                 val = S.scalar_const(insn.imm)  # BPF_ST into ctx is allowed since 6.3
-            self._check_mem_access(path, insn.dst, insn.off, info.size, "write", pc, value=val,
-                                   st_imm=k == "st")
+            self._check_mem_access(
+                path, insn.dst, insn.off, info.size, "write", pc, value=val, st_imm=k == "st"
+            )
             return pc + 1
         if k == "atomic":
             self._check_atomic(path, insn, info, pc)
@@ -389,8 +416,9 @@ class Verifier(AluChecks, MemoryChecks, BranchChecks, CallChecks):
             if insn.src == BPF_PSEUDO_CALL:
                 return self._check_func_call(path, insn, pc)
             if insn.src != 0:
-                raise self._err("kernel function calls are not supported by pybpf's verifier",
-                                pc, errno.EINVAL)
+                raise self._err(
+                    "kernel function calls are not supported by pybpf's verifier", pc, errno.EINVAL
+                )
             self._check_helper_call(path, insn, pc)
             return pc + 1
         if k == "callx":
@@ -413,7 +441,6 @@ class Verifier(AluChecks, MemoryChecks, BranchChecks, CallChecks):
     def _leak_check(self, r: RegState) -> bool:
         return not self.privileged and r.is_pointer
 
-
     # ------------------------------------------------------------------ logging
     def _fmt(self, insn: Insn, pc: int) -> str:
         if self._disasm is None:
@@ -432,8 +459,11 @@ class Verifier(AluChecks, MemoryChecks, BranchChecks, CallChecks):
         regs, stack, nframes = before
         if nframes != len(path.frames):
             return ""
-        parts = [_reg_str(i, r) for i, r in enumerate(path.cur.regs)
-                 if r != regs[i] and r.type != S.NOT_INIT]
+        parts = [
+            _reg_str(i, r)
+            for i, r in enumerate(path.cur.regs)
+            if r != regs[i] and r.type != S.NOT_INIT
+        ]
         for slot in sorted(path.cur.stack):
             v = path.cur.stack[slot]
             if stack.get(slot) != v and v != S.EMPTY_SLOT:
@@ -474,8 +504,15 @@ def _default_map_resolver(insn: Insn) -> Any:
         return None
 
 
-def verify(insns: Sequence[Insn], *, prog_type: int = 1, privileged: bool = True,
-           log_level: int = 0, **kw: Any) -> VerifyResult:
+def verify(
+    insns: Sequence[Insn],
+    *,
+    prog_type: int = 1,
+    privileged: bool = True,
+    log_level: int = 0,
+    **kw: Any,
+) -> VerifyResult:
     """Verify a program; raise VerifierError (with log, index, message) if Linux would refuse it."""
-    return Verifier(insns, prog_type=prog_type, privileged=privileged, log_level=log_level,
-                    **kw).verify()
+    return Verifier(
+        insns, prog_type=prog_type, privileged=privileged, log_level=log_level, **kw
+    ).verify()

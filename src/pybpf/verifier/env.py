@@ -34,8 +34,9 @@ class VerifierEnv:
 
     if TYPE_CHECKING:  # provided by check.Verifier and the other mixins
 
-        def _err(self, msg: str, pc: int | None, err: int = ...,
-                 more: Sequence[str] = ...) -> VerifierError: ...
+        def _err(
+            self, msg: str, pc: int | None, err: int = ..., more: Sequence[str] = ...
+        ) -> VerifierError: ...
 
         def _read_reg(self, path: _Path, regno: int, pc: int) -> RegState: ...
 
@@ -43,14 +44,22 @@ class VerifierEnv:
 
         def _new_id(self) -> int: ...
 
-        def _initial_frame(self, subprog: int, callsite: int = -1,
-                           depth: int = 0) -> Frame: ...
+        def _initial_frame(self, subprog: int, callsite: int = -1, depth: int = 0) -> Frame: ...
 
         def _check_ptr_off_reg(self, reg: RegState, regno: int, pc: int) -> None: ...
 
-        def _check_region(self, reg: RegState, regno: int, off: int, size: int, limit: int,
-                          what: str, pc: int) -> None: ...
+        def _check_region(
+            self, reg: RegState, regno: int, off: int, size: int, limit: int, what: str, pc: int
+        ) -> None: ...
 
-        def _check_helper_mem(self, path: _Path, regno: int, size_lo: int, size_hi: int,
-                              write: bool, pc: int, zero_ok: bool = False,
-                              mem_arg: bool = False) -> None: ...
+        def _check_helper_mem(
+            self,
+            path: _Path,
+            regno: int,
+            size_lo: int,
+            size_hi: int,
+            write: bool,
+            pc: int,
+            zero_ok: bool = False,
+            mem_arg: bool = False,
+        ) -> None: ...

@@ -33,10 +33,33 @@ class VerifierLog:
 
 
 # --- instructions as the kernel prints them (kernel/bpf/disasm.c print_bpf_insn) -------------
-_ALU_SYM = {0x00: "+=", 0x10: "-=", 0x20: "*=", 0x30: "/=", 0x40: "|=", 0x50: "&=", 0x60: "<<=",
-            0x70: ">>=", 0x90: "%=", 0xA0: "^=", 0xB0: "=", 0xC0: "s>>="}
-_JMP_SYM = {0x10: "==", 0x20: ">", 0x30: ">=", 0x40: "&", 0x50: "!=", 0x60: "s>", 0x70: "s>=",
-            0xA0: "<", 0xB0: "<=", 0xC0: "s<", 0xD0: "s<="}
+_ALU_SYM = {
+    0x00: "+=",
+    0x10: "-=",
+    0x20: "*=",
+    0x30: "/=",
+    0x40: "|=",
+    0x50: "&=",
+    0x60: "<<=",
+    0x70: ">>=",
+    0x90: "%=",
+    0xA0: "^=",
+    0xB0: "=",
+    0xC0: "s>>=",
+}
+_JMP_SYM = {
+    0x10: "==",
+    0x20: ">",
+    0x30: ">=",
+    0x40: "&",
+    0x50: "!=",
+    0x60: "s>",
+    0x70: "s>=",
+    0xA0: "<",
+    0xB0: "<=",
+    0xC0: "s<",
+    0xD0: "s<=",
+}
 _SIZE = {0x00: "u32", 0x08: "u16", 0x10: "u8", 0x18: "u64"}
 _SSIZE = {0x00: "s32", 0x08: "s16", 0x10: "s8", 0x18: "s64"}
 _ATOMIC = {0x00: "add", 0x40: "or", 0x50: "and", 0xA0: "xor"}
@@ -81,8 +104,10 @@ def format_insn(insn: Any, helper_names: Mapping[int, str] | None = None) -> str
             if imm == 0xE1:
                 return f"r{s} = atomic{w}_xchg(({sz} *)(r{d} {_off(off)}), r{s})"
             if imm & 0x01:
-                return f"r{s} = atomic{w}_fetch_{_ATOMIC.get(op, '?')}(({sz} *)(r{d} " \
-                       f"{_off(off)}), r{s})"
+                return (
+                    f"r{s} = atomic{w}_fetch_{_ATOMIC.get(op, '?')}(({sz} *)(r{d} "
+                    f"{_off(off)}), r{s})"
+                )
             return f"lock *({sz} *)(r{d} {_off(off)}) {_ALU_SYM.get(op, '?=')} r{s}"
         return f"*({sz} *)(r{d} {_off(off)}) = r{s}"
     if cls == 0x00:  # LD
@@ -113,8 +138,9 @@ def format_insn(insn: Any, helper_names: Mapping[int, str] | None = None) -> str
     return f"if {r}{d} {_JMP_SYM.get(op, '?')} {src} goto pc{_off(off)}"
 
 
-def insn_line(pc: int, insn: Any, helper_names: Mapping[int, str] | None = None,
-              state: str = "") -> str:
+def insn_line(
+    pc: int, insn: Any, helper_names: Mapping[int, str] | None = None, state: str = ""
+) -> str:
     """``pc: (code) insn`` padded to the kernel's column, with ``; state`` when given."""
     text = f"{pc}: ({insn.code:02x}) {format_insn(insn, helper_names)}"
     return f"{text:<37} ; {state}" if state else text

@@ -22,18 +22,33 @@ def _regsafe(old: RegState, cur: RegState, idmap: dict[int, int]) -> bool:
     if old.type != cur.type or old.maybe_null != cur.maybe_null:
         return False
     if old.type == S.SCALAR:
-        return (cur.umin >= old.umin and cur.umax <= old.umax and cur.smin >= old.smin and
-                cur.smax <= old.smax and _s32_within(old, cur) and tn.contains(old.var, cur.var))
-    if old.off != cur.off or old.map is not cur.map or old.mem_size != cur.mem_size or \
-            old.frameno != cur.frameno:
+        return (
+            cur.umin >= old.umin
+            and cur.umax <= old.umax
+            and cur.smin >= old.smin
+            and cur.smax <= old.smax
+            and _s32_within(old, cur)
+            and tn.contains(old.var, cur.var)
+        )
+    if (
+        old.off != cur.off
+        or old.map is not cur.map
+        or old.mem_size != cur.mem_size
+        or old.frameno != cur.frameno
+    ):
         return False
     if old.id or cur.id:
         if idmap.setdefault(old.id, cur.id) != cur.id:
             return False
     if old.ref_obj_id != cur.ref_obj_id:
         return False
-    return (cur.umin >= old.umin and cur.umax <= old.umax and cur.smin >= old.smin and
-            cur.smax <= old.smax and tn.contains(old.var, cur.var))
+    return (
+        cur.umin >= old.umin
+        and cur.umax <= old.umax
+        and cur.smin >= old.smin
+        and cur.smax <= old.smax
+        and tn.contains(old.var, cur.var)
+    )
 
 
 def _slotsafe(old: StackSlot, cur: StackSlot, idmap: dict[int, int]) -> bool:
@@ -44,16 +59,22 @@ def _slotsafe(old: StackSlot, cur: StackSlot, idmap: dict[int, int]) -> bool:
             return False
         if cur.spilled is None:
             # an explored spilled scalar accepts plain initialised bytes only if unbounded
-            return (old.spilled.type == S.SCALAR and old.spilled == S.UNKNOWN_SCALAR and
-                    S.STACK_INVALID not in cur.kinds)
+            return (
+                old.spilled.type == S.SCALAR
+                and old.spilled == S.UNKNOWN_SCALAR
+                and S.STACK_INVALID not in cur.kinds
+            )
         return _regsafe(old.spilled, cur.spilled, idmap)
     for ko, kc in zip(old.kinds, cur.kinds, strict=True):
         if ko == S.STACK_INVALID:
             continue
         if kc == S.STACK_INVALID:
             return False
-        if ko == S.STACK_ZERO and kc != S.STACK_ZERO and not (
-                cur.spilled is not None and cur.spilled.is_const and cur.spilled.const == 0):
+        if (
+            ko == S.STACK_ZERO
+            and kc != S.STACK_ZERO
+            and not (cur.spilled is not None and cur.spilled.is_const and cur.spilled.const == 0)
+        ):
             return False
         if ko == S.STACK_MISC and cur.spilled is not None and cur.spilled.is_pointer:
             return False

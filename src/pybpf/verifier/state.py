@@ -24,8 +24,14 @@ CONST_PTR_TO_MAP = "map_ptr"
 PTR_TO_MAP_VALUE = "map_value"
 PTR_TO_MAP_KEY = "map_key"
 PTR_TO_MEM = "mem"
-POINTER_TYPES = (PTR_TO_CTX, PTR_TO_STACK, CONST_PTR_TO_MAP, PTR_TO_MAP_VALUE, PTR_TO_MAP_KEY,
-                 PTR_TO_MEM)
+POINTER_TYPES = (
+    PTR_TO_CTX,
+    PTR_TO_STACK,
+    CONST_PTR_TO_MAP,
+    PTR_TO_MAP_VALUE,
+    PTR_TO_MAP_KEY,
+    PTR_TO_MEM,
+)
 
 S64_MIN = -(1 << 63)
 S64_MAX = (1 << 63) - 1
@@ -181,8 +187,9 @@ def sync(r: RegState) -> RegState:
             umin = lo
             smax = to_s64(umax)
         var = tn.intersect(var, tn.trange(umin, umax)) if umin <= umax else var
-    return replace(r, var=var, umin=umin, umax=umax, smin=smin, smax=smax, s32min=s32min,
-                   s32max=s32max)
+    return replace(
+        r, var=var, umin=umin, umax=umax, smin=smin, smax=smax, s32min=s32min, s32max=s32max
+    )
 
 
 def bounds_empty(r: RegState) -> bool:
@@ -195,8 +202,9 @@ def sub32(r: RegState) -> RegState:
     if r.umax - r.umin <= U32 and (r.umin >> 32) == (r.umax >> 32):
         lo, hi = r.umin & U32, r.umax & U32
         if lo <= hi:
-            return sync(RegState(SCALAR, tn.subreg(r.var), lo, hi, s32min=r.s32min,
-                                 s32max=r.s32max))
+            return sync(
+                RegState(SCALAR, tn.subreg(r.var), lo, hi, s32min=r.s32min, s32max=r.s32max)
+            )
     return sync(RegState(SCALAR, tn.subreg(r.var), 0, U32, s32min=r.s32min, s32max=r.s32max))
 
 
@@ -217,8 +225,9 @@ def alu(op: str, a: RegState, b: RegState, bits: int) -> RegState:
     if bits == 32:
         a, b = sub32(a), sub32(b)
     width_max = U64 if bits == 64 else U32
-    if op in ("div", "mod") or (op in ("lsh", "rsh", "arsh") and
-                                (not b.is_const or b.umax >= bits)):
+    if op in ("div", "mod") or (
+        op in ("lsh", "rsh", "arsh") and (not b.is_const or b.umax >= bits)
+    ):
         # is_safe_to_compute_dst_reg_range says no: the kernel marks the whole 64-bit
         # register unknown, without zero-extending 32-bit results
         return UNKNOWN_SCALAR
@@ -236,8 +245,11 @@ def _alu64(op: str, a: RegState, b: RegState, bits: int) -> RegState:
     if op == "add":
         var = tn.add(a.var, b.var)
         if a.umax + b.umax <= lim:
-            return sync(RegState(SCALAR, var if bits == 64 else tn.cast(var, 4),
-                                 a.umin + b.umin, a.umax + b.umax))
+            return sync(
+                RegState(
+                    SCALAR, var if bits == 64 else tn.cast(var, 4), a.umin + b.umin, a.umax + b.umax
+                )
+            )
         return _full(var if bits == 64 else tn.cast(var, 4))
     if op == "sub":
         var = tn.sub(a.var, b.var)
@@ -279,8 +291,9 @@ def _alu64(op: str, a: RegState, b: RegState, bits: int) -> RegState:
         if op == "rsh":
             return sync(RegState(SCALAR, tn.rshift(a.var, s), a.umin >> s, a.umax >> s))
         if bits == 64:
-            return sync(RegState(SCALAR, tn.arshift(a.var, s, 64), smin=a.smin >> s,
-                                 smax=a.smax >> s))
+            return sync(
+                RegState(SCALAR, tn.arshift(a.var, s, 64), smin=a.smin >> s, smax=a.smax >> s)
+            )
         return _full(tn.arshift(a.var, s, 32))
     # div, mod, and everything not modelled: any value of the width
     return _full(tn.UNKNOWN if bits == 64 else tn.cast(tn.UNKNOWN, 4))
@@ -307,7 +320,7 @@ _CONCRETE = {
     "xor": lambda a, b, w: a ^ b,
     "lsh": lambda a, b, w: a << (b & (w - 1)),
     "rsh": lambda a, b, w: a >> (b & (w - 1)),
-    "arsh": lambda a, b, w: ((a - (1 << w) if a >> (w - 1) else a) >> (b & (w - 1))),
+    "arsh": lambda a, b, w: (a - (1 << w) if a >> (w - 1) else a) >> (b & (w - 1)),
 }
 
 
