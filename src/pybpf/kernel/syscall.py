@@ -19,6 +19,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 from .. import uapi
 from ..errors import KernelError
@@ -527,7 +528,7 @@ def prog_load(
     func_info_rec_size: int = 8,
     line_info: bytes | None = None,
     line_info_rec_size: int = 16,
-    **kw: object,
+    **kw: Any,
 ) -> int:
     """BPF_PROG_LOAD: returns the program fd (see prog_load_result for the log)."""
     return prog_load_result(
@@ -545,7 +546,7 @@ def prog_load(
         line_info,
         line_info_rec_size,
         **kw,
-    ).fd  # type: ignore[arg-type]
+    ).fd
 
 
 @dataclass
