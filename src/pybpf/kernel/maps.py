@@ -21,6 +21,7 @@ from ..errors import KernelError, MapError, NotSupportedError
 from ..maps.base import MapFace
 from . import probe
 from . import syscall as sc
+from .fd import FdObject
 
 _PERCPU_TYPES = (
     uapi.BPF_MAP_TYPE_PERCPU_HASH,
@@ -49,7 +50,7 @@ def _map_error(err: KernelError, what: str = "") -> MapError:
     return exc
 
 
-class KernelMap(MapFace):
+class KernelMap(MapFace, FdObject):
     """A kernel BPF map: ``KernelMap(type, key_size, value_size, max_entries, flags, name)``.
 
     ``fd`` is the kernel file descriptor (usable in BPF_LD_MAP_FD); it is closed
@@ -403,30 +404,6 @@ class KernelMap(MapFace):
             self._as_bytes(v, self.value_size, "value").ljust(stride, b"\0") for v in values
         )
         self.update(key, blob, flags)
-
-    # -- lifetime -------------------------------------------------------------------------
-
-    def close(self) -> None:
-        """Close the fd; the kernel frees the map when nothing else holds it."""
-        fd, self.fd = getattr(self, "fd", -1), -1
-        if fd >= 0:
-            try:
-                os.close(fd)
-            except (OSError, TypeError, AttributeError):  # at interpreter shutdown too
-                pass
-
-    @property
-    def closed(self) -> bool:
-        return self.fd < 0
-
-    def __enter__(self) -> KernelMap:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return (

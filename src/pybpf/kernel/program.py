@@ -27,6 +27,7 @@ from ..isa import BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_VALUE, Insn, decode
 from ..spec import MapRef
 from . import probe
 from . import syscall as sc
+from .fd import FdObject
 from .maps import KernelMap
 
 SOL_SOCKET = socket.SOL_SOCKET
@@ -63,7 +64,7 @@ def _setsockopt(sock: socket.socket | int, opt: int, value: bytes, what: str) ->
         ) from None
 
 
-class KernelProgram:
+class KernelProgram(FdObject):
     """``KernelProgram(insns, prog_type=SOCKET_FILTER, license="GPL", name="")``.
 
     ``insns`` is a list of :class:`Insn` or wire bytes. ``log`` is the
@@ -332,29 +333,6 @@ class KernelProgram:
     def xlated(self) -> list[Insn]:
         """The instructions as the kernel rewrote them (bpftool prog dump xlated)."""
         return decode(sc.prog_get_xlated(self._fd()), check=False)
-
-    # -- lifetime -----------------------------------------------------------------------
-
-    def close(self) -> None:
-        fd, self.fd = getattr(self, "fd", -1), -1
-        if fd >= 0:
-            try:
-                os.close(fd)
-            except (OSError, TypeError, AttributeError):  # at interpreter shutdown too
-                pass
-
-    @property
-    def closed(self) -> bool:
-        return self.fd < 0
-
-    def __enter__(self) -> KernelProgram:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return (

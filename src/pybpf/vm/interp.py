@@ -700,6 +700,29 @@ def _make_stack_fault(R: list[int]) -> Callable[[int, int, int, str], int]:
     return stack_fault
 
 
+def resolve_lddw_map(maps: Any, insn: Insn, pc: int) -> Any:
+    """The map an LDDW names: its ``ref`` object, or its fd/index looked up in ``maps``
+    (a callable or a mapping). Both engines resolve maps through this."""
+    if insn.ref is not None:
+        return insn.ref
+    what = "fd" if insn.src in (isa.BPF_PSEUDO_MAP_FD, isa.BPF_PSEUDO_MAP_VALUE) else "index"
+    m = None
+    try:
+        if callable(maps):
+            m = maps(insn.imm)
+        elif maps is not None:
+            m = maps.get(insn.imm)
+    except (KeyError, IndexError, LookupError):
+        m = None
+    if m is None:
+        raise VmError(
+            f"LDDW refers to map {what} {insn.imm}, which the program was not given",
+            pc=pc,
+            errno=_errno.EBADF,
+        )
+    return m
+
+
 class Interpreter:
     """A program ready to run many times (compiled once, bound per Memory).
 
@@ -739,24 +762,7 @@ class Interpreter:
 
     # --- per-memory constants and closures ------------------------------------------------
     def _resolve_map(self, insn: Insn, pc: int) -> Any:
-        if insn.ref is not None:
-            return insn.ref
-        what = "fd" if insn.src in (isa.BPF_PSEUDO_MAP_FD, isa.BPF_PSEUDO_MAP_VALUE) else "index"
-        m = None
-        try:
-            if callable(self.maps):
-                m = self.maps(insn.imm)
-            elif self.maps is not None:
-                m = self.maps.get(insn.imm)
-        except (KeyError, IndexError, LookupError):
-            m = None
-        if m is None:
-            raise VmError(
-                f"LDDW refers to map {what} {insn.imm}, which the program was not given",
-                pc=pc,
-                errno=_errno.EBADF,
-            )
-        return m
+        return resolve_lddw_map(self.maps, insn, pc)
 
     def _resolve_const(self, kind: str, pc: int, insn: Insn, mem: Memory, comp: _Compiled) -> Any:
         if kind == "helper":

@@ -69,6 +69,7 @@ from .interp import (
     RunEnv,
     SubprogRef,
     TailCall,
+    resolve_lddw_map,
 )
 from .jit_native import NativeView, compile_ir
 from .memory import Memory, Region
@@ -459,24 +460,7 @@ class JitEngine:
         return unknown
 
     def _resolve_map(self, insn: Insn, pc: int) -> Any:
-        if insn.ref is not None:
-            return insn.ref
-        what = "fd" if insn.src in (isa.BPF_PSEUDO_MAP_FD, isa.BPF_PSEUDO_MAP_VALUE) else "index"
-        m = None
-        try:
-            if callable(self.maps):
-                m = self.maps(insn.imm)
-            elif self.maps is not None:
-                m = self.maps.get(insn.imm)
-        except (KeyError, IndexError, LookupError):
-            m = None
-        if m is None:
-            raise VmError(
-                f"LDDW refers to map {what} {insn.imm}, which the program was not given",
-                pc=pc,
-                errno=_errno.EBADF,
-            )
-        return m
+        return resolve_lddw_map(self.maps, insn, pc)
 
     def _lddw_value(self, insn: Insn, pc: int, mem: Memory, code: JitCode) -> int:
         src = insn.src
