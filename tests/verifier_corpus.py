@@ -2265,7 +2265,36 @@ BIG_CASES: list[Case] = [
     ),
 ]
 
-ALL_CASES = CASES + BIG_CASES
+#: callbacks passed to helpers (bpf_loop). Raw instructions carry no BTF, and Linux
+#: refuses ld_imm64 BPF_PSEUDO_FUNC without func_info; the accepted callback programs
+#: are C, in tests/test_verifier_callbacks.py.
+CALLBACK_CASES = [
+    Case(
+        "callback without btf func_info",
+        lambda m: [
+            MOV(1, 4),
+            I(BPF_LD | BPF_IMM | BPF_DW, 2, 4, 0, 5),  # r2 = the subprogram at insn 7
+            MOV(3, 0),
+            MOV(4, 0),
+            CALL(181),  # bpf_loop
+            EXIT,
+            MOV(0, 0),
+            EXIT,
+        ],
+        False,
+        msg="missing btf func_info",
+        rule="callback (BPF_PSEUDO_FUNC)",
+    ),
+    Case(
+        "bpf_loop callback is a scalar",
+        lambda m: [MOV(1, 4), MOV(2, 0), MOV(3, 0), MOV(4, 0), CALL(181), EXIT],
+        False,
+        msg="R2 type=scalar expected=func",
+        rule="callback (ARG_PTR_TO_FUNC)",
+    ),
+]
+
+ALL_CASES = CASES + BIG_CASES + CALLBACK_CASES
 
 
 # ---------------------------------------------------------------------- running the corpus

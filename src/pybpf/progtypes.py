@@ -543,6 +543,10 @@ def _arg_kind(t: int, R: Any) -> str:
         return R.ARG_PTR_TO_UNINIT_MEM if t & H.MEM_UNINIT else R.ARG_PTR_TO_MEM
     if base == A.ARG_PTR_TO_RINGBUF_MEM:
         return R.ARG_PTR_TO_ALLOC_MEM
+    if base == A.ARG_PTR_TO_FUNC and not null:
+        return R.ARG_PTR_TO_FUNC
+    if base == A.ARG_PTR_TO_STACK and null:
+        return R.ARG_PTR_TO_STACK_OR_NULL
     return R.ARG_UNSUPPORTED
 
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..isa import (
     BPF_PSEUDO_CALL,
+    BPF_PSEUDO_FUNC,
     MAX_BPF_STACK,
     OPCODES,
     Insn,
@@ -30,7 +31,9 @@ class CallChecks(VerifierEnv):
     """Mixed into pybpf.verifier.check.Verifier."""
 
     # ------------------------------------------------------------------ calls
-    def _check_helper_call(self, path: _Path, insn: Insn, pc: int) -> None:
+    def _check_helper_call(
+        self, path: _Path, insn: Insn, pc: int, pending: list[_Path] | None = None
+    ) -> None:
         fid = insn.imm
         name = FUNC_NAMES.get(fid, "unknown")
         proto = self.rules.helper(fid, privileged=self.privileged)
@@ -51,6 +54,7 @@ class CallChecks(VerifierEnv):
         alloc_size = 0
         released: int | None = None
         key_const: int | None = None
+        cb_sub: int | None = None
         args = proto.args
         for i, at in enumerate(args):
             regno = i + 1
@@ -144,6 +148,15 @@ class CallChecks(VerifierEnv):
                 released = reg.ref_obj_id
             elif at == R.ARG_PTR_TO_LONG:
                 self._check_helper_mem(path, regno, 8, 8, True, pc)
+            elif at == R.ARG_PTR_TO_FUNC:
+                if reg.type != S.PTR_TO_FUNC:
+                    raise self._err(f"R{regno} type={reg.type_name()} expected=func", pc)
+                cb_sub = reg.subprogno
+            elif at == R.ARG_PTR_TO_STACK_OR_NULL:
+                if reg.type == S.SCALAR and reg.is_const and reg.const == 0:
+                    continue
+                if reg.type != S.PTR_TO_STACK:
+                    raise self._err(f"R{regno} type={reg.type_name()} expected=fp", pc)
             elif at == R.ARG_PTR_TO_CONST_STR:
                 if reg.type != S.PTR_TO_MAP_VALUE:
                     raise self._err(f"R{regno} type={reg.type_name()} expected=map_value", pc)
@@ -153,6 +166,8 @@ class CallChecks(VerifierEnv):
                     pc,
                     errno.EINVAL,
                 )
+        if cb_sub is not None:
+            self._push_callback(path, fid, cb_sub, meta_map, pc, pending)
         if released is not None:
             if not any(r == released for r, _ in path.refs):
                 raise self._err("R1 must be referenced when passed to release function", pc)
@@ -207,6 +222,59 @@ class CallChecks(VerifierEnv):
                 errno.EINVAL,
             )
 
+    def _push_callback(
+        self,
+        path: _Path,
+        fid: int,
+        sub: int,
+        meta_map: Any,
+        pc: int,
+        pending: list[_Path] | None,
+    ) -> None:
+        """push_callback_call: explore the callback body later, from a copy of this state.
+
+        The callback's exit returns to this call, which pushes the next visit; the
+        loop ends when the state at the call is no more general than an explored one
+        (or, for bpf_loop, after nr_loops visits), as in Linux 6.8+.
+        """
+        caller = path.cur
+        regs = caller.regs
+        if fid == BPF_FUNC_loop:
+            if caller.callback_depth >= regs[1].umax:
+                caller.callback_depth = 0
+                return
+            entry = [S.UNKNOWN_SCALAR, regs[3]]  # set_loop_callback_state: (index, ctx)
+        elif fid == BPF_FUNC_for_each_map_elem:
+            if meta_map.type not in _FOR_EACH_MAPS:  # no map_set_for_each_callback_args
+                raise self._err("callback function not allowed for map", pc, _ENOTSUPP)
+            entry = [  # set_map_elem_callback_state: (map, key, value, ctx)
+                RegState(S.CONST_PTR_TO_MAP, tn.const(0), 0, 0, 0, 0, map=meta_map),
+                RegState(S.PTR_TO_MAP_KEY, tn.const(0), 0, 0, 0, 0, map=meta_map),
+                RegState(S.PTR_TO_MAP_VALUE, tn.const(0), 0, 0, 0, 0, map=meta_map),
+                regs[3],
+            ]
+        else:
+            raise self._err(
+                f"callbacks of helper #{fid} are not modelled by pybpf's verifier",
+                pc,
+                errno.EINVAL,
+            )
+        if len(path.frames) >= MAX_CALL_FRAMES:
+            raise self._err(
+                f"the call stack of {len(path.frames) + 1} frames is too deep !", pc, errno.E2BIG
+            )
+        if pending is None:  # pragma: no cover - the walk always passes its stack
+            raise self._err("callback outside the verifier walk", pc, errno.EFAULT)
+        cb = path.fork(self.cfg.subprog_starts[sub])
+        cb.frames[-1].callback_depth += 1
+        callee = self._initial_frame(sub, callsite=pc, depth=len(path.frames))
+        callee.in_callback = True
+        for i, r in enumerate(entry):
+            callee.regs[i + 1] = r
+        cb.frames.append(callee)
+        pending.append(cb)
+        caller.callback_depth = 0
+
     def _const_stack_key(self, path: _Path, reg: RegState, size: int) -> int | None:
         """A map key known exactly on the stack (get_constant_map_key), else None.
 
@@ -248,6 +316,25 @@ class CallChecks(VerifierEnv):
         return target
 
     def _check_exit(self, path: _Path, pc: int) -> int | None:
+        if path.cur.in_callback:
+            # prepare_func_exit: a callback returns a scalar in [0, 1] and goes back to
+            # the helper call, which schedules the next visit of the callback
+            r0 = path.cur.regs[0]
+            if r0.type != S.SCALAR:
+                raise self._err("R0 not a scalar value", pc)
+            if r0.smin < 0 or r0.smax > 1:
+                have = ""
+                if r0.smin > S.S64_MIN:
+                    have += f" smin={r0.smin}"
+                if r0.smax < S.S64_MAX:
+                    have += f" smax={r0.smax}"
+                raise self._err(
+                    f"At callback return the register R0 has{have or ' unknown scalar value'}"
+                    " should have been in [0, 1]",
+                    pc,
+                    errno.EINVAL,
+                )
+            return path.frames.pop().callsite
         if len(path.frames) > 1:
             r0 = path.cur.regs[0]  # prepare_func_exit copies R0 unchecked
             callee = path.frames.pop()
@@ -271,10 +358,9 @@ class CallChecks(VerifierEnv):
         depth = self.stats.stack_depth
         calls: dict[int, set[int]] = {i: set() for i in range(len(depth))}
         for pc, insn in enumerate(self.cfg.insns):
-            if (
-                insn is not None
-                and OPCODES[insn.code].kind == "call"
-                and insn.src == BPF_PSEUDO_CALL
+            if insn is not None and (
+                (OPCODES[insn.code].kind == "call" and insn.src == BPF_PSEUDO_CALL)
+                or (insn.is_lddw and insn.src == BPF_PSEUDO_FUNC)  # a callback's frame
             ):
                 calls[self.cfg.subprog_of(pc)].add(self.cfg.subprog_starts.index(pc + 1 + insn.imm))
 
@@ -290,6 +376,15 @@ class CallChecks(VerifierEnv):
                 None,
                 errno.EACCES,
             )
+
+
+BPF_FUNC_for_each_map_elem = 164
+BPF_FUNC_loop = 181
+#: helpers whose callback the verifier explores (is_sync_callback_calling_function)
+CALLBACK_HELPERS = frozenset({BPF_FUNC_for_each_map_elem, BPF_FUNC_loop})
+#: map types with map_set_for_each_callback_args: (percpu/lru) hash and (percpu) array
+_FOR_EACH_MAPS = frozenset({1, 2, 5, 6, 9, 10})
+_ENOTSUPP = 524  # the kernel-internal errno set_map_elem_callback_state returns
 
 
 def _license_is_gpl(lic: str) -> bool:

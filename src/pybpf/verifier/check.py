@@ -33,7 +33,7 @@ from . import state as S
 from . import tnum as tn
 from .alu import AluChecks
 from .branches import BranchChecks
-from .calls import CallChecks
+from .calls import CALLBACK_HELPERS, CallChecks
 from .cfg import Cfg, check_structure
 from .explain import explain
 from .liveness import live_registers
@@ -41,6 +41,9 @@ from .log import VerifierLog, insn_line
 from .memory import MemoryChecks
 from .prune import _regsafe, _slotsafe
 from .state import Frame, RegState, StackSlot
+
+#: exact visits of a callback body before changing scalars are widened to unknown
+_WIDEN_AFTER = 4
 
 
 @dataclass
@@ -148,6 +151,7 @@ class Verifier(AluChecks, MemoryChecks, BranchChecks, CallChecks):
         self._evict = 3
         self._prev_jmps = 0
         self._prev_insns = 0
+        self._cb_calls: set[int] = set()
 
     # ------------------------------------------------------------------ entry
     def verify(self) -> VerifyResult:
@@ -223,6 +227,9 @@ class Verifier(AluChecks, MemoryChecks, BranchChecks, CallChecks):
                 pts.add(pc + 1)
                 if insn.src == BPF_PSEUDO_CALL:
                     pts.add(pc)
+                elif insn.src == 0 and insn.imm in CALLBACK_HELPERS:
+                    pts.add(pc)  # mark_calls_callback + mark_force_checkpoint
+                    self._cb_calls.add(pc)
         return pts
 
     def _new_id(self) -> int:
@@ -301,13 +308,29 @@ class Verifier(AluChecks, MemoryChecks, BranchChecks, CallChecks):
         pc = path.pc
         seen = self._explored.setdefault(pc, [])
         live = self._live[pc]
-        add_new = (
+        calls_callback = pc in self._cb_calls
+        add_new = calls_callback or (
             self._jmps_processed - self._prev_jmps >= 2
             and self.stats.insns_processed - self._prev_insns >= 8
         )
+        if calls_callback:
+            # each return from the callback comes back here: a state no more general than
+            # one seen here (finished or not) adds nothing new and the iteration has converged
+            for cp in seen:
+                if (
+                    len(cp.frames) == len(path.frames)
+                    and cp.refs == path.refs
+                    and self._states_safe(cp.frames, path.frames, live)
+                ):
+                    cp.hit_cnt += 1
+                    return True
+            if path.cur.callback_depth >= _WIDEN_AFTER:
+                self._widen(seen, path)
         drop: list[_Checkpoint] = []
         for cp in seen:
-            if cp.branches == 0:
+            if calls_callback:
+                pass
+            elif cp.branches == 0:
                 if (
                     len(cp.frames) == len(path.frames)
                     and cp.refs == path.refs
@@ -338,11 +361,49 @@ class Verifier(AluChecks, MemoryChecks, BranchChecks, CallChecks):
         self.stats.max_states_per_insn = max(self.stats.max_states_per_insn, len(seen))
         return False
 
+    def _widen(self, seen: list[_Checkpoint], path: _Path) -> None:
+        """Forget scalars that keep changing from one callback visit to the next.
+
+        Linux stops iterating when the state repeats up to the values it has marked
+        precise; pybpf does not track precision, so after a few exact visits it
+        replaces a scalar (register or stack slot) that differs from the last state
+        recorded at this call by an unknown one. That state covers every further
+        visit, so the next return from the callback is pruned.
+        """
+        prev = [
+            c for c in seen if [f.callsite for f in c.frames] == [f.callsite for f in path.frames]
+        ]
+        if not prev:
+            return
+        old = prev[-1]
+        for fo, fc in zip(old.frames, path.frames, strict=True):
+            for r in range(10):
+                o, c = fo.regs[r], fc.regs[r]
+                if o.type == S.SCALAR and c.type == S.SCALAR and not _regsafe(o, c, {}):
+                    fc.regs[r] = S.UNKNOWN_SCALAR
+            for slot, so in fo.stack.items():
+                sc = fc.stack.get(slot, S.EMPTY_SLOT)
+                if _slotsafe(so, sc, {}):
+                    continue
+                if any(x is not None and x.type != S.SCALAR for x in (so.spilled, sc.spilled)):
+                    continue
+                if sc.kinds == S.STACK_SPILL * 8:
+                    fc.stack[slot] = StackSlot(sc.kinds, S.UNKNOWN_SCALAR)
+                else:
+                    kinds = "".join(
+                        S.STACK_MISC if k in (S.STACK_SPILL, S.STACK_ZERO) else k for k in sc.kinds
+                    )
+                    fc.stack[slot] = StackSlot(kinds, None)
+
     def _states_equal(self, old: list[Frame], cur: list[Frame]) -> bool:
         if len(old) != len(cur):
             return False
         for fo, fc in zip(old, cur, strict=True):
-            if fo.callsite != fc.callsite or fo.regs != fc.regs:
+            if (
+                fo.callsite != fc.callsite
+                or fo.regs != fc.regs
+                or fo.callback_depth != fc.callback_depth  # another visit of a callback
+            ):
                 return False
             if {k: v for k, v in fo.stack.items() if v != S.EMPTY_SLOT} != {
                 k: v for k, v in fc.stack.items() if v != S.EMPTY_SLOT
@@ -354,7 +415,7 @@ class Verifier(AluChecks, MemoryChecks, BranchChecks, CallChecks):
         idmap: dict[int, int] = {}
         last = len(old) - 1
         for i, (fo, fc) in enumerate(zip(old, cur, strict=True)):
-            if fo.callsite != fc.callsite:
+            if fo.callsite != fc.callsite or fo.callback_depth > fc.callback_depth:
                 return False
             for r in range(11):
                 if i == last and not (live >> r) & 1:
@@ -419,7 +480,7 @@ class Verifier(AluChecks, MemoryChecks, BranchChecks, CallChecks):
                 raise self._err(
                     "kernel function calls are not supported by pybpf's verifier", pc, errno.EINVAL
                 )
-            self._check_helper_call(path, insn, pc)
+            self._check_helper_call(path, insn, pc, pending)
             return pc + 1
         if k == "callx":
             raise self._err(f"unknown opcode {insn.code:02x}", pc, errno.EINVAL)

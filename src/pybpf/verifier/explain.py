@@ -310,6 +310,28 @@ _RULES += [
         "frame or map value.",
     ),
     (r"unknown opcode", "the opcode byte is not an eBPF instruction this kernel knows."),
+    (
+        r"missing btf func_info",
+        "a callback (ld_imm64 of a function) needs BTF func_info describing the program's "
+        "functions; compile from C with BTF (pybpf cc) instead of raw instructions.",
+    ),
+    (
+        r"At callback return the register R0",
+        "a bpf_loop / bpf_for_each_map_elem callback must return 0 (continue) or 1 (stop); "
+        "bound its return value to that range.",
+    ),
+    (
+        r"write to change key",
+        "bpf_for_each_map_elem passes the key read-only; copy it to the stack to modify it.",
+    ),
+    (
+        r"callback function not allowed for map",
+        "bpf_for_each_map_elem only walks hash and array maps (and their percpu/LRU kinds).",
+    ),
+    (
+        r"R0 not a scalar value",
+        "a callback must return a number, not a pointer or an uninitialised register.",
+    ),
 ]
 
 

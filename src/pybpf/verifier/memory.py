@@ -9,6 +9,7 @@ import errno
 from typing import TYPE_CHECKING, Any
 
 from ..isa import (
+    BPF_PSEUDO_FUNC,
     BPF_PSEUDO_MAP_FD,
     BPF_PSEUDO_MAP_IDX,
     BPF_PSEUDO_MAP_IDX_VALUE,
@@ -87,6 +88,8 @@ class MemoryChecks(VerifierEnv):
                     raise self._err("write into map forbidden", pc)
                 what = f"map value, value_size={limit}"
             elif t == S.PTR_TO_MAP_KEY:
+                if write:  # check_mem_access: a callback may not change the key
+                    raise self._err(f"write to change key R{regno} not allowed", pc)
                 limit = reg.map.key_size
                 what = f"map key, key_size={limit}"
             else:
@@ -136,6 +139,13 @@ class MemoryChecks(VerifierEnv):
         lo = reg.off + off + (reg.smin if not reg.is_const else S.to_s64(reg.const))
         hi = reg.off + off + (reg.smax if not reg.is_const else S.to_s64(reg.const))
         if lo < -MAX_BPF_STACK or hi + size > 0 or size <= 0:
+            if not reg.is_const and size > 0:  # check_stack_access_within_bounds
+                how = "read from" if access == "read" else "write to"
+                raise self._err(
+                    f"invalid variable-offset {how} stack R{regno} var_off={reg.var} "
+                    f"off={reg.off + off} size={size}",
+                    pc,
+                )
             bad = lo if lo < -MAX_BPF_STACK else hi
             raise self._err(f"invalid {access} stack R{regno} off={bad} size={size}", pc)
         return lo, hi
@@ -381,6 +391,13 @@ class MemoryChecks(VerifierEnv):
                 regs[insn.dst] = RegState(
                     S.PTR_TO_MAP_VALUE, tn.const(0), 0, 0, 0, 0, off=off, map=m
                 )
+            return
+        if insn.src == BPF_PSEUDO_FUNC:
+            # check_ld_imm: a callback needs BTF func_info (the kernel checks it is static)
+            if not self.func_info:
+                raise self._err("missing btf func_info", pc, errno.EINVAL)
+            sub = self.cfg.subprog_of(pc + 1 + insn.imm)
+            regs[insn.dst] = RegState(S.PTR_TO_FUNC, tn.const(0), 0, 0, 0, 0, subprogno=sub)
             return
         raise self._err(
             f"ld_imm64 with src_reg {insn.src} is not supported by pybpf's verifier",

@@ -35,6 +35,7 @@ def _regsafe(old: RegState, cur: RegState, idmap: dict[int, int]) -> bool:
         or old.map is not cur.map
         or old.mem_size != cur.mem_size
         or old.frameno != cur.frameno
+        or old.subprogno != cur.subprogno
     ):
         return False
     if old.id or cur.id:

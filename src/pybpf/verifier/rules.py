@@ -29,6 +29,8 @@ ARG_PTR_TO_ALLOC_MEM = "ptr_to_alloc_mem"  # ringbuf record to submit/discard (r
 ARG_CONST_ALLOC_SIZE_OR_ZERO = "const_alloc_size_or_zero"
 ARG_PTR_TO_LONG = "ptr_to_long"  # strtol result (writable 8 bytes)
 ARG_PTR_TO_CONST_STR = "ptr_to_const_str"
+ARG_PTR_TO_FUNC = "ptr_to_func"  # a callback (ld_imm64 src_reg=BPF_PSEUDO_FUNC)
+ARG_PTR_TO_STACK_OR_NULL = "ptr_to_stack_or_null"  # a callback's context
 ARG_UNSUPPORTED = "unsupported"
 
 

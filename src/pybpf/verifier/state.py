@@ -24,6 +24,7 @@ CONST_PTR_TO_MAP = "map_ptr"
 PTR_TO_MAP_VALUE = "map_value"
 PTR_TO_MAP_KEY = "map_key"
 PTR_TO_MEM = "mem"
+PTR_TO_FUNC = "func"  # a callback's subprogram (ld_imm64 src_reg=BPF_PSEUDO_FUNC)
 POINTER_TYPES = (
     PTR_TO_CTX,
     PTR_TO_STACK,
@@ -31,6 +32,7 @@ POINTER_TYPES = (
     PTR_TO_MAP_VALUE,
     PTR_TO_MAP_KEY,
     PTR_TO_MEM,
+    PTR_TO_FUNC,
 )
 
 S64_MIN = -(1 << 63)
@@ -62,6 +64,7 @@ class RegState:
     #: signed bounds of the low 32 bits (s32_min_value/s32_max_value), learnt from JMP32
     s32min: int = -(1 << 31)
     s32max: int = (1 << 31) - 1
+    subprogno: int = 0  # the subprogram a PTR_TO_FUNC names
 
     # --- predicates -----------------------------------------------------------------
     @property
@@ -356,6 +359,18 @@ class Frame:
     callsite: int = -1
     subprog: int = 0
     depth: int = 0  # deepest stack byte used, for the combined-stack check
+    #: a callback run by a helper (bpf_loop, for_each_map_elem): exit returns to the call
+    in_callback: bool = False
+    #: callback bodies explored from this frame's current helper call (callback_depth)
+    callback_depth: int = 0
 
     def copy(self) -> Frame:
-        return Frame(list(self.regs), dict(self.stack), self.callsite, self.subprog, self.depth)
+        return Frame(
+            list(self.regs),
+            dict(self.stack),
+            self.callsite,
+            self.subprog,
+            self.depth,
+            self.in_callback,
+            self.callback_depth,
+        )
