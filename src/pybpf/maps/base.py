@@ -21,6 +21,7 @@ import os
 import re
 import struct
 import weakref
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
@@ -248,7 +249,7 @@ class TypedView:
 # ----------------------------------------------------------------------------- Map
 
 
-class MapFace:
+class MapFace(ABC):
     """The dict-like face of a map, over lookup/update/delete/next_key.
 
     pybpf's maps and the kernel backend's KernelMap both inherit it, so that a
@@ -262,17 +263,17 @@ class MapFace:
     max_entries: int
     ncpus: int
 
-    def lookup(self, key: Any) -> bytes | None:
-        raise NotImplementedError
+    @abstractmethod
+    def lookup(self, key: Any) -> bytes | None: ...
 
-    def update(self, key: Any, value: Any, flags: int = 0) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def update(self, key: Any, value: Any, flags: int = 0) -> None: ...
 
-    def delete(self, key: Any) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def delete(self, key: Any) -> None: ...
 
-    def next_key(self, key: Any = None) -> bytes | None:
-        raise NotImplementedError
+    @abstractmethod
+    def next_key(self, key: Any = None) -> bytes | None: ...
 
     def __getitem__(self, key: Any) -> bytes:
         v = self.lookup(key)

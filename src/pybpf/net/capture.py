@@ -17,6 +17,7 @@ from __future__ import annotations
 import io
 import logging
 import os
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -136,7 +137,7 @@ class Record:
     ifindex: int = 0
 
 
-class CaptureReader:
+class CaptureReader(ABC):
     """Common streaming machinery for pcap and pcapng readers.
 
     Subclasses implement ``_records()``; this class turns records into
@@ -230,8 +231,9 @@ class CaptureReader:
             raise self._fail(f"truncated {what}: needs {n} bytes, only {have} left")
 
     # --- records and packets ---
+    @abstractmethod
     def _records(self) -> Iterator[Record]:
-        raise NotImplementedError
+        """The file's records in order (pcap and pcapng readers say how)."""
 
     def records(self, *, strict: bool = True) -> Iterator[Record]:
         """The stored records, unpresented; damage handled as in iter_packets()."""
