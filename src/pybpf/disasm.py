@@ -188,7 +188,8 @@ def format_insn(
     if k == "lddw":
         if insn.src:
             if exact:  # llvm's form, which drops the second slot's immediate
-                return f"ld_pseudo\tr{d}, {f.num(insn.src)}, {f.num(insn.imm)}"
+                # llvm prints the pseudo immediate unsigned (ld_pseudo r0, 1, 4294967295)
+                return f"ld_pseudo\tr{d}, {f.num(insn.src)}, {f.num(insn.uimm)}"
             return f"r{d} = {_pseudo_imm64(f, insn)} ll"
         return f"r{d} = {f.num(_s64(insn.imm64))} ll"
     if k == "ldabs":
