@@ -384,27 +384,6 @@ class KernelMap(MapFace, FdObject):
 
     # -- per-CPU conveniences -------------------------------------------------------------
 
-    def lookup_percpu(self, key: Any) -> list[bytes] | None:
-        """One value per possible CPU (a one-element list for other maps)."""
-        raw = self.lookup(key)
-        if raw is None:
-            return None
-        if not self.percpu:
-            return [raw]
-        stride = _round8(self.value_size)
-        return [raw[i * stride : i * stride + self.value_size] for i in range(self.ncpus)]
-
-    def update_percpu(self, key: Any, values: list[Any], flags: int = uapi.BPF_ANY) -> None:
-        if not self.percpu:
-            raise MapError("not a per-cpu map", errno=E.EINVAL)
-        if len(values) != self.ncpus:
-            raise MapError(f"{len(values)} values for {self.ncpus} cpus", errno=E.EINVAL)
-        stride = _round8(self.value_size)
-        blob = b"".join(
-            self._as_bytes(v, self.value_size, "value").ljust(stride, b"\0") for v in values
-        )
-        self.update(key, blob, flags)
-
     def __repr__(self) -> str:
         return (
             f"<KernelMap {self.type_name} name={self.name!r} fd={self.fd} "

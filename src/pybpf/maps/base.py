@@ -275,6 +275,32 @@ class MapFace(ABC):
     @abstractmethod
     def next_key(self, key: Any = None) -> bytes | None: ...
 
+    @abstractmethod
+    def _as_bytes(self, obj: Any, size: int, what: str) -> bytes:
+        """A key or value as the map's bytes (ints, bytes, ctypes objects)."""
+
+    def lookup_percpu(self, key: Any) -> list[bytes] | None:
+        """One value per possible CPU, as bpf(2) lays them out (one element for other maps)."""
+        raw = self.lookup(key)
+        if raw is None:
+            return None
+        if not getattr(self, "percpu", False):
+            return [raw]
+        stride = round_up(self.value_size, 8)
+        return [raw[i * stride : i * stride + self.value_size] for i in range(self.ncpus)]
+
+    def update_percpu(self, key: Any, values: list[Any], flags: int = 0) -> None:
+        """Set a per-CPU map's value on every CPU at once (``values``: one per CPU)."""
+        if not getattr(self, "percpu", False):
+            raise MapError("not a per-cpu map", errno=E.EINVAL)
+        if len(values) != self.ncpus:
+            raise MapError(f"{len(values)} values for {self.ncpus} cpus", errno=E.EINVAL)
+        stride = round_up(self.value_size, 8)
+        blob = b"".join(
+            self._as_bytes(v, self.value_size, "value").ljust(stride, b"\0") for v in values
+        )
+        self.update(key, blob, flags)
+
     def __getitem__(self, key: Any) -> bytes:
         v = self.lookup(key)
         if v is None:
@@ -560,26 +586,6 @@ class Map(MapFace):
             del _fd_table[self.fd]
 
     # -- per-cpu conveniences -----------------------------------------------------------
-
-    def lookup_percpu(self, key: Any) -> list[bytes] | None:
-        raw = self.lookup(key)
-        if raw is None:
-            return None
-        if not self.percpu:
-            return [raw]
-        stride = round_up(self.value_size, 8)
-        return [raw[i * stride : i * stride + self.value_size] for i in range(self.ncpus)]
-
-    def update_percpu(self, key: Any, values: list[bytes], flags: int = 0) -> None:
-        if not self.percpu:
-            raise map_err(E.EINVAL, "not a per-cpu map")
-        if len(values) != self.ncpus:
-            raise map_err(E.EINVAL, f"{len(values)} values for {self.ncpus} cpus")
-        stride = round_up(self.value_size, 8)
-        blob = b"".join(
-            self._as_bytes(v, self.value_size, "value").ljust(stride, b"\0") for v in values
-        )
-        self.update(key, blob, flags)
 
     def __repr__(self) -> str:
         return (
