@@ -25,10 +25,10 @@ from __future__ import annotations
 
 import argparse
 
+from pybpf.asm.disasm import disassemble, listing
 from pybpf.asm.macros import *
-from pybpf.disasm import disassemble, listing
 from pybpf.isa import Insn, encode
-from pybpf.spec import MapSpec
+from pybpf.spec.types import MapSpec
 from pybpf.uapi import BPF_MAP_TYPE_ARRAY
 
 NAME = "sockex1"

@@ -88,7 +88,7 @@ def expected_counts(frames: Iterable[tuple[bytes, int]]) -> dict[int, int]:
 
 
 def build(source: Path = SOURCE, defines: Iterable[str] = ()) -> Path:
-    from pybpf.cc import compile_c
+    from pybpf.spec.cc import compile_c
 
     return compile_c(source, defines=tuple(defines))
 

@@ -34,23 +34,23 @@ from .errors import (
 from .isa import Insn, decode, encode
 
 if TYPE_CHECKING:
+    from .asm.disasm import disassemble
     from .asm.text import assemble
-    from .collection import Collection, load
-    from .disasm import disassemble
+    from .loader import Collection, load
     from .maps import Map, create_map
-    from .program import Program
+    from .user.program import Program
     from .verifier.check import verify
 
 __version__ = "0.1.0"
 
 _LAZY = {
-    "load": ("collection", "load"),
-    "Collection": ("collection", "Collection"),
+    "load": ("loader", "load"),
+    "Collection": ("loader", "Collection"),
     "Map": ("maps", "Map"),
     "create_map": ("maps", "create_map"),
-    "Program": ("program", "Program"),
+    "Program": ("user.program", "Program"),
     "assemble": ("asm.text", "assemble"),
-    "disassemble": ("disasm", "disassemble"),
+    "disassemble": ("asm.disasm", "disassemble"),
     "verify": ("verifier.check", "verify"),
 }
 

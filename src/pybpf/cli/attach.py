@@ -32,7 +32,7 @@ ETH_P_ALL = 0x0003
 def _show(coll: Any, counters: dict[str, Any], as_json: bool, tick: int) -> None:
     from rich.console import Console  # noqa: PLC0415
 
-    from ..report import maps_json, render_counters, render_maps  # noqa: PLC0415
+    from .output import maps_json, render_counters, render_maps  # noqa: PLC0415
 
     if as_json:
         click.echo(json.dumps({"interval": tick, **counters, "maps": maps_json(coll.maps)}))

@@ -39,7 +39,7 @@ def cc_command(
     print_command: bool,
 ) -> None:
     """Compile SOURCE (restricted C) to an eBPF ELF object with BTF and line info."""
-    from ..cc import build_command, compile_c
+    from ..spec.cc import build_command, compile_c
 
     out = output if output is not None else source.with_suffix(".o")
     if print_command:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from ..conformance import iter_tests, run_suite
+from ..vm.conformance import iter_tests, run_suite
 from . import main
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ..disasm import is_elf, listing, objdump, raw_file
+from ..asm.disasm import is_elf, listing, objdump, raw_file
 from ..errors import BpfError
 from . import main
 
@@ -39,7 +39,7 @@ def disasm(file: str, section: str | None, hex_: bool, exact: bool, source: bool
     (.py), or raw little-endian instructions."""
     path = Path(file)
     if path.suffix == ".c":
-        from ..cc import compile_c
+        from ..spec.cc import compile_c
 
         file = str(compile_c(path))
     if path.suffix == ".py" or source:
@@ -55,7 +55,7 @@ def disasm(file: str, section: str | None, hex_: bool, exact: bool, source: bool
 
 def _programs(file: str, section: str | None, hex_: bool, exact: bool, source: bool) -> None:
     """Each program of an object or macro module, with its C lines when asked."""
-    from ..collection import load, read_spec
+    from ..loader import load, read_spec
 
     if Path(file).suffix == ".py":  # a macro module builds its program against live maps
         spec = load(file, verify=False).spec

@@ -15,8 +15,8 @@ import sys
 
 import click
 
-from ..conformance import run_program
 from ..errors import BpfError
+from ..vm.conformance import run_program
 from . import main
 
 

@@ -42,7 +42,7 @@ from typing import Any
 import click
 
 from ..errors import BpfError, CaptureError
-from ..program import ENGINES
+from ..user.program import ENGINES
 from . import main
 
 #: show a progress bar for inputs at least this large (bytes), when stderr is a terminal
@@ -202,7 +202,7 @@ def run_captures(
 
 def result_json(res: RunResult, maps: Any) -> dict[str, Any]:
     """The ``--json`` object."""
-    from ..report import maps_json  # noqa: PLC0415
+    from .output import maps_json  # noqa: PLC0415
 
     return {
         "program": res.program,
@@ -217,7 +217,7 @@ def print_human(res: RunResult, coll: Any, *, nonzero: bool = True) -> None:
     """The rich tables: every map, then the counters."""
     from rich.console import Console  # noqa: PLC0415
 
-    from ..report import render_counters, render_maps  # noqa: PLC0415
+    from .output import render_counters, render_maps  # noqa: PLC0415
 
     console = Console()
     render_maps(console, coll.maps, coll.spec, nonzero=nonzero)

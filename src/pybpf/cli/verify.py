@@ -37,7 +37,7 @@ def verify(
     ctx: click.Context, prog: str, section: str | None, log_level: int, unpriv: bool
 ) -> None:
     """Verify PROG (.o, .c or a macro .py module) the way Linux would load it."""
-    from ..collection import load
+    from ..loader import load
 
     coll = load(prog, backend="user", verify=False)
     selected = [

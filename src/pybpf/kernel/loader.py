@@ -8,7 +8,7 @@ initial contents, ``.rodata`` frozen); then the programs, whose map references
 (``BPF_PSEUDO_MAP_FD``/``BPF_PSEUDO_MAP_VALUE``) get the new fds; last, the
 PROG_ARRAY slots an object initialises.
 
-One BTF object is loaded per parsed :class:`~pybpf.btf.BTF` and shared by the
+One BTF object is loaded per parsed :class:`~pybpf.spec.btf.BTF` and shared by the
 maps and programs that refer to it (bpftool then shows the same ``btf_id`` for
 all of them). The kernel keeps its own reference, so our fd may be closed as
 soon as the last map or program using it exists; we keep it while the BTF
@@ -23,8 +23,8 @@ from collections.abc import Callable
 from typing import Any
 
 from ..errors import KernelError
-from ..linker import build_program, fill_prog_arrays
-from ..spec import MapSpec, ObjectSpec
+from ..spec.linker import build_program, fill_prog_arrays
+from ..spec.types import MapSpec, ObjectSpec
 from . import syscall as sc
 
 

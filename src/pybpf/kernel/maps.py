@@ -142,7 +142,7 @@ class KernelMap(MapFace, FdObject):
 
     @classmethod
     def from_spec(cls, spec: Any, *, inner_map_fd: int = 0, btf: Any = None) -> KernelMap:
-        """Create from a :class:`pybpf.spec.MapSpec`, filling initial contents and freezing
+        """Create from a :class:`pybpf.spec.types.MapSpec`, filling initial contents and freezing
         as libbpf does for global-data sections.
 
         ``btf`` is the object's parsed BTF (``ObjectSpec.btf``): when the spec names

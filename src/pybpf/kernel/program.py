@@ -24,7 +24,7 @@ from typing import Any
 from .. import uapi
 from ..errors import KernelError, NotSupportedError
 from ..isa import BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_VALUE, Insn, decode
-from ..spec import MapRef
+from ..spec.types import MapRef
 from . import probe
 from . import syscall as sc
 from .fd import FdObject
@@ -154,7 +154,7 @@ class KernelProgram(FdObject):
     def from_spec(
         cls, spec: Any, maps: Mapping[str, KernelMap] | None = None, **kw: Any
     ) -> KernelProgram:
-        """Load a :class:`pybpf.spec.ProgramSpec`; MapRef relocations resolve in ``maps``.
+        """Load a :class:`pybpf.spec.types.ProgramSpec`; MapRef relocations resolve in ``maps``.
 
         When the object had BTF (``spec.btf``, a ProgramBtf), the BTF is loaded
         once (shared with the object's maps) and the program carries

@@ -44,7 +44,7 @@ __all__ = [
 
 
 def create_map(spec) -> Map:
-    """Create a map from a :class:`pybpf.spec.MapSpec`: attributes, initial contents, freeze.
+    """Create a map from a :class:`pybpf.spec.types.MapSpec`: attributes, initial contents, freeze.
 
     The name is cut to the kernel's 15 characters and characters bpf() refuses
     become ``_`` (as libbpf does for names such as ``.rodata``-derived ones).

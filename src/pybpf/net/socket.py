@@ -157,7 +157,7 @@ class _FilterMixin:
     def attach(self, prog: Any) -> None:
         """SO_ATTACH_BPF: run ``prog`` on every packet; replaces an attached filter.
 
-        ``prog`` is a pybpf :class:`~pybpf.program.Program` (or its
+        ``prog`` is a pybpf :class:`~pybpf.user.program.Program` (or its
         :class:`~pybpf.vm.jit.JitProgram`), a
         :class:`~pybpf.kernel.program.KernelProgram` (run per packet with
         BPF_PROG_TEST_RUN, see :func:`kernel_test_run_frame`) or any callable

@@ -506,7 +506,7 @@ class Verifier(AluChecks, MemoryChecks, BranchChecks, CallChecks):
     def _fmt(self, insn: Insn, pc: int) -> str:
         if self._disasm is None:
             try:
-                from ..disasm import format_insn
+                from ..asm.disasm import format_insn
 
                 self._disasm = format_insn
             except ImportError:

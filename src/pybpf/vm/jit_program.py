@@ -1,4 +1,4 @@
-"""``JitProgram``: a user-space :class:`pybpf.program.Program`, verified, run as native code.
+"""``JitProgram``: a user-space :class:`pybpf.user.program.Program`, verified, run as native code.
 
 It stands in for the Program: ``run``, ``run_skb`` and ``test_run`` go through
 the JIT, every other attribute (``name``, ``maps``, ``insns``, ``fd`` ...) is
@@ -94,7 +94,7 @@ class JitProgram:
         return ret & M32
 
     def run(self, data_or_skb: Any, *, cpu: int = 0, **skb_args: Any) -> int:
-        """As :meth:`pybpf.program.Program.run`: a frame from the MAC header, or an SkBuff."""
+        """As :meth:`pybpf.user.program.Program.run`: a frame from the MAC header, or an SkBuff."""
         from ..net.skb import SkBuff  # noqa: PLC0415
 
         if isinstance(data_or_skb, SkBuff):
@@ -113,7 +113,7 @@ class JitProgram:
         *,
         cpu: int = 0,
     ) -> Any:
-        """BPF_PROG_TEST_RUN exactly as :meth:`pybpf.program.Program.test_run` models it,
+        """BPF_PROG_TEST_RUN exactly as :meth:`pybpf.user.program.Program.test_run` models it,
         with the program run by the JIT (that method runs everything through run_skb)."""
         return type(self.program).test_run(self, data, repeat, ctx_in, cpu=cpu)
 

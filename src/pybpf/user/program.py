@@ -1,0 +1,494 @@
+"""The user-space ``Program``: instructions plus a program type, run in pybpf's interpreter.
+
+``Program(insns, prog_type=BPF_PROG_TYPE_SOCKET_FILTER, license="GPL")`` is the
+user-space counterpart of a loaded program fd. Its two entry points mirror the
+kernel's:
+
+* :meth:`Program.run` is what a packet socket does for each packet
+  (``sk_filter_trim_cap`` in net/core/filter.c): the frame starts at the MAC
+  header, ``skb->sk`` is the receiving socket, and the u32 return value means
+  0 = drop, N = keep ``min(N, len)`` bytes.
+* :meth:`Program.test_run` mirrors ``BPF_PROG_TEST_RUN``
+  (``bpf_prog_test_run_skb`` in net/bpf/test_run.c). **For socket filters the
+  kernel runs ``eth_type_trans`` first, which pulls the 14-byte Ethernet
+  header: the program's offset 0 (``skb->data``, LD_ABS 0) is the network
+  header, not the MAC header**, and the MAC header is reachable only through
+  the ``SKF_LL_OFF`` base. The device is loopback (ifindex 1, MAC all zeros,
+  so unicast frames get ``pkt_type`` PACKET_OTHERHOST). ``data_out`` has the
+  Ethernet header zeroed, as the kernel pushes back 14 zero bytes.
+
+Maps named by ``BPF_LD_MAP_FD`` resolve through the instruction's ``ref``
+(what the asm helpers attach), then the ``maps`` argument (a mapping fd ->
+Map, or a list indexed by ``BPF_PSEUDO_MAP_IDX``), then the process-wide fake
+fd table (:func:`pybpf.maps.base.map_by_fd`). A Program gets a fake fd of its
+own (:func:`pybpf.maps.prog_array.prog_fd`) so it can be stored in a
+PROG_ARRAY for tail calls.
+"""
+
+from __future__ import annotations
+
+import errno as E
+import os
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .. import isa, uapi
+from ..errors import BpfError, NotSupportedError, VerifierError
+from ..helpers import HELPERS, helpers_for
+from ..isa import Insn
+from ..net.skb import ETH_HLEN, QDISC_CB_PRIV_LEN, SkBuff, Sock
+from ..progtypes import (
+    SIZEOF_SK_BUFF,
+    ctx_load,
+    get_prog_type,
+    render_sk_buff,
+    writeback_sk_buff,
+)
+
+__all__ = ["Program", "TestRunResult", "license_is_gpl_compatible"]
+
+#: bpf_test_init(): data must fit a page after NET_SKB_PAD headroom and skb_shared_info
+TEST_RUN_MAX_DATA = 4096 - 64 - 320
+#: GSO_MAX_SEGS / GSO_LEGACY_MAX_SIZE (include/linux/netdevice.h)
+GSO_MAX_SEGS = 65535
+GSO_LEGACY_MAX_SIZE = 65536
+
+_GPL_LICENSES = (
+    "GPL",
+    "GPL v2",
+    "GPL and additional rights",
+    "Dual BSD/GPL",
+    "Dual MIT/GPL",
+    "Dual MPL/GPL",
+)
+
+
+def license_is_gpl_compatible(license: str) -> bool:
+    """license_is_gpl_compatible() (include/linux/license.h)."""
+    return license in _GPL_LICENSES
+
+
+@dataclass
+class TestRunResult:
+    """What BPF_PROG_TEST_RUN returns: retval, mean ns per run, output data and context."""
+
+    __test__ = False  # not a pytest class
+
+    retval: int
+    duration: int
+    data_out: bytes = b""
+    ctx_out: bytes = b""
+
+
+def _ifindex_exists(ifindex: int) -> bool:
+    try:
+        for name in os.listdir("/sys/class/net"):
+            with open(f"/sys/class/net/{name}/ifindex") as fh:
+                if int(fh.read().strip()) == ifindex:
+                    return True
+    except OSError:
+        return False
+    return False
+
+
+#: how a Program runs: pybpf's interpreter, or the llvmlite JIT (verified programs only)
+ENGINES = ("interp", "jit")
+
+
+class Program:
+    """An eBPF program of one type, run by pybpf's interpreter or JIT (see module doc)."""
+
+    def __init__(
+        self,
+        insns: Sequence[Insn] | bytes | bytearray,
+        prog_type: int = uapi.BPF_PROG_TYPE_SOCKET_FILTER,
+        license: str = "GPL",
+        name: str = "",
+        maps: Mapping[Any, Any] | Sequence[Any] | None = None,
+        *,
+        verify: bool = False,
+        budget: int | None = None,
+        engine: str = "interp",
+        line_info: Sequence[Any] = (),
+        func_info: Sequence[Any] = (),
+    ):
+        if isinstance(insns, bytes | bytearray | memoryview):
+            insns = isa.decode(insns)
+        self._maps_arg = maps
+        self.insns: list[Insn] = self._relocate(list(insns))
+        if not self.insns:
+            raise BpfError("a program needs at least one instruction", errno=E.EINVAL)
+        self.prog_type = prog_type
+        self.type_info = get_prog_type(prog_type)
+        self.license = license
+        self.name = name
+        self.helpers = helpers_for(prog_type)
+        self.line_info = list(line_info)
+        self.func_info = list(func_info)
+        self._check_calls()
+        if engine not in ENGINES:
+            raise BpfError(f"unknown engine {engine!r} (choose from {', '.join(ENGINES)})")
+        self.engine = engine
+        #: the verifier's result (statistics, log) when the program was verified
+        self.verification: Any = None
+        if verify or engine == "jit":  # the JIT runs verified programs only (docs/design.md)
+            self.verification = self.verify()
+        from ..vm.interp import DEFAULT_BUDGET, Interpreter  # noqa: PLC0415
+
+        engine_cls: Any = Interpreter
+        if engine == "jit":
+            from ..vm.jit import JitEngine  # noqa: PLC0415
+
+            engine_cls = JitEngine
+        self._interp = engine_cls(
+            self.insns,
+            helpers=self.helpers,
+            maps=self._resolve_map,
+            budget=budget or DEFAULT_BUDGET,
+            prog=self,
+        )
+        self._mem: Any = None
+        self._ctx_image = bytearray(SIZEOF_SK_BUFF)
+        self._ctx_region: Any = None
+        self.sock = Sock(cookie=_next_cookie())
+        from ..maps.prog_array import prog_fd  # noqa: PLC0415
+
+        self.fd = prog_fd(self)
+
+    @classmethod
+    def from_spec(cls, spec: Any, maps: Mapping[str, Any], **kw: Any) -> Program:
+        """A Program from a :class:`pybpf.spec.types.ProgramSpec`; ``maps`` maps names to Maps."""
+        return cls(spec.insns, spec.prog_type, spec.license, spec.name, maps, **kw)
+
+    # --- load-time checks ----------------------------------------------------------------
+    def _relocate(self, insns: list[Insn]) -> list[Insn]:
+        """Point LDDWs that name a map by :class:`pybpf.spec.types.MapRef` at the Map itself."""
+        out = []
+        for i, insn in enumerate(insns):
+            ref = insn.ref
+            if (
+                insn.is_lddw
+                and ref is not None
+                and hasattr(ref, "value_offset")
+                and not hasattr(ref, "storage")
+            ):
+                maps = self._maps_arg
+                m = maps.get(ref.name) if isinstance(maps, Mapping) else None
+                if m is None:
+                    raise BpfError(
+                        f"insn {i}: program refers to map {ref.name!r}, which was not given",
+                        errno=E.EBADF,
+                    )
+                if ref.value_offset is None:
+                    insn = insn.replace(ref=m)
+                else:
+                    insn = insn.replace(
+                        ref=m, src=isa.BPF_PSEUDO_MAP_VALUE, imm_hi=ref.value_offset
+                    )
+            out.append(insn)
+        return out
+
+    @property
+    def gpl_compatible(self) -> bool:
+        return license_is_gpl_compatible(self.license)
+
+    def _check_calls(self) -> None:
+        """The helper-call checks check_helper_call() makes before looking at arguments."""
+        for pc, insn in isa.iter_slots(self.insns):
+            if not isa.is_helper_call(insn):
+                continue
+            fid = insn.imm
+            h = HELPERS.get(fid)
+            name = uapi.FUNC_NAMES.get(fid)
+            if name is None:
+                raise VerifierError(f"invalid func unknown#{fid}", index=pc, errno=E.EINVAL)
+            if fid not in self.helpers:
+                raise VerifierError(
+                    f"program of this type cannot use helper bpf_{name}#{fid}",
+                    index=pc,
+                    errno=E.EINVAL,
+                )
+            if h is not None and h.proto.gpl_only and not self.gpl_compatible:
+                raise VerifierError(
+                    "cannot call GPL-restricted function from non-GPL compatible program",
+                    index=pc,
+                    errno=E.EINVAL,
+                )
+            if h is not None and not h.implemented:
+                raise NotSupportedError(
+                    f"insn {pc}: helper bpf_{name}#{fid} is allowed here but "
+                    "not modelled in user space"
+                )
+
+    def verify(
+        self,
+        *,
+        log_level: int = 0,
+        line_info: Any = None,
+        privileged: bool = True,
+        func_info: Any = None,
+    ) -> Any:
+        """Run pybpf's verifier on the program (raises VerifierError when refused).
+
+        Line and function info default to the program's own (from its object file),
+        so refusals name the C source line.
+        """
+        try:
+            from ..verifier.check import Verifier  # noqa: PLC0415
+        except ImportError as exc:  # pragma: no cover - verifier not present
+            raise NotSupportedError(f"pybpf's verifier is not available: {exc}") from exc
+
+        def resolve(insn: Insn) -> Any:
+            return insn.ref if insn.ref is not None else self._resolve_map(insn.imm)
+
+        return Verifier(
+            self.insns,
+            prog_type=self.prog_type,
+            map_resolver=resolve,
+            license=self.license,
+            log_level=log_level,
+            line_info=self.line_info if line_info is None else line_info,
+            privileged=privileged,
+            func_info=self.func_info if func_info is None else func_info,
+        ).verify()
+
+    def _resolve_map(self, key: int) -> Any:
+        m = self._maps_arg
+        if isinstance(m, Mapping):
+            if key in m:
+                return m[key]
+        elif m is not None and 0 <= key < len(m):
+            return m[key]
+        from ..maps.base import map_by_fd  # noqa: PLC0415
+
+        return map_by_fd(key)
+
+    @property
+    def maps(self) -> list[Any]:
+        """The maps the program's BPF_LD_MAP_FD instructions name, in order of appearance."""
+        out: list[Any] = []
+        for _, insn in isa.iter_slots(self.insns):
+            if insn.is_lddw and insn.src in (
+                isa.BPF_PSEUDO_MAP_FD,
+                isa.BPF_PSEUDO_MAP_VALUE,
+                isa.BPF_PSEUDO_MAP_IDX,
+                isa.BPF_PSEUDO_MAP_IDX_VALUE,
+            ):
+                m = insn.ref if insn.ref is not None else self._resolve_map(insn.imm)
+                if all(m is not x for x in out):
+                    out.append(m)
+        return out
+
+    # --- running -------------------------------------------------------------------------
+    def _memory(self) -> Any:
+        if self._mem is None:
+            self._mem = _ctx_memory_class()()
+            self._ctx_region = self._mem.add_region(self._ctx_image, name="ctx (__sk_buff)")
+            self._mem.ctx_slot = self._ctx_region.base >> 32
+            self._mem.ctx_region = self._ctx_region
+        return self._mem
+
+    def run_skb(self, skb: SkBuff, *, cpu: int = 0) -> int:
+        """Run once with ``skb`` as the context; returns the u32 return value."""
+        if self.type_info.ctx_fields is None:
+            raise NotSupportedError(f"running {self.type_info.name} programs is not supported")
+        mem = self._memory()
+        del self._interp.trace[:]
+        render_sk_buff(skb, self._ctx_image)
+        ret = self._interp.run(mem=mem, ctx=skb, r1=self._ctx_region.base, cpu=cpu)
+        writeback_sk_buff(skb, self._ctx_image, self.prog_type)
+        return ret & 0xFFFF_FFFF
+
+    def advance_time(self, ns: int) -> int:
+        """Move the simulated clocks on by ``ns`` and fire this program's due bpf_timers.
+
+        Timers armed with bpf_timer_start run their callback when the simulated
+        clock passes their expiry (pybpf.helpers.timers); returns how many fired.
+        """
+        from ..helpers import timers  # noqa: PLC0415
+
+        return timers.advance_time(ns, prog=self)
+
+    @property
+    def trace(self) -> list[str]:
+        """What bpf_trace_printk printed during the last run (all runs: pybpf.helpers.trace)."""
+        return self._interp.trace
+
+    def run(
+        self, data_or_skb: bytes | bytearray | memoryview | SkBuff, *, cpu: int = 0, **skb_args: Any
+    ) -> int:
+        """Run as a packet socket's filter on a frame starting at the MAC header.
+
+        ``data_or_skb`` is the frame (an :class:`SkBuff` is built with
+        ``SkBuff.from_frame(data, **skb_args)``, ``skb->sk`` = this program's
+        socket) or a ready SkBuff. As af_packet's run_filter() does
+        (``bpf_prog_run_clear_cb``), ``cb[]`` is zeroed before the program runs.
+        Returns the u32 return value: 0 drops, N keeps ``min(N, len)`` bytes (see
+        :func:`pybpf.progtypes.sk_filter_result`). :meth:`run_skb` runs on an skb
+        as it is.
+        """
+        if isinstance(data_or_skb, SkBuff):
+            skb = data_or_skb
+            skb.cb[:] = bytes(len(skb.cb))
+        else:
+            skb_args.setdefault("sk", self.sock)
+            skb = SkBuff.from_frame(data_or_skb, **skb_args)
+        return self.run_skb(skb, cpu=cpu)
+
+    def test_run(
+        self,
+        data: bytes | bytearray | memoryview,
+        repeat: int = 1,
+        ctx_in: bytes | None = None,
+        *,
+        cpu: int = 0,
+    ) -> TestRunResult:
+        """BPF_PROG_TEST_RUN for an __sk_buff program (see the module doc on the MAC header).
+
+        ``ctx_in`` is an optional ``struct __sk_buff`` image: only mark, priority,
+        ingress_ifindex, ifindex, cb, tstamp, wire_len, gso_segs, gso_size and
+        hwtstamp may be non-zero (EINVAL otherwise), as in convert___skb_to_skb.
+        The program runs ``repeat`` times on the same skb (so cb[] written by one
+        run is seen by the next, as in bpf_test_run); retval is the last run's. Like Linux 6.18, an IPv4 (IPv6) frame too short for a
+        20 (40) byte network header is refused with EINVAL.
+        """
+        if self.type_info.ctx_fields is None:
+            raise NotSupportedError(f"test_run of {self.type_info.name} programs is not supported")
+        data = bytes(data)
+        if len(data) < ETH_HLEN or len(data) > TEST_RUN_MAX_DATA:
+            raise BpfError(
+                f"test_run data of {len(data)} bytes: must be {ETH_HLEN}..{TEST_RUN_MAX_DATA}",
+                errno=E.EINVAL,
+            )
+        proto = int.from_bytes(data[12:14], "big")
+        need = {0x0800: 20, 0x86DD: 40}.get(proto, 0)
+        if len(data) < ETH_HLEN + need:
+            raise BpfError(
+                f"test_run data: {len(data) - ETH_HLEN} bytes after the Ethernet "
+                f"header cannot hold the {need}-byte network header its EtherType "
+                f"{proto:#06x} announces",
+                errno=E.EINVAL,
+            )
+        ctx = None
+        if ctx_in is not None:
+            if len(ctx_in) > SIZEOF_SK_BUFF and any(ctx_in[SIZEOF_SK_BUFF:]):
+                raise BpfError(
+                    "ctx_in is larger than struct __sk_buff and the excess is not zero",
+                    errno=E.E2BIG,
+                )
+            ctx = bytearray(bytes(ctx_in[:SIZEOF_SK_BUFF]).ljust(SIZEOF_SK_BUFF, b"\0"))
+        ifindex = 1
+        if ctx is not None:
+            ifindex_in = int.from_bytes(ctx[40:44], "little")
+            if ifindex_in > 1:
+                if not _ifindex_exists(ifindex_in):
+                    raise BpfError(f"ctx_in ifindex {ifindex_in}: no such device", errno=E.ENODEV)
+                ifindex = ifindex_in
+        # tc programs see the frame from the MAC header (is_l2 in bpf_prog_test_run_skb)
+        is_l2 = self.prog_type in (uapi.BPF_PROG_TYPE_SCHED_CLS, uapi.BPF_PROG_TYPE_SCHED_ACT)
+        repeat = max(repeat, 1)
+        retval = 0
+        skb = SkBuff.for_test_run(data, sk=Sock(cookie=_next_cookie(), uid=0))
+        if is_l2:
+            skb.push(ETH_HLEN)
+        skb.ifindex = ifindex
+        if ctx is not None:
+            _ctx_to_skb(ctx, skb)
+        t0 = time.perf_counter_ns()
+        for _ in range(repeat):  # bpf_test_run: the same skb every time, cb[] carries over
+            retval = self.run_skb(skb, cpu=cpu)
+        duration = (time.perf_counter_ns() - t0) // repeat
+        data_out = skb.tobytes() if is_l2 else bytes(ETH_HLEN) + skb.tobytes()
+        ctx_out = b""
+        if ctx is not None:
+            ctx_out = bytes(_skb_to_ctx(skb, ctx))
+        return TestRunResult(retval, duration, data_out, ctx_out)
+
+    def __repr__(self) -> str:
+        t = uapi.PROG_TYPE_NAMES.get(self.prog_type, str(self.prog_type))
+        return f"<Program {self.name or '(anonymous)'} {t} {len(self.insns)} insns fd={self.fd}>"
+
+
+_CtxMemory: Any = None
+
+
+def _ctx_memory_class() -> Any:
+    """Memory whose loads from the context region go through the kernel's ctx rewrite."""
+    global _CtxMemory
+    if _CtxMemory is None:
+        from ..vm.memory import SLOT_SHIFT, Memory  # noqa: PLC0415
+
+        class CtxMemory(Memory):
+            ctx_slot = -1
+            ctx_region: Any = None
+
+            def load(self, addr: int, size: int, pc: int | None = None) -> int:
+                if addr >> SLOT_SHIFT == self.ctx_slot:
+                    region = self.ctx_region
+                    off = addr - region.base
+                    if 0 <= off and off + size <= region.size:
+                        return ctx_load(region.buf, off, size)
+                return Memory.load(self, addr, size, pc)
+
+        _CtxMemory = CtxMemory
+    return _CtxMemory
+
+
+_cookie = 0
+
+
+def _next_cookie() -> int:
+    """sock_gen_cookie(): socket cookies are unique and start at 1."""
+    global _cookie
+    _cookie += 1
+    return _cookie
+
+
+def _u32(b: bytes | bytearray, off: int) -> int:
+    return int.from_bytes(b[off : off + 4], "little")
+
+
+def _ctx_to_skb(ctx: bytearray, skb: SkBuff) -> None:
+    """convert___skb_to_skb(): only some __sk_buff fields may be set by the caller."""
+    allowed = [(8, 12), (32, 44), (48, 68), (152, 168), (176, 180), (184, 192)]
+    for i, b in enumerate(ctx):
+        if b and not any(lo <= i < hi for lo, hi in allowed):
+            raise BpfError(
+                f"ctx_in byte {i} is set but that __sk_buff field is not an input", errno=E.EINVAL
+            )
+    skb.mark = _u32(ctx, 8)
+    skb.priority = _u32(ctx, 32)
+    skb.ingress_ifindex = _u32(ctx, 36)
+    skb.tstamp = int.from_bytes(ctx[152:160], "little")
+    skb.cb[:QDISC_CB_PRIV_LEN] = ctx[48:68]
+    wire_len = _u32(ctx, 160)
+    if wire_len:
+        if wire_len < skb.len or wire_len > GSO_LEGACY_MAX_SIZE:
+            raise BpfError(
+                f"ctx_in wire_len {wire_len} is below the packet length or too big", errno=E.EINVAL
+            )
+        skb.wire_len = wire_len
+    else:
+        skb.wire_len = skb.len
+    gso_segs = _u32(ctx, 164)
+    if gso_segs > GSO_MAX_SEGS:
+        raise BpfError(f"ctx_in gso_segs {gso_segs} > {GSO_MAX_SEGS}", errno=E.EINVAL)
+    skb.gso_segs = gso_segs
+    skb.gso_size = _u32(ctx, 176)
+    skb.hwtstamp = int.from_bytes(ctx[184:192], "little")
+
+
+def _skb_to_ctx(skb: SkBuff, ctx: bytearray) -> bytearray:
+    """convert_skb_to___skb(): the fields the kernel copies back out."""
+    ctx[8:12] = (skb.mark & 0xFFFF_FFFF).to_bytes(4, "little")
+    ctx[32:36] = (skb.priority & 0xFFFF_FFFF).to_bytes(4, "little")
+    ctx[36:40] = (skb.ingress_ifindex & 0xFFFF_FFFF).to_bytes(4, "little")
+    ctx[40:44] = (skb.ifindex & 0xFFFF_FFFF).to_bytes(4, "little")
+    ctx[152:160] = (skb.tstamp & (2**64 - 1)).to_bytes(8, "little")
+    ctx[48:68] = bytes(skb.cb[:QDISC_CB_PRIV_LEN])
+    ctx[160:164] = ((skb.wire_len or skb.len) & 0xFFFF_FFFF).to_bytes(4, "little")
+    ctx[164:168] = (skb.gso_segs & 0xFFFF_FFFF).to_bytes(4, "little")
+    ctx[184:192] = (skb.hwtstamp & (2**64 - 1)).to_bytes(8, "little")
+    return ctx

@@ -1,0 +1,169 @@
+"""pybpf's verifier against the running kernel's: the same verdict on every corpus case.
+
+Each case of tests/verifier_corpus.py, each compiled example and the seed's macro
+program is loaded into the kernel twice: as root, and as an unprivileged user
+(``setpriv`` to nobody, with /proc/sys/kernel/unprivileged_bpf_disabled set to 0
+for the duration and restored afterwards). pybpf's verifier must give the same
+verdict in both modes, and the corpus's recorded expectations must match too.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from conftest import require_bpf
+from support import verifier_corpus as vc
+
+pytestmark = pytest.mark.kernel
+
+SYSCTL = Path("/proc/sys/kernel/unprivileged_bpf_disabled")
+CASES = {c.name: c for c in vc.ALL_CASES}
+
+
+def _unprivileged_verdicts(examples: dict[str, str]) -> dict[str, dict] | str:
+    """Run the corpus in the kernel as nobody; a string is the reason it cannot be done."""
+    try:
+        old = SYSCTL.read_text().strip()
+    except OSError as e:
+        return f"cannot read {SYSCTL}: {e}"
+    try:
+        if old != "0":
+            try:
+                SYSCTL.write_text("0")
+            except OSError as e:
+                return f"cannot enable unprivileged bpf() ({SYSCTL}={old}): {e}"
+        env = {**os.environ, "PYTHONPATH": str(Path(vc.__file__).resolve().parents[2] / "src")}
+        res = subprocess.run(
+            [
+                "setpriv",
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                sys.executable,
+                vc.__file__,
+                json.dumps(examples),
+            ],
+            capture_output=True,
+            text=True,
+            cwd="/",
+            env=env,
+            timeout=600,
+        )
+    finally:
+        if SYSCTL.read_text().strip() != old:
+            SYSCTL.write_text(old)
+    assert res.returncode == 0, f"the unprivileged run failed: {res.stderr.strip()[-2000:]}"
+    return json.loads(res.stdout)
+
+
+@pytest.fixture(scope="module")
+def examples() -> Iterator[dict[str, str]]:
+    # a directory the unprivileged user can read (pytest's tmp_path is private to root)
+    with tempfile.TemporaryDirectory(prefix="pybpf-verifier-") as d:
+        os.chmod(d, 0o755)
+        yield vc.example_objects(d)
+
+
+@pytest.fixture(scope="module")
+def kernel(examples: dict[str, str]) -> dict[str, dict]:
+    require_bpf()
+    root = vc.kernel_verdicts(examples)
+    unpriv = _unprivileged_verdicts(examples)
+    return {"root": root, "unpriv": unpriv}
+
+
+NAMES = [c.name for c in vc.ALL_CASES] + list(vc.EXAMPLES)
+
+
+def _pybpf(name: str, examples: dict[str, str], privileged: bool) -> dict:
+    if name in CASES:
+        return vc.pybpf_case_result(CASES[name], privileged)
+    return vc.pybpf_example_result(examples[name], privileged)
+
+
+def _compare(name: str, mode: str, kernel: dict, examples: dict[str, str]) -> None:
+    verdicts = kernel[mode]
+    if isinstance(verdicts, str):
+        pytest.skip(verdicts)
+    k = verdicts[name]
+    if "skip" in k:
+        pytest.skip(k["skip"])
+    privileged = mode == "root"
+    p = _pybpf(name, examples, privileged)
+    assert p["ok"] == k["ok"], (
+        f"{name} ({mode}): kernel {'accepts' if k['ok'] else 'refuses'} "
+        f"({k['line']!r}), pybpf {'accepts' if p['ok'] else 'refuses'} ({p['line']!r})"
+    )
+    if name in CASES:
+        case = CASES[name]
+        expected = case.priv if privileged else case.unpriv_verdict
+        assert expected == k["ok"], f"{name}: the corpus records {expected} for {mode}"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_root_agrees(name: str, kernel: dict, examples: dict[str, str]) -> None:
+    _compare(name, "root", kernel, examples)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_unprivileged_agrees(name: str, kernel: dict, examples: dict[str, str]) -> None:
+    _compare(name, "unpriv", kernel, examples)
+
+
+def test_sysctl_restored(kernel: dict) -> None:
+    """The unprivileged run must leave the sysctl as it found it."""
+    assert SYSCTL.read_text().strip() in ("1", "2", "0")
+
+
+def test_random_programs_agree_with_kernel() -> None:
+    """Differential fuzzing: random and mutated programs get the kernel's verdict (root)."""
+    require_bpf()
+    from test_verifier_fuzz import Fuzzer
+
+    from pybpf.errors import BpfError, KernelError, VerifierError
+    from pybpf.isa import Insn
+    from pybpf.kernel import syscall as sc
+    from pybpf.verifier.check import Verifier
+
+    f = Fuzzer(seed=77)
+    kfds = {n: sc.map_create(t, ks, vs, me, fl) for n, (t, ks, vs, me, fl) in vc.MAPS.items()}
+    to_kernel = {f.fds[n]: fd for n, fd in kfds.items()}
+    corpus = f.corpus_programs()
+    disagree: list[str] = []
+    compared = 0
+    try:
+        for i in range(400):
+            prog = f.mutate(f.rng.choice(corpus)) if i % 2 else f.random_program()
+            try:
+                Verifier(prog).verify()
+                mine, why = True, ""
+            except (VerifierError, BpfError) as e:
+                mine, why = False, str(e)
+            kprog = [
+                Insn(x.code, x.dst, x.src, x.off, to_kernel.get(x.imm, x.imm), x.imm_hi)
+                if x.is_lddw and x.src in (1, 2)
+                else x
+                for x in prog
+            ]
+            try:
+                res = sc.prog_load_result(1, kprog, log_level=1, log_size=1 << 22)
+                sc.close(res.fd)
+                theirs, kwhy = True, ""
+            except KernelError as e:
+                theirs, kwhy = False, vc._error_line(e.log) or str(e)
+            compared += 1
+            if mine != theirs:
+                disagree.append(f"kernel {theirs} ({kwhy}) pybpf {mine} ({why}): {prog!r}")
+    finally:
+        for fd in kfds.values():
+            sc.close(fd)
+    assert compared == 400
+    assert not disagree, f"{len(disagree)} of {compared} disagree:\n" + "\n".join(disagree[:3])
