@@ -27,13 +27,13 @@ from pybpf.asm.macros import (
 from pybpf.errors import MemoryAccessError, NotSupportedError
 from pybpf.helpers import (
     HELPERS,
-    MEM_RDONLY,
     ArgType,
     RetType,
     arg_type_name,
     helper_by_name,
     helpers_for,
 )
+from pybpf.helpers.proto import MEM_RDONLY
 from pybpf.helpers.trace import FormatError, bprintf, clear_trace, read_trace_pipe
 from pybpf.maps.base import Map
 from pybpf.net.skb import OVERFLOWUID, SkBuff, Sock

@@ -151,7 +151,7 @@ def dynptr_data(env: Any, r1: int, r2: int, r3: int, *_: int) -> int:
 def ringbuf_reserve_dynptr(env: Any, r1: int, r2: int, r3: int, r4: int, *_: int) -> int:
     """bpf_ringbuf_reserve_dynptr(map, size, flags, ptr): a RINGBUF dynptr over a new
     sample; -EINVAL for flags or no room, -E2BIG past DYNPTR_MAX_SIZE (ringbuf.c)."""
-    from . import ringbuf_reserve  # noqa: PLC0415 - helpers imports this module
+    from .output import ringbuf_reserve  # noqa: PLC0415
 
     size = r2 & 0xFFFF_FFFF
     if r3:
@@ -170,7 +170,7 @@ def ringbuf_reserve_dynptr(env: Any, r1: int, r2: int, r3: int, r4: int, *_: int
 
 def _ringbuf_commit_dynptr(op: str) -> Any:
     def fn(env: Any, r1: int, r2: int, *_: int) -> int:
-        from . import HELPERS, helper_by_name  # noqa: PLC0415
+        from .table import HELPERS, helper_by_name  # noqa: PLC0415
 
         assert HELPERS
         p = read_dynptr(env.mem, r1, env.pc)

@@ -514,7 +514,7 @@ _HELPER_MAPS: dict[str, frozenset[int]] = {
 
 def _arg_kind(t: int, R: Any) -> str:
     """One helpers.Proto argument type as the verifier's argument kind string."""
-    from .. import helpers as H  # noqa: PLC0415
+    from ..helpers import proto as H  # noqa: PLC0415
 
     base = H.base_type(t)
     A = H.ArgType
@@ -551,7 +551,7 @@ def _arg_kind(t: int, R: Any) -> str:
 
 
 def _ret_kind(t: int, R: Any) -> str:
-    from .. import helpers as H  # noqa: PLC0415
+    from ..helpers import proto as H  # noqa: PLC0415
 
     if t == H.RetType.RET_INTEGER:
         return R.RET_INTEGER
@@ -592,10 +592,10 @@ class SkbVerifierRules:
     def helper(self, func_id: int, *, privileged: bool = True) -> Any:
         if func_id not in self.pt.helpers:
             return None
-        from .. import helpers as H  # noqa: PLC0415
+        from ..helpers.table import HELPERS  # noqa: PLC0415
         from ..verifier import rules as R  # noqa: PLC0415
 
-        h = H.HELPERS.get(func_id)
+        h = HELPERS.get(func_id)
         if h is None:
             return None
         if not privileged and func_id not in self.pt.unpriv_helpers:

@@ -708,7 +708,7 @@ def _inline_lookup_ok(helpers: Mapping[int, Any]) -> bool:
     h = helpers.get(abi.FUNC_MAP_LOOKUP_ELEM)
     if h is None:
         return False
-    from .. import helpers as _helpers  # noqa: PLC0415 - helpers sit above vm
+    from ..helpers import maps as _helpers  # noqa: PLC0415 - helpers sit above vm
 
     return getattr(h, "fn", None) is _helpers.map_lookup_elem
 
