@@ -16,7 +16,6 @@ from click.testing import CliRunner
 from pybpf.errors import VerifierError
 from pybpf.verifier.check import Verifier
 from pybpf.verifier.explain import explain
-from pybpf.verifier.log import format_insn
 from support import verifier_corpus as vc
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -129,28 +128,6 @@ def test_statistics() -> None:
 def test_complexity_limit() -> None:
     r = _case("loop_never_ends_counter")
     assert r["errno"] == 7 and r["line"] == "BPF program is too large. Processed 1000001 insn"
-
-
-@pytest.mark.parametrize(
-    "insn,text",
-    [
-        (vc.MOVR(6, 1), "r6 = r1"),
-        (vc.ALU(vc.BPF_ADD, 2, -4), "r2 += -4"),
-        (vc.ST(vc.BPF_W, 10, -4, 0), "*(u32 *)(r10 -4) = 0"),
-        (vc.LDX(vc.BPF_DW, 0, 0, 0), "r0 = *(u64 *)(r0 +0)"),
-        (vc.JMP(vc.BPF_JEQ, 0, 0, 4), "if r0 == 0x0 goto pc+4"),
-        (vc.JMP32(vc.BPF_JGT, 7, 8, 2), "if w7 > 0x8 goto pc+2"),
-        (vc.JA(-3), "goto pc-3"),
-        (vc.LDABS(vc.BPF_B, 23), "r0 = *(u8 *)skb[23]"),
-        (
-            vc.I(vc.BPF_STX | vc.BPF_ATOMIC | vc.BPF_DW, 0, 1, 0, vc.BPF_ADD),
-            "lock *(u64 *)(r0 +0) += r1",
-        ),
-        (vc.EXIT, "exit"),
-    ],
-)
-def test_kernel_insn_syntax(insn: object, text: str) -> None:
-    assert format_insn(insn, {7: "get_prandom_u32"}) == text
 
 
 @pytest.mark.parametrize(

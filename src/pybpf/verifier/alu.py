@@ -10,13 +10,22 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import VerifierError
 from ..isa import (
+    ALU_NAMES,
+    BPF_ARSH,
+    BPF_DIV,
+    BPF_LSH,
+    BPF_MOD,
+    BPF_MOV,
+    BPF_NEG,
+    BPF_RSH,
+    BPF_X,
     MAX_BPF_STACK,
     Insn,
 )
 from . import state as S
 from . import tnum as tn
 from .env import VerifierEnv
-from .limits import ALU_OPS, BPF_MAX_VAR_OFF
+from .limits import BPF_MAX_VAR_OFF
 from .state import RegState
 
 if TYPE_CHECKING:
@@ -31,7 +40,7 @@ class AluChecks(VerifierEnv):
         regs = path.cur.regs
         op = info.op
         bits = 64 if info.is64 else 32
-        if info.kind == "end" or op == 0x80:  # END / NEG
+        if info.kind == "end" or op == BPF_NEG:
             d = self._read_reg(path, insn.dst, pc)
             self._check_dst_writable(insn.dst, pc)
             if d.is_pointer:
@@ -53,16 +62,16 @@ class AluChecks(VerifierEnv):
         else:
             src = S.scalar_const(insn.imm if bits == 64 else insn.imm & 0xFFFFFFFF)
         self._check_dst_writable(insn.dst, pc)
-        if op == 0xB0:  # MOV
+        if op == BPF_MOV:
             regs[insn.dst] = self._mov(insn, info, src, bits, pc)
             return
         dst = self._read_reg(path, insn.dst, pc)
         if not info.use_src_reg:
-            if op in (0x30, 0x90) and insn.imm == 0:
+            if op in (BPF_DIV, BPF_MOD) and insn.imm == 0:
                 raise self._err("div by zero", pc, errno.EINVAL)
-            if op in (0x60, 0x70, 0xC0) and not 0 <= insn.imm < bits:
+            if op in (BPF_LSH, BPF_RSH, BPF_ARSH) and not 0 <= insn.imm < bits:
                 raise self._err(f"invalid shift {insn.imm}", pc, errno.EINVAL)
-        name = ALU_OPS[op]
+        name = ALU_NAMES[op]
         if insn.off == 1:  # sdiv / smod: result not modelled unless constant
             if dst.is_pointer or src.is_pointer:
                 raise self._err(
@@ -153,7 +162,7 @@ class AluChecks(VerifierEnv):
             raise self._err(f"R{d} subtraction from stack pointer prohibited", pc)
         for r in (off_reg, ptr):
             self._check_reg_sane_offset(r, ptr, pc)
-        if not self.privileged and insn.code & 0x08:
+        if not self.privileged and insn.code & BPF_X:
             # sanitize_ptr_alu (register operands only): Spectre v1 masking needs a
             # sign-consistent offset and a pointer type with a known limit
             if not off_reg.is_const and (off_reg.smin < 0) != (off_reg.smax < 0):

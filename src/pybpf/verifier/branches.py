@@ -8,6 +8,17 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from ..isa import (
+    BPF_JEQ,
+    BPF_JGE,
+    BPF_JGT,
+    BPF_JLE,
+    BPF_JLT,
+    BPF_JNE,
+    BPF_JSET,
+    BPF_JSGE,
+    BPF_JSGT,
+    BPF_JSLE,
+    BPF_JSLT,
     Insn,
     jump_target,
 )
@@ -51,9 +62,9 @@ class BranchChecks(VerifierEnv):
                 and not a.maybe_null
                 and b.type == S.SCALAR
                 and _const_at(b, bits) == 0
-                and op in (0x10, 0x50)
+                and op in (BPF_JEQ, BPF_JNE)
             ):
-                return target if op == 0x50 else pc + 1
+                return target if op == BPF_JNE else pc + 1
         # null checks of maybe-null pointers against 0
         for ptr_reg, other in ((dst, src), (src, dst)):
             if (
@@ -61,10 +72,10 @@ class BranchChecks(VerifierEnv):
                 and other.type == S.SCALAR
                 and other.is_const
                 and other.const == 0
-                and op in (0x10, 0x50)
+                and op in (BPF_JEQ, BPF_JNE)
                 and bits == 64
             ):
-                is_eq = op == 0x10
+                is_eq = op == BPF_JEQ
                 other_path = path.fork(target)
                 # on the "== 0" side the pointer is NULL, elsewhere it is valid
                 self._mark_null(path if is_eq else other_path, ptr_reg.id, null=False)
@@ -125,7 +136,7 @@ def _branch_taken(op: int, dst: RegState, src: RegState, bits: int) -> bool | No
     if bits == 32:
         smin_a, smax_a = _s32range(a)
         smin_b, smax_b = _s32range(b)
-    if op == 0x10:  # JEQ
+    if op == BPF_JEQ:
         if a.is_const and b.is_const:
             return a.const == b.const
         if a.umin > b.umax or a.umax < b.umin:
@@ -139,24 +150,24 @@ def _branch_taken(op: int, dst: RegState, src: RegState, bits: int) -> bool | No
         if lo_a > hi_b or hi_a < lo_b:
             return False  # the low 32 bits can never match
         return None
-    if op == 0x50:  # JNE
-        r = _branch_taken(0x10, dst, src, bits)
+    if op == BPF_JNE:
+        r = _branch_taken(BPF_JEQ, dst, src, bits)
         return None if r is None else not r
-    if op == 0x40:  # JSET
+    if op == BPF_JSET:
         if not (a.var.value | a.var.mask) & (b.var.value | b.var.mask):
             return False
         if a.var.value & b.var.value:
             return True
         return None
     table = {
-        0x20: (a.umin > b.umax, a.umax <= b.umin),  # JGT
-        0x30: (a.umin >= b.umax, a.umax < b.umin),  # JGE
-        0xA0: (a.umax < b.umin, a.umin >= b.umax),  # JLT
-        0xB0: (a.umax <= b.umin, a.umin > b.umax),  # JLE
-        0x60: (smin_a > smax_b, smax_a <= smin_b),  # JSGT
-        0x70: (smin_a >= smax_b, smax_a < smin_b),  # JSGE
-        0xC0: (smax_a < smin_b, smin_a >= smax_b),  # JSLT
-        0xD0: (smax_a <= smin_b, smin_a > smax_b),  # JSLE
+        BPF_JGT: (a.umin > b.umax, a.umax <= b.umin),
+        BPF_JGE: (a.umin >= b.umax, a.umax < b.umin),
+        BPF_JLT: (a.umax < b.umin, a.umin >= b.umax),
+        BPF_JLE: (a.umax <= b.umin, a.umin > b.umax),
+        BPF_JSGT: (smin_a > smax_b, smax_a <= smin_b),
+        BPF_JSGE: (smin_a >= smax_b, smax_a < smin_b),
+        BPF_JSLT: (smax_a < smin_b, smin_a >= smax_b),
+        BPF_JSLE: (smax_a <= smin_b, smin_a > smax_b),
     }
     yes, no = table[op]
     if yes:
@@ -188,7 +199,7 @@ def _refine(
     Only 64-bit comparisons, and 32-bit ones on values known to fit in 32 bits,
     refine; anything else is left as it was (sound, less precise).
     """
-    if bits == 32 and op in (0x60, 0x70, 0xC0, 0xD0):
+    if bits == 32 and op in (BPF_JSGT, BPF_JSGE, BPF_JSLT, BPF_JSLE):
         return _refine_s32(op, dst, src)
     if bits == 32 and (dst.umax > 0xFFFFFFFF or src.umax > 0xFFFFFFFF):
         c = _const_at(src, 32)
@@ -221,53 +232,52 @@ def _refine(
 
     def cmp(o: int, x: RegState, y: RegState) -> tuple[RegState, RegState]:
         """Refine x, y assuming ``x o y`` holds."""
-        if o == 0x10:  # ==
+        if o == BPF_JEQ:  # ==
             if y.is_const:
                 return S.scalar_const(y.const), y
             if x.is_const:
                 return x, S.scalar_const(x.const)
             return x, y
-        if o == 0x50:  # !=
+        if o == BPF_JNE:  # !=
             if y.is_const and x.umin == y.const and x.umin < x.umax:
                 return clamp(x, umin=x.umin + 1), y
             if y.is_const and x.umax == y.const and x.umin < x.umax:
                 return clamp(x, umax=x.umax - 1), y
             return x, y
-        if o == 0x20:  # x > y
+        if o == BPF_JGT:  # x > y
             return clamp(x, umin=y.umin + 1), clamp(y, umax=max(x.umax - 1, 0))
-        if o == 0x30:  # x >= y
+        if o == BPF_JGE:  # x >= y
             return clamp(x, umin=y.umin), clamp(y, umax=x.umax)
-        if o == 0xA0:  # x < y
+        if o == BPF_JLT:  # x < y
             return clamp(x, umax=max(y.umax - 1, 0)) if y.umax else x, clamp(y, umin=x.umin + 1)
-        if o == 0xB0:  # x <= y
+        if o == BPF_JLE:  # x <= y
             return clamp(x, umax=y.umax), clamp(y, umin=x.umin)
-        if o == 0x60:  # s>
+        if o == BPF_JSGT:  # s>
             return clamp(x, smin=y.smin + 1), clamp(y, smax=x.smax - 1)
-        if o == 0x70:
+        if o == BPF_JSGE:
             return clamp(x, smin=y.smin), clamp(y, smax=x.smax)
-        if o == 0xC0:  # s<
+        if o == BPF_JSLT:  # s<
             return clamp(x, smax=y.smax - 1), clamp(y, smin=x.smin + 1)
-        if o == 0xD0:
+        if o == BPF_JSLE:
             return clamp(x, smax=y.smax), clamp(y, smin=x.smin)
-        if o == 0x40:  # JSET taken: nothing simple to learn
+        if o == BPF_JSET:  # taken: nothing simple to learn
             return x, y
         return x, y
 
     negate = {
-        0x10: 0x50,
-        0x50: 0x10,
-        0x20: 0xB0,
-        0x30: 0xA0,
-        0xA0: 0x30,
-        0xB0: 0x20,
-        0x60: 0xD0,
-        0x70: 0xC0,
-        0xC0: 0x70,
-        0xD0: 0x60,
+        BPF_JEQ: BPF_JNE,
+        BPF_JNE: BPF_JEQ,
+        BPF_JGT: BPF_JLE,
+        BPF_JGE: BPF_JLT,
+        BPF_JLT: BPF_JGE,
+        BPF_JLE: BPF_JGT,
+        BPF_JSGT: BPF_JSLE,
+        BPF_JSGE: BPF_JSLT,
+        BPF_JSLT: BPF_JSGE,
+        BPF_JSLE: BPF_JSGT,
     }
     td, ts = cmp(op, dst, src)
-    if op == 0x40:
-        # JSET not taken: the tested bits are zero
+    if op == BPF_JSET:  # not taken: the tested bits are zero
         fd = dst
         if src.is_const:
             fd = S.sync(replace(dst, var=tn.and_(dst.var, tn.const(~src.const))))
@@ -281,10 +291,10 @@ _U32_MAX = 0xFFFFFFFF
 
 #: u32 intervals of the left operand when a JMP32 unsigned comparison with c is taken / not
 _U32_SPLIT = {
-    0x20: lambda c: ((c + 1, _U32_MAX), (0, c)),  # >
-    0x30: lambda c: ((c, _U32_MAX), (0, c - 1)),  # >=
-    0xA0: lambda c: ((0, c - 1), (c, _U32_MAX)),  # <
-    0xB0: lambda c: ((0, c), (c + 1, _U32_MAX)),  # <=
+    BPF_JGT: lambda c: ((c + 1, _U32_MAX), (0, c)),  # >
+    BPF_JGE: lambda c: ((c, _U32_MAX), (0, c - 1)),  # >=
+    BPF_JLT: lambda c: ((0, c - 1), (c, _U32_MAX)),  # <
+    BPF_JLE: lambda c: ((0, c), (c + 1, _U32_MAX)),  # <=
 }
 
 
@@ -326,7 +336,7 @@ def _refine_s32(
     op: int, dst: RegState, src: RegState
 ) -> tuple[RegState, RegState, RegState, RegState]:
     """Signed JMP32 comparisons narrow the s32 bounds (reg_set_min_max, 32-bit half)."""
-    negate = {0x60: 0xD0, 0x70: 0xC0, 0xC0: 0x70, 0xD0: 0x60}
+    negate = {BPF_JSGT: BPF_JSLE, BPF_JSGE: BPF_JSLT, BPF_JSLT: BPF_JSGE, BPF_JSLE: BPF_JSGT}
 
     def with32(r: RegState, lo: int, hi: int) -> RegState:
         if r.type != S.SCALAR:
@@ -341,11 +351,11 @@ def _refine_s32(
     def cmp(o: int, x: RegState, y: RegState) -> tuple[RegState, RegState]:
         xl, xh = _s32range(x)
         yl, yh = _s32range(y)
-        if o == 0x60:  # x s> y
+        if o == BPF_JSGT:  # x s> y
             return with32(x, yl + 1, xh), with32(y, yl, xh - 1)
-        if o == 0x70:
+        if o == BPF_JSGE:
             return with32(x, yl, xh), with32(y, yl, xh)
-        if o == 0xC0:  # x s< y
+        if o == BPF_JSLT:  # x s< y
             return with32(x, xl, yh - 1), with32(y, xl + 1, yh)
         return with32(x, xl, yh), with32(y, xl, yh)  # s<=
 

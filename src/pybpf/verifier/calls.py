@@ -7,6 +7,11 @@ from __future__ import annotations
 import errno
 from typing import TYPE_CHECKING, Any
 
+from .. import uapi
+from ..errors import NotSupportedError
+from ..helpers import proto as H
+from ..helpers.proto import ArgType as A
+from ..helpers.proto import RetType as RT
 from ..isa import (
     BPF_PSEUDO_CALL,
     BPF_PSEUDO_FUNC,
@@ -14,11 +19,10 @@ from ..isa import (
     OPCODES,
     Insn,
 )
-from ..uapi import FUNC_NAMES
-from . import rules as R
 from . import state as S
 from . import tnum as tn
 from .env import VerifierEnv
+from .helper_rules import find_helper, map_func_compatible
 from .limits import BPF_MAX_VAR_OFF, CALLER_SAVED, MAX_CALL_FRAMES
 from .memory import _slot, _spill_size, _stack_byte
 from .state import RegState
@@ -31,23 +35,17 @@ class CallChecks(VerifierEnv):
     """Mixed into pybpf.verifier.check.Verifier."""
 
     # ------------------------------------------------------------------ calls
-    def _check_helper_call(
-        self, path: _Path, insn: Insn, pc: int, pending: list[_Path] | None = None
-    ) -> None:
+    def _check_helper_call(self, path: _Path, insn: Insn, pc: int, pending: list[_Path]) -> None:
         fid = insn.imm
-        name = FUNC_NAMES.get(fid, "unknown")
-        proto = self.rules.helper(fid, privileged=self.privileged)
-        if proto is None:
-            if fid not in FUNC_NAMES:
-                raise self._err(f"invalid func unknown#{fid}", pc, errno.EINVAL)
-            raise self._err(
-                f"program of this type cannot use helper bpf_{name}#{fid}", pc, errno.EINVAL
-            )
-        if proto.gpl_only and not _license_is_gpl(self.license):
-            raise self._err(
-                "cannot call GPL-restricted function from non-GPL compatible program",
-                pc,
-                errno.EINVAL,
+        helper = find_helper(
+            fid, self.prog, privileged=self.privileged, license=self.license, pc=pc
+        )
+        name = helper.name
+        proto = helper.proto
+        if not helper.implemented:
+            raise NotSupportedError(
+                f"insn {pc}: helper bpf_{name}#{fid} is allowed here but not modelled "
+                f"in user space: {helper.reason}"
             )
         regs = path.cur.regs
         meta_map: Any = None
@@ -58,46 +56,34 @@ class CallChecks(VerifierEnv):
         args = proto.args
         for i, at in enumerate(args):
             regno = i + 1
-            if at == R.ARG_DONTCARE:
+            base = H.base_type(at)
+            if base == A.ARG_DONTCARE:
                 continue
             reg = self._read_reg(path, regno, pc)
-            if at == R.ARG_ANYTHING:
+            maybe_null = bool(at & H.PTR_MAYBE_NULL)
+            if maybe_null and reg.type == S.SCALAR and reg.is_const and reg.const == 0:
+                continue  # register_is_null: NULL is always fine for an *_OR_NULL argument
+            if base == A.ARG_ANYTHING:
                 if reg.is_pointer and not self.privileged:
                     raise self._err(f"R{regno} leaks addr into helper function", pc)
-            elif at == R.ARG_CONST_MAP_PTR:
+            elif base == A.ARG_CONST_MAP_PTR:
                 if reg.type != S.CONST_PTR_TO_MAP:
                     raise self._err(f"R{regno} type={reg.type_name()} expected=map_ptr", pc)
                 meta_map = reg.map
-                if proto.map_types and meta_map.type not in proto.map_types:
-                    raise self._err(
-                        f"cannot pass map_type {meta_map.type} into func {name}#{fid}",
-                        pc,
-                        errno.EINVAL,
-                    )
-            elif at in (
-                R.ARG_PTR_TO_MAP_KEY,
-                R.ARG_PTR_TO_MAP_VALUE,
-                R.ARG_PTR_TO_UNINIT_MAP_VALUE,
-            ):
+            elif base in (A.ARG_PTR_TO_MAP_KEY, A.ARG_PTR_TO_MAP_VALUE):
                 if meta_map is None:
                     raise self._err("invalid map_ptr to access map->key", pc)
-                size = meta_map.key_size if at == R.ARG_PTR_TO_MAP_KEY else meta_map.value_size
-                self._check_helper_mem(
-                    path, regno, size, size, at == R.ARG_PTR_TO_UNINIT_MAP_VALUE, pc
-                )
-                if at == R.ARG_PTR_TO_MAP_KEY:
-                    if self.privileged:  # get_constant_map_key: bpf_capable only
-                        key_const = self._const_stack_key(path, reg, size)
-            elif at in (R.ARG_PTR_TO_MEM, R.ARG_PTR_TO_UNINIT_MEM, R.ARG_PTR_TO_MEM_OR_NULL):
-                nxt = args[i + 1] if i + 1 < len(args) else None
-                if (
-                    at == R.ARG_PTR_TO_MEM_OR_NULL
-                    and reg.type == S.SCALAR
-                    and reg.is_const
-                    and reg.const == 0
-                ):
-                    continue
-                if nxt not in (R.ARG_CONST_SIZE, R.ARG_CONST_SIZE_OR_ZERO):
+                is_key = base == A.ARG_PTR_TO_MAP_KEY
+                size = meta_map.key_size if is_key else meta_map.value_size
+                self._check_helper_mem(path, regno, size, size, bool(at & H.MEM_UNINIT), pc)
+                if is_key and self.privileged:  # get_constant_map_key: bpf_capable only
+                    key_const = self._const_stack_key(path, reg, size)
+            elif base == A.ARG_PTR_TO_MEM and at & H.MEM_FIXED_SIZE:
+                size = dict(proto.arg_size).get(i, 8)
+                self._check_helper_mem(path, regno, size, size, bool(at & H.MEM_UNINIT), pc)
+            elif base == A.ARG_PTR_TO_MEM:
+                nxt = H.base_type(args[i + 1]) if i + 1 < len(args) else None
+                if nxt not in (A.ARG_CONST_SIZE, A.ARG_CONST_SIZE_OR_ZERO):
                     raise self._err(f"R{regno} helper argument without a size", pc)
                 sz = self._read_reg(path, regno + 1, pc)
                 if sz.type != S.SCALAR:
@@ -108,7 +94,7 @@ class CallChecks(VerifierEnv):
                         "or 'var &= const'",
                         pc,
                     )
-                if sz.umin == 0 and nxt == R.ARG_CONST_SIZE:
+                if sz.umin == 0 and nxt == A.ARG_CONST_SIZE:
                     raise self._err(f"R{regno + 1} invalid zero-sized read", pc)
                 if sz.umax >= BPF_MAX_VAR_OFF:
                     raise self._err(
@@ -117,28 +103,23 @@ class CallChecks(VerifierEnv):
                         pc,
                     )
                 # a variable size disables raw mode: the memory must be initialised
+                uninit = bool(at & H.MEM_UNINIT)
                 self._check_helper_mem(
-                    path,
-                    regno,
-                    sz.umin,
-                    sz.umax,
-                    at == R.ARG_PTR_TO_UNINIT_MEM and sz.is_const,
-                    pc,
-                    mem_arg=True,
+                    path, regno, sz.umin, sz.umax, uninit and sz.is_const, pc, mem_arg=True
                 )
-                if at == R.ARG_PTR_TO_UNINIT_MEM and not sz.is_const:
+                if uninit and not sz.is_const:
                     self._check_helper_mem(path, regno, sz.umin, sz.umax, True, pc)
-            elif at in (R.ARG_CONST_SIZE, R.ARG_CONST_SIZE_OR_ZERO):
+            elif base in (A.ARG_CONST_SIZE, A.ARG_CONST_SIZE_OR_ZERO):
                 continue  # checked with the pointer before it
-            elif at == R.ARG_PTR_TO_CTX:
+            elif base == A.ARG_PTR_TO_CTX:
                 if reg.type != S.PTR_TO_CTX:
                     raise self._err(f"R{regno} type={reg.type_name()} expected=ctx", pc)
                 self._check_ptr_off_reg(reg, regno, pc)
-            elif at == R.ARG_CONST_ALLOC_SIZE_OR_ZERO:
+            elif base == A.ARG_CONST_ALLOC_SIZE_OR_ZERO:
                 if not (reg.type == S.SCALAR and reg.is_const):
                     raise self._err(f"R{regno} is not a known constant'", pc)
                 alloc_size = reg.const
-            elif at == R.ARG_PTR_TO_ALLOC_MEM:
+            elif base == A.ARG_PTR_TO_RINGBUF_MEM:
                 if reg.type != S.PTR_TO_MEM or not reg.ref_obj_id or reg.maybe_null:
                     raise self._err(f"R{regno} type={reg.type_name()} expected=ringbuf_mem", pc)
                 if reg.off:
@@ -146,25 +127,20 @@ class CallChecks(VerifierEnv):
                         f"R{regno} must have zero offset when passed to release func", pc
                     )
                 released = reg.ref_obj_id
-            elif at == R.ARG_PTR_TO_LONG:
-                self._check_helper_mem(path, regno, 8, 8, True, pc)
-            elif at == R.ARG_PTR_TO_FUNC:
+            elif base == A.ARG_PTR_TO_FUNC:
                 if reg.type != S.PTR_TO_FUNC:
                     raise self._err(f"R{regno} type={reg.type_name()} expected=func", pc)
                 cb_sub = reg.subprogno
-            elif at == R.ARG_PTR_TO_STACK_OR_NULL:
-                if reg.type == S.SCALAR and reg.is_const and reg.const == 0:
-                    continue
+            elif base == A.ARG_PTR_TO_STACK:
                 if reg.type != S.PTR_TO_STACK:
                     raise self._err(f"R{regno} type={reg.type_name()} expected=fp", pc)
-            elif at == R.ARG_PTR_TO_CONST_STR:
+            elif base == A.ARG_PTR_TO_CONST_STR:
                 if reg.type != S.PTR_TO_MAP_VALUE:
                     raise self._err(f"R{regno} type={reg.type_name()} expected=map_value", pc)
             else:
-                raise self._err(
-                    f"helper {name}#{fid} has an argument kind pybpf's verifier does not model",
-                    pc,
-                    errno.EINVAL,
+                raise NotSupportedError(
+                    f"insn {pc}: helper bpf_{name}#{fid} takes {H.arg_type_name(at)} "
+                    f"in R{regno}, which pybpf's verifier does not model"
                 )
         if cb_sub is not None:
             self._push_callback(path, fid, cb_sub, meta_map, pc, pending)
@@ -178,15 +154,16 @@ class CallChecks(VerifierEnv):
                         f.regs[i] = S.UNKNOWN_SCALAR if self.privileged else S.NOT_INIT_REG
         for regno in CALLER_SAVED:
             regs[regno] = S.NOT_INIT_REG
-        if proto.ret == R.RET_INTEGER:
+        ret = proto.ret
+        if ret == RT.RET_INTEGER:
             regs[0] = S.UNKNOWN_SCALAR
-        elif proto.ret == R.RET_VOID:
+        elif ret == RT.RET_VOID:
             regs[0] = S.NOT_INIT_REG
-        elif proto.ret == R.RET_PTR_TO_MAP_VALUE_OR_NULL:
+        elif ret == H.RET_PTR_TO_MAP_VALUE_OR_NULL:
             null = not (
-                fid == 1
+                fid == uapi.BPF_FUNC_map_lookup_elem
                 and key_const is not None
-                and meta_map.type in (2, 6)
+                and meta_map.type in (uapi.BPF_MAP_TYPE_ARRAY, uapi.BPF_MAP_TYPE_PERCPU_ARRAY)
                 and key_const < meta_map.max_entries
             )
             regs[0] = RegState(
@@ -200,7 +177,7 @@ class CallChecks(VerifierEnv):
                 maybe_null=null,
                 id=self._new_id() if null else 0,
             )
-        elif proto.ret == R.RET_PTR_TO_MEM_OR_NULL:
+        elif ret == H.RET_PTR_TO_RINGBUF_MEM_OR_NULL:
             rid = self._new_id()
             regs[0] = RegState(
                 S.PTR_TO_MEM,
@@ -216,10 +193,13 @@ class CallChecks(VerifierEnv):
             )
             path.refs = path.refs + ((rid, pc),)
         else:
+            raise NotSupportedError(
+                f"insn {pc}: helper bpf_{name}#{fid} returns {H.ret_type_name(ret)}, "
+                "which pybpf's verifier does not model"
+            )
+        if meta_map is not None and not map_func_compatible(meta_map.type, fid):
             raise self._err(
-                f"helper {name}#{fid} returns a kind pybpf's verifier does not model",
-                pc,
-                errno.EINVAL,
+                f"cannot pass map_type {meta_map.type} into func {name}#{fid}", pc, errno.EINVAL
             )
 
     def _push_callback(
@@ -229,7 +209,7 @@ class CallChecks(VerifierEnv):
         sub: int,
         meta_map: Any,
         pc: int,
-        pending: list[_Path] | None,
+        pending: list[_Path],
     ) -> None:
         """push_callback_call: explore the callback body later, from a copy of this state.
 
@@ -246,7 +226,7 @@ class CallChecks(VerifierEnv):
             entry = [S.UNKNOWN_SCALAR, regs[3]]  # set_loop_callback_state: (index, ctx)
         elif fid == BPF_FUNC_for_each_map_elem:
             if meta_map.type not in _FOR_EACH_MAPS:  # no map_set_for_each_callback_args
-                raise self._err("callback function not allowed for map", pc, _ENOTSUPP)
+                raise self._err("callback function not allowed for map", pc, uapi.ENOTSUPP)
             entry = [  # set_map_elem_callback_state: (map, key, value, ctx)
                 RegState(S.CONST_PTR_TO_MAP, tn.const(0), 0, 0, 0, 0, map=meta_map),
                 RegState(S.PTR_TO_MAP_KEY, tn.const(0), 0, 0, 0, 0, map=meta_map),
@@ -263,8 +243,6 @@ class CallChecks(VerifierEnv):
             raise self._err(
                 f"the call stack of {len(path.frames) + 1} frames is too deep !", pc, errno.E2BIG
             )
-        if pending is None:  # pragma: no cover - the walk always passes its stack
-            raise self._err("callback outside the verifier walk", pc, errno.EFAULT)
         cb = path.fork(self.cfg.subprog_starts[sub])
         cb.frames[-1].callback_depth += 1
         callee = self._initial_frame(sub, callsite=pc, depth=len(path.frames))
@@ -378,24 +356,21 @@ class CallChecks(VerifierEnv):
             )
 
 
-BPF_FUNC_for_each_map_elem = 164
-BPF_FUNC_loop = 181
+BPF_FUNC_for_each_map_elem = uapi.BPF_FUNC_for_each_map_elem
+BPF_FUNC_loop = uapi.BPF_FUNC_loop
 #: helpers whose callback the verifier explores (is_sync_callback_calling_function)
 CALLBACK_HELPERS = frozenset({BPF_FUNC_for_each_map_elem, BPF_FUNC_loop})
 #: map types with map_set_for_each_callback_args: (percpu/lru) hash and (percpu) array
-_FOR_EACH_MAPS = frozenset({1, 2, 5, 6, 9, 10})
-_ENOTSUPP = 524  # the kernel-internal errno set_map_elem_callback_state returns
-
-
-def _license_is_gpl(lic: str) -> bool:
-    return lic in (
-        "GPL",
-        "GPL v2",
-        "GPL and additional rights",
-        "Dual BSD/GPL",
-        "Dual MIT/GPL",
-        "Dual MPL/GPL",
-    )
+_FOR_EACH_MAPS = frozenset(
+    {
+        uapi.BPF_MAP_TYPE_HASH,
+        uapi.BPF_MAP_TYPE_ARRAY,
+        uapi.BPF_MAP_TYPE_PERCPU_HASH,
+        uapi.BPF_MAP_TYPE_PERCPU_ARRAY,
+        uapi.BPF_MAP_TYPE_LRU_HASH,
+        uapi.BPF_MAP_TYPE_LRU_PERCPU_HASH,
+    }
+)
 
 
 def _round32(n: int) -> int:

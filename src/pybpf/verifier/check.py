@@ -27,8 +27,8 @@ from ..isa import (
     Insn,
     jump_target,
 )
+from ..progtypes import get_prog_type
 from ..uapi import BPF_COMPLEXITY_LIMIT_INSNS, FUNC_NAMES
-from . import rules as R
 from . import state as S
 from . import tnum as tn
 from .alu import AluChecks
@@ -127,7 +127,6 @@ class Verifier(AluChecks, MemoryChecks, BranchChecks, CallChecks):
         log_level: int = 0,
         license: str = "GPL",
         line_info: Sequence[Any] = (),
-        rules: Any = None,
         func_info: Sequence[Any] = (),
     ):
         self.insns = list(insns)
@@ -137,14 +136,13 @@ class Verifier(AluChecks, MemoryChecks, BranchChecks, CallChecks):
         self.license = license
         self.line_info = {li.insn: li for li in line_info}
         self.func_info = list(func_info)
-        self.rules = rules if rules is not None else R.lookup_rules(prog_type)
+        self.prog = get_prog_type(prog_type)
         self.resolve_map = map_resolver or _default_map_resolver
         self.stats = Stats()
         self._next_id = 0
         self._explored: dict[int, list[_Checkpoint]] = {}
         self._live: list[int] = []
         self._prune: set[int] = set()
-        self._disasm: Callable[[Insn, int], str] | None = None
         self._jmps_processed = 0
         self._cur_states = 0
         self._extra_prune = True
@@ -503,19 +501,6 @@ class Verifier(AluChecks, MemoryChecks, BranchChecks, CallChecks):
         return not self.privileged and r.is_pointer
 
     # ------------------------------------------------------------------ logging
-    def _fmt(self, insn: Insn, pc: int) -> str:
-        if self._disasm is None:
-            try:
-                from ..asm.disasm import format_insn
-
-                self._disasm = format_insn
-            except ImportError:
-                self._disasm = lambda i, p: repr(i)
-        try:
-            return self._disasm(insn, pc)
-        except Exception:  # the log must never fail the verification
-            return repr(insn)
-
     def _state_diff(self, path: _Path, before: tuple[list[RegState], dict, int]) -> str:
         regs, stack, nframes = before
         if nframes != len(path.frames):

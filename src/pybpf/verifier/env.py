@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ..errors import VerifierError
     from ..isa import Insn
+    from ..progtypes import ProgType
     from .cfg import Cfg
     from .check import Stats, _Path
     from .log import VerifierLog
@@ -26,7 +27,7 @@ class VerifierEnv:
     privileged: bool
     license: str
     log: VerifierLog
-    rules: Any
+    prog: ProgType
     resolve_map: Callable[[Insn], Any]
     stats: Stats
     cfg: Cfg

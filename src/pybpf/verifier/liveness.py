@@ -9,7 +9,7 @@ not take part in the comparison of states there.
 
 from __future__ import annotations
 
-from ..isa import BPF_PSEUDO_CALL, OPCODES, Insn
+from ..isa import BPF_CMPXCHG, BPF_FETCH, BPF_MOV, BPF_PSEUDO_CALL, OPCODES, Insn
 from .cfg import Cfg, successors
 
 ALL_ARGS = 0b111110  # R1-R5
@@ -22,7 +22,7 @@ def uses_defs(insn: Insn) -> tuple[int, int]:
     k = info.kind
     d, s = 1 << insn.dst, 1 << insn.src
     if k == "alu":
-        if info.op == 0xB0:  # MOV reads only its source
+        if info.op == BPF_MOV:  # MOV reads only its source
             return (s if info.use_src_reg else 0), d
         return d | (s if info.use_src_reg else 0), d
     if k == "end":
@@ -34,8 +34,8 @@ def uses_defs(insn: Insn) -> tuple[int, int]:
     if k == "stx":
         return d | s, 0
     if k == "atomic":
-        used = d | s | (1 if insn.imm == 0xF1 else 0)
-        written = (1 if insn.imm == 0xF1 else s) if insn.imm & 1 else 0
+        used = d | s | (1 if insn.imm == BPF_CMPXCHG else 0)
+        written = (1 if insn.imm == BPF_CMPXCHG else s) if insn.imm & BPF_FETCH else 0
         return used, written
     if k == "lddw":
         return 0, d

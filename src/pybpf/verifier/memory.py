@@ -9,6 +9,8 @@ import errno
 from typing import TYPE_CHECKING, Any
 
 from ..isa import (
+    BPF_CMPXCHG,
+    BPF_FETCH,
     BPF_PSEUDO_FUNC,
     BPF_PSEUDO_MAP_FD,
     BPF_PSEUDO_MAP_IDX,
@@ -17,7 +19,8 @@ from ..isa import (
     MAX_BPF_STACK,
     Insn,
 )
-from ..uapi import BPF_F_RDONLY_PROG
+from ..progtypes import check_ctx_access
+from ..uapi import BPF_F_RDONLY_PROG, BPF_MAP_TYPE_ARRAY
 from . import state as S
 from . import tnum as tn
 from .env import VerifierEnv
@@ -73,8 +76,7 @@ class MemoryChecks(VerifierEnv):
             self._check_ptr_off_reg(reg, regno, pc)
             if write and value is not None and value.is_pointer and not self.privileged:
                 raise self._err(f"R{regno} leaks addr into ctx", pc)
-            res = self.rules.ctx_access(off, size, write)
-            if not res.ok:
+            if check_ctx_access(self.prog.type, off, size, write) is not None:
                 raise self._err(f"invalid bpf_context access off={off} size={size}", pc)
             return _loaded_scalar(size, signed)
         if t == S.PTR_TO_STACK:
@@ -320,7 +322,7 @@ class MemoryChecks(VerifierEnv):
         self._read_reg(path, insn.src, pc)
         self._read_reg(path, insn.dst, pc)
         src = path.cur.regs[insn.src]
-        if insn.imm == 0xF1:  # CMPXCHG compares with R0
+        if insn.imm == BPF_CMPXCHG:  # compares with R0
             self._read_reg(path, 0, pc)
             if path.cur.regs[0].is_pointer and not self.privileged:
                 raise self._err("R0 leaks addr into mem", pc)
@@ -333,8 +335,8 @@ class MemoryChecks(VerifierEnv):
         # then the write, each with strict alignment, through the register *as it is then*
         self._check_atomic_align(dst, insn.off, info.size, pc)
         self._check_mem_access(path, insn.dst, insn.off, info.size, "read", pc)
-        if insn.imm & 0x01:  # BPF_FETCH: the old value lands in src (R0 for cmpxchg)
-            target = 0 if insn.imm == 0xF1 else insn.src
+        if insn.imm & BPF_FETCH:  # the old value lands in src (R0 for cmpxchg)
+            target = 0 if insn.imm == BPF_CMPXCHG else insn.src
             self._check_dst_writable(target, pc)
             path.cur.regs[target] = _loaded_scalar(info.size, False)
         dst = path.cur.regs[insn.dst]
@@ -378,7 +380,7 @@ class MemoryChecks(VerifierEnv):
                 regs[insn.dst] = RegState(S.CONST_PTR_TO_MAP, tn.const(0), 0, 0, 0, 0, map=m)
             else:
                 off = insn.imm_hi & 0xFFFFFFFF
-                if m.type != 2:  # map_direct_value_addr: arrays only
+                if m.type != BPF_MAP_TYPE_ARRAY:  # map_direct_value_addr: arrays only
                     raise self._err(
                         "no direct value access support for this map type", pc, errno.EINVAL
                     )
@@ -406,7 +408,7 @@ class MemoryChecks(VerifierEnv):
         )
 
     def _check_ld_abs(self, path: _Path, insn: Insn, info: Any, pc: int) -> None:
-        if not self.rules.may_ld_abs:
+        if not self.prog.ld_abs:
             raise self._err(
                 "BPF_LD_[ABS|IND] instructions not allowed for this program type", pc, errno.EINVAL
             )
