@@ -36,8 +36,10 @@ from ..isa import (
     BPF_ALU,
     BPF_AND,
     BPF_ARSH,
+    BPF_ATOMIC,
     BPF_CMPXCHG,
     BPF_DIV,
+    BPF_DW,
     BPF_FETCH,
     BPF_JEQ,
     BPF_JGE,
@@ -65,6 +67,7 @@ from ..isa import (
     BPF_PSEUDO_MAP_IDX_VALUE,
     BPF_PSEUDO_MAP_VALUE,
     BPF_RSH,
+    BPF_STX,
     BPF_SUB,
     BPF_TO_BE,
     BPF_XCHG,
@@ -278,6 +281,27 @@ def _c_int_hex(v: int) -> str:
     return f"0x{v & 0xFFFFFFFF:x}"
 
 
+def _kernel_atomic(insn: Insn) -> str:
+    """print_bpf_insn()'s BPF_STX | BPF_ATOMIC forms (every size the kernel's table has)."""
+    code, d, s, off, imm = insn.code, insn.dst, insn.src, insn.off, insn.imm
+    ctype = SIZE_CTYPE[code & 0x18]
+    w = "64" if code & 0x18 == BPF_DW else ""
+    addr = f"({ctype} *)(r{d} {off:+d})"
+    if imm in ATOMIC_OPS:
+        return f"lock *{addr} {ALU_SYMBOLS[imm]} r{s}"
+    if imm & BPF_FETCH and imm & ~BPF_FETCH in ATOMIC_OPS:
+        return f"r{s} = atomic{w}_fetch_{ATOMIC_OPS[imm & ~BPF_FETCH]}({addr}, r{s})"
+    if imm == BPF_CMPXCHG:
+        return f"r0 = atomic{w}_cmpxchg({addr}, r0, r{s})"
+    if imm == BPF_XCHG:
+        return f"r{s} = atomic{w}_xchg({addr}, r{s})"
+    if imm == 0x100:  # BPF_LOAD_ACQ
+        return f"r{d} = load_acquire(({ctype} *)(r{s} {off:+d}))"
+    if imm == 0x110:  # BPF_STORE_REL
+        return f"store_release({addr}, r{s})"
+    return f"BUG_{code:02x}"
+
+
 def _kernel(
     insn: Insn, helper_names: Mapping[int, str], allow_ptr_leaks: bool, imm64: int | None
 ) -> str:
@@ -285,6 +309,8 @@ def _kernel(
     head = f"({code:02x}) "
     info = OPCODES.get(code)
     cls = code & 0x07
+    if cls == BPF_STX and code & 0xE0 == BPF_ATOMIC:
+        return head + _kernel_atomic(insn)
     if info is None:
         return head + ("ld", "ldx", "st", "stx", "alu", "jmp", "jmp32", "alu64")[cls]
     k = info.kind
@@ -307,18 +333,6 @@ def _kernel(
     ctype = SIZE_CTYPE[code & 0x18]
     if k == "stx":
         return f"{head}*({ctype} *)(r{d} {off:+d}) = r{s}"
-    if k == "atomic":
-        w = "64" if info.size == 8 else ""
-        addr = f"({ctype} *)(r{d} {off:+d})"
-        if imm in ATOMIC_OPS:
-            return f"{head}lock *{addr} {ALU_SYMBOLS[imm]} r{s}"
-        if imm & BPF_FETCH and imm & ~BPF_FETCH in ATOMIC_OPS:
-            return f"{head}r{s} = atomic{w}_fetch_{ATOMIC_OPS[imm & ~BPF_FETCH]}({addr}, r{s})"
-        if imm == BPF_CMPXCHG:
-            return f"{head}r0 = atomic{w}_cmpxchg({addr}, r0, r{s})"
-        if imm == BPF_XCHG:
-            return f"{head}r{s} = atomic{w}_xchg({addr}, r{s})"
-        return f"BUG_{code:02x}"
     if k == "st":
         return f"{head}*({ctype} *)(r{d} {off:+d}) = {imm}"
     if k in ("ldx", "ldxsx"):
