@@ -39,53 +39,26 @@ from ..isa import (
 from . import reg as R
 from . import tnum as tn
 from .env import Env, Refusal
+from .memory import check_map_access
+from .operands import (
+    DST_OP,
+    DST_OP_NO_MARK,
+    SRC_OP,
+    assign_scalar_id_before_mov,
+    check_reg_arg,
+    clear_scalar_id,
+    is_pointer_value,
+)
+from .paths import push_stack
 from .precision import mark_chain_precision
 from .reg import Reg
-from .scalar import adjust_scalar, is_safe_to_compute_dst_reg_range, scalar32_add, scalar64_add
+from .scalar import adjust_scalar, is_safe_to_compute_dst_reg_range
 from .tnum import U32
 
 BPF_MAX_VAR_OFF = 1 << 29
-SRC_OP, DST_OP, DST_OP_NO_MARK = 0, 1, 2
 REASON_BOUNDS, REASON_TYPE, REASON_PATHS, REASON_LIMIT, REASON_STACK = -1, -2, -3, -4, -5
 BPF_ALU_SANITIZE_SRC, BPF_ALU_SANITIZE_DST = 1, 2
 BPF_ALU_NEG_VALUE, BPF_ALU_NON_POINTER, BPF_ALU_IMMEDIATE = 1 << 2, 1 << 3, 1 << 4
-
-
-def check_reg_arg(env: Env, regno: int, t: int) -> None:
-    """check_reg_arg(): readable source / writable destination."""
-    if regno >= 11:
-        raise env.fail(f"R{regno} is invalid", errno.EINVAL)
-    env.reg_scratch(regno)
-    r = env.regs[regno]
-    if t == SRC_OP:
-        if r.type == R.NOT_INIT:
-            raise env.fail(f"R{regno} !read_ok")
-        return
-    if regno == 10:
-        raise env.fail("frame pointer is read only")
-    if t == DST_OP:
-        R.mark_unknown(r, env.bpf_capable)
-
-
-def is_pointer_value(env: Env, regno: int) -> bool:
-    """is_pointer_value(): a pointer an unprivileged program may not treat as a number."""
-    return not env.allow_ptr_leaks and env.regs[regno].type != R.SCALAR_VALUE
-
-
-def clear_scalar_id(r: Reg) -> None:
-    """Forget a scalar's link, and with it the delta of a ``rX = rY + K`` link."""
-    r.id = 0
-    r.off = 0
-
-
-def assign_scalar_id_before_mov(env: Env, src: Reg) -> None:
-    if src.type != R.SCALAR_VALUE:
-        return
-    if src.id & R.BPF_ADD_CONST:
-        src.id = 0
-        src.off = 0
-    if not src.id and src.var.mask != 0:
-        src.id = env.new_id()
 
 
 def _sanity(env: Env, r: Reg, ctx: str) -> None:
@@ -404,8 +377,6 @@ def sanitize_ptr_alu(
     if commit or off_is_imm:
         return 0
     # simulate the truncated pointer on a speculative path
-    from .check import push_stack
-
     saved = None
     if not ptr_is_dst:
         saved = dst.copy()
@@ -450,8 +421,6 @@ def _sanitize_check_bounds(env: Env, insn: Insn, d: Reg) -> int:
             )
         return 0
     if d.type == R.PTR_TO_MAP_VALUE:
-        from .memory import check_map_access
-
         try:
             check_map_access(env, insn.dst, d.off, 1, False, helper=True)
         except Refusal:
@@ -603,18 +572,3 @@ def adjust_ptr_min_max_vals(env: Env, insn: Insn, ptr: Reg, off: Reg) -> None:
             )
         if ret < 0:
             raise sanitize_err(env, insn, ret)
-
-
-# keep the names other modules import
-__all__ = [
-    "DST_OP",
-    "DST_OP_NO_MARK",
-    "SRC_OP",
-    "adjust_reg_min_max_vals",
-    "assign_scalar_id_before_mov",
-    "check_alu_op",
-    "check_reg_arg",
-    "is_pointer_value",
-    "scalar32_add",
-    "scalar64_add",
-]

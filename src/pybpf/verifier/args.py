@@ -28,7 +28,6 @@ from ..uapi import (
     BPF_FUNC_map_peek_elem,
 )
 from . import reg as R
-from .alu import SRC_OP, check_reg_arg, is_pointer_value
 from .env import Env
 from .memory import (
     _rdonly_map_value,
@@ -41,6 +40,7 @@ from .memory import (
     check_ptr_off_reg,
     may_access_direct_pkt_data,
 )
+from .operands import SRC_OP, check_reg_arg, is_pointer_value
 from .precision import Backtrack, mark_chain_precision
 from .reg import Reg
 from .stack import RawMode, check_stack_range_initialized, func

@@ -36,8 +36,9 @@ from ..isa import (
 from ..uapi import BPF_MAP_TYPE_SOCKHASH, BPF_MAP_TYPE_SOCKMAP, BPF_MAP_TYPE_XSKMAP
 from . import reg as R
 from . import tnum as tn
-from .alu import SRC_OP, check_reg_arg, is_pointer_value
 from .env import Env
+from .operands import SRC_OP, check_reg_arg, is_pointer_value
+from .paths import print_insn_state, push_stack, sanitize_speculative_path
 from .precision import LINKED_REGS_MAX, linked_regs_pack, mark_chain_precision, push_jmp_history
 from .reg import Reg
 from .scalar import scalar32_add, scalar64_add
@@ -503,8 +504,6 @@ def sync_linked_regs(st: VerifierState, known: Reg, linked: list[tuple[int, int,
 # --- check_cond_jmp_op ---------------------------------------------------------------------
 def check_cond_jmp_op(env: Env, insn: Insn) -> int:
     """Check a conditional jump; returns the next instruction of the current path."""
-    from .check import print_insn_state, push_stack, sanitize_speculative_path
-
     this = env.cur_state
     regs = this.frame[-1].regs
     op = insn.code & 0xF0

@@ -22,18 +22,26 @@ from ..errors import NotSupportedError, VerifierError
 from ..helpers import proto as P
 from ..helpers.proto import RetType as RT
 from ..isa import BPF_PSEUDO_CALL, BPF_PSEUDO_FUNC, MAX_BPF_STACK, Insn
+from ..maps.base import possible_cpus
 from . import reg as R
-from .alu import DST_OP_NO_MARK, check_reg_arg, is_pointer_value
 from .args import CallMeta, check_func_arg, write_raw_mode_bytes
 from .cfg import find_subprog, subprog_end
 from .env import Env, Refusal
+from .globals import check_global_call
 from .helper_rules import find_helper, map_func_compatible
 from .log import state_str
+from .operands import DST_OP_NO_MARK, check_reg_arg, is_pointer_value
+from .paths import explored_bucket, push_stack
 from .precision import mark_chain_precision
 from .prune import IdMap, regs_exact
-from .state import FuncState, RefState, VerifierState, each_reg
+from .refs import (
+    CALLER_SAVED,
+    check_resource_leak,
+    clear_caller_saved_regs,
+    release_reference,
+)
+from .state import FuncState, RefState, VerifierState
 
-CALLER_SAVED = (0, 1, 2, 3, 4, 5)
 MAX_CALL_FRAMES = 8
 MAX_ERRNO = 4095
 F = uapi.FUNC_IDS
@@ -74,47 +82,6 @@ _STR_HELPERS = frozenset(
         F["probe_read_user_str"],
     }
 )
-
-
-# --- references -----------------------------------------------------------------------------
-def mark_reg_invalid(env: Env, r: R.Reg) -> None:
-    if not env.allow_ptr_leaks:
-        R.mark_not_init(r, env.bpf_capable)
-    else:
-        R.mark_unknown(r, env.bpf_capable)
-
-
-def check_reference_leak(env: Env) -> bool:
-    """check_reference_leak(): log every reference still held; True if any."""
-    st = env.cur_state
-    if st.frame[-1].frameno:
-        return False
-    for ref in st.refs:
-        env.verbose(f"Unreleased reference id={ref.id} alloc_insn={ref.insn_idx}\n")
-    return bool(st.refs)
-
-
-def check_resource_leak(env: Env, exception_exit: bool, check_lock: bool, prefix: str) -> None:
-    if check_reference_leak(env):
-        raise env.fail(f"{prefix} would lead to reference leak", errno.EINVAL)
-
-
-def release_reference(env: Env, ref_obj_id: int) -> bool:
-    st = env.cur_state
-    for i, ref in enumerate(st.refs):
-        if ref.id == ref_obj_id:
-            del st.refs[i]
-            for _f, r in each_reg(st):
-                if r.ref_obj_id == ref_obj_id:
-                    mark_reg_invalid(env, r)
-            return True
-    return False
-
-
-def clear_caller_saved_regs(env: Env, regs: list[R.Reg]) -> None:
-    for r in CALLER_SAVED:
-        R.mark_not_init(regs[r], env.bpf_capable)
-        env.reg_scratch(r)
 
 
 # --- helper calls ---------------------------------------------------------------------------
@@ -282,8 +249,6 @@ def check_helper_call(env: Env, insn: Insn) -> None:
             r0.smin = r0.s32min = -MAX_ERRNO
             R.reg_bounds_sync(r0)
         elif func_id == F["get_smp_processor_id"]:
-            from ..maps.base import possible_cpus
-
             n = possible_cpus() - 1
             r0.umin = r0.u32min = r0.smin = r0.s32min = 0
             r0.umax = r0.u32max = r0.smax = r0.s32max = n
@@ -326,8 +291,6 @@ def setup_func_entry(env: Env, subprog: int, callsite: int, kind: str, st: Verif
 
 
 def push_callback_call(env: Env, insn: Insn, subprog: int, kind: str) -> None:
-    from .check import push_stack
-
     caller = env.cur_state.frame[-1]
     env.subprogs[subprog].is_cb = True
     cb = push_stack(env, env.subprogs[subprog].start, env.insn_idx, False)
@@ -348,8 +311,6 @@ def check_func_call(env: Env, insn: Insn) -> int:
     st = env.cur_state
     caller = st.frame[-1]
     if env.subprog_is_global(subprog):
-        from .globals import check_global_call
-
         check_global_call(env, subprog)
         return env.insn_idx + 1
     setup_func_entry(env, subprog, env.insn_idx, "call", st)
@@ -362,8 +323,6 @@ def check_func_call(env: Env, insn: Insn) -> int:
 
 
 def find_prev_entry(env: Env, cur: VerifierState, insn_idx: int) -> VerifierState | None:
-    from .check import explored_bucket
-
     for sl in explored_bucket(env, insn_idx):
         st = sl.state
         if (

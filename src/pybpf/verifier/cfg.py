@@ -18,6 +18,7 @@ from __future__ import annotations
 import errno
 from typing import Any
 
+from ..errors import NotSupportedError
 from ..isa import (
     BPF_CALL,
     BPF_EXIT,
@@ -34,6 +35,7 @@ from ..isa import (
     OPCODES,
     Insn,
 )
+from ..spec.btf import BTF_KIND_ENUM, BTF_KIND_ENUM64, BTF_KIND_INT
 from ..uapi import (
     BPF_COMPLEXITY_LIMIT_INSNS,
     BPF_MAP_TYPE_ARRAY,
@@ -112,8 +114,6 @@ def add_subprogs(env: Env) -> None:
                 index=i,
             )
         if kfunc:
-            from ..errors import NotSupportedError
-
             raise NotSupportedError(
                 f"insn {i}: kernel function calls (kfuncs) are not modelled by pybpf's verifier"
             )
@@ -188,6 +188,8 @@ def check_btf_info(env: Env, btf: Any) -> None:
         return
     if btf is None:
         return
+    for sp in env.subprogs:
+        sp.is_global = not func_is_static(btf, env.func_info, sp.start)
     if len(env.func_info) != len(env.subprogs):
         raise env.fail(
             "number of funcs in func_info doesn't match number of subprogs", errno.EINVAL
@@ -208,8 +210,6 @@ def check_btf_info(env: Env, btf: Any) -> None:
 
 def _returns_scalar(btf: Any, func_id: int) -> bool:
     """btf_type_is_small_int() or an enum, after modifiers (the FUNC_PROTO's return)."""
-    from ..spec.btf import BTF_KIND_ENUM, BTF_KIND_ENUM64, BTF_KIND_INT
-
     try:
         proto = btf.type(btf.type(func_id).ref)
         if not proto.ref:
@@ -277,8 +277,6 @@ def resolve_pseudo_ldimm64(env: Env) -> None:
         if insn.code in _KERNEL_ONLY_OPCODES:
             continue
         if insn.code == BPF_JMP | BPF_JCOND:
-            from ..errors import NotSupportedError
-
             raise NotSupportedError(f"insn {i}: may_goto is not modelled by pybpf")
         if insn.code not in OPCODES or OPCODES[insn.code].kind == "callx":
             raise env.fail(f"unknown opcode {insn.code:02x}", errno.EINVAL, index=i)

@@ -67,6 +67,7 @@ class SubprogInfo:
     has_ld_abs: bool = False
     postorder_start: int = 0
     is_cb: bool = False
+    is_global: bool = False  # BTF linkage global (func_info and the BTF given)
 
 
 @dataclass
@@ -178,12 +179,8 @@ class Env:
         self.scratched_stack = (1 << 64) - 1
 
     def subprog_is_global(self, k: int) -> bool:
-        """subprog_is_global(): BTF linkage global (needs func_info and the BTF)."""
-        if not self.func_info or self.btf is None or k == 0:
-            return False
-        from .cfg import func_is_static
-
-        return not func_is_static(self.btf, self.func_info, self.subprogs[k].start)
+        """subprog_is_global(): the subprogram's BTF linkage is global (main excluded)."""
+        return k > 0 and self.subprogs[k].is_global
 
     def find_linfo(self, insn_off: int) -> Any:
         """find_linfo(): the line-info record covering ``insn_off`` (rightmost at or before)."""

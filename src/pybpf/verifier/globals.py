@@ -29,7 +29,10 @@ from ..spec.btf import (
     BTF_KIND_STRUCT,
 )
 from . import reg as R
+from .args import check_func_arg_reg_off, check_helper_mem_access
+from .branches import mark_ptr_not_null_reg
 from .env import Env, Refusal
+from .refs import clear_caller_saved_regs
 from .reg import Reg
 
 
@@ -133,8 +136,6 @@ def prepare_func_args(env: Env, k: int) -> list[SubprogArg]:
 
 def _check_arg_match(env: Env, k: int, regs: list[Reg]) -> None:
     """btf_check_func_arg_match(): raises Refusal (already logged) on a mismatch."""
-    from .args import check_func_arg_reg_off, check_helper_mem_access
-
     for i, arg in enumerate(prepare_func_args(env, k)):
         regno = i + 1
         reg = regs[regno]
@@ -150,8 +151,6 @@ def _check_arg_match(env: Env, k: int, regs: list[Reg]) -> None:
             if not R.register_is_null(reg):
                 saved = reg.copy()
                 if reg.type & R.PTR_MAYBE_NULL:
-                    from .branches import mark_ptr_not_null_reg
-
                     mark_ptr_not_null_reg(reg)
                 try:
                     check_helper_mem_access(env, regno, arg.mem_size, False, True, None)
@@ -166,8 +165,6 @@ def _check_arg_match(env: Env, k: int, regs: list[Reg]) -> None:
 
 def check_global_call(env: Env, k: int) -> None:
     """check_func_call() of a global subprogram: the arguments, then R0 = unknown."""
-    from .calls import clear_caller_saved_regs
-
     name = subprog_name(env, k)
     caller = env.cur_state.frame[-1]
     try:
@@ -199,28 +196,3 @@ def setup_global_args(env: Env, k: int) -> None:
             reg.mem_size = arg.mem_size
             if arg.arg_type & PTR_MAYBE_NULL:
                 reg.id = env.new_id()
-
-
-def do_check_subprogs(env: Env) -> None:
-    """Verify every called global subprogram, until no new one is called."""
-    from .check import do_check_common
-
-    if not env.func_info:
-        return
-    while True:
-        new = 0
-        for k in range(1, len(env.subprogs)):
-            if not env.subprog_is_global(k):
-                continue
-            if k not in env.global_called or k in env.global_verified:
-                continue
-            do_check_common(env, k)
-            if env.log.level:
-                env.verbose(
-                    f"Func#{k} ('{subprog_name(env, k)}') is safe for any args that match its "
-                    "prototype\n"
-                )
-            env.global_verified.add(k)
-            new += 1
-        if not new:
-            return

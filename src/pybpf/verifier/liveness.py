@@ -33,8 +33,10 @@ from ..isa import (
     BPF_MOV,
     Insn,
 )
+from ..uapi import FUNC_NAMES
+from .cfg import containing_subprog, subprog_end
 from .env import Env
-from .log import fmt_stack_mask
+from .log import fmt_stack_mask, insn_text
 from .state import VerifierState
 
 _ALL = 0xFFFF
@@ -121,9 +123,6 @@ def compute_live_registers(env: Env) -> None:
     for i in range(n):
         env.aux[i].live_regs_before = live_in[i]
     if env.log.level >= 2:
-        from ..uapi import FUNC_NAMES
-        from .log import insn_text
-
         env.verbose("Live regs before insn:\n")
         i = 0
         while i < n:
@@ -207,8 +206,6 @@ class StackLiveness:
     def _lookup(self, sites: tuple[int, ...], starts: tuple[int, ...]) -> _Instance:
         inst = self.instances.get(sites)
         if inst is None:
-            from .cfg import containing_subprog, subprog_end
-
             k = containing_subprog(self.env, starts[-1])
             cnt = subprog_end(self.env, k) - self.env.subprogs[k].start
             inst = _Instance(sites, starts, cnt, must_write_set=[False] * cnt)
@@ -296,8 +293,6 @@ class StackLiveness:
             for arr in inst.frames.values():
                 for m in arr:
                     m.must_write_acc = 0
-        from .cfg import containing_subprog
-
         k = containing_subprog(env, inst.start)
         po_start = env.subprogs[k].postorder_start
         po_end = (

@@ -49,9 +49,10 @@ from ..uapi import (
 )
 from . import reg as R
 from . import tnum as tn
-from .alu import DST_OP, DST_OP_NO_MARK, SRC_OP, check_reg_arg, is_pointer_value
-from .cfg import func_is_static
+from .cfg import find_subprog
 from .env import Env
+from .operands import DST_OP, DST_OP_NO_MARK, SRC_OP, check_reg_arg, is_pointer_value
+from .refs import CALLER_SAVED, check_resource_leak
 from .reg import Reg
 from .stack import check_stack_access_within_bounds, check_stack_read, check_stack_write
 
@@ -542,12 +543,10 @@ def check_ld_imm(env: Env, insn: Insn) -> None:
     R.mark_known_zero(d)
     d.type = R.SCALAR_VALUE
     if insn.src == BPF_PSEUDO_FUNC:
-        from .cfg import find_subprog
-
         sub = find_subprog(env, env.insn_idx + insn.imm + 1)
         if not env.func_info:
             raise env.fail("missing btf func_info", errno.EINVAL)
-        if not func_is_static(env.btf, env.func_info, env.subprogs[sub].start):
+        if env.subprogs[sub].is_global:
             raise env.fail("callback function not static", errno.EINVAL)
         d.type = R.PTR_TO_FUNC
         d.subprogno = sub
@@ -564,8 +563,6 @@ def check_ld_imm(env: Env, insn: Insn) -> None:
 
 
 def check_ld_abs(env: Env, insn: Insn) -> None:
-    from .calls import CALLER_SAVED, check_resource_leak
-
     mode = insn.code & 0xE0
     if not env.prog.ld_abs:
         raise env.fail(

@@ -36,6 +36,7 @@ from ..isa import (
     BPF_STX,
     BPF_X,
 )
+from ..uapi import FUNC_NAMES
 from . import reg as R
 from .env import Env
 from .log import fmt_reg_mask, fmt_stack_mask, insn_text, state_str
@@ -199,7 +200,7 @@ def _backtrack_insn(
         env.verbose(
             f"mark_precise: frame{bt.frame}: regs={fmt_reg_mask(bt.reg_mask)} "
             f"stack={fmt_stack_mask(bt.stack_mask)} before {idx}: "
-            + insn_text(insn, _names(), env.allow_ptr_leaks)
+            + insn_text(insn, FUNC_NAMES, env.allow_ptr_leaks)
             + "\n"
         )
     _sync_linked(bt, hist)
@@ -310,18 +311,6 @@ def _backtrack_insn(
         if mode in (BPF_IND, BPF_ABS):
             raise _NotSupp()
     _sync_linked(bt, hist)
-
-
-_FUNC_NAMES: dict[int, str] | None = None
-
-
-def _names() -> dict[int, str]:
-    global _FUNC_NAMES
-    if _FUNC_NAMES is None:
-        from ..uapi import FUNC_NAMES
-
-        _FUNC_NAMES = FUNC_NAMES
-    return _FUNC_NAMES
 
 
 def mark_all_scalars_precise(env: Env, st: VerifierState) -> None:

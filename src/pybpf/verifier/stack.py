@@ -21,6 +21,7 @@ from ..isa import BPF_MEM, BPF_ST, MAX_BPF_STACK
 from . import reg as R
 from . import tnum as tn
 from .env import Env
+from .operands import assign_scalar_id_before_mov
 from .precision import mark_chain_precision, push_jmp_history, stack_access_flags
 from .reg import Reg
 from .state import (
@@ -156,8 +157,6 @@ def check_stack_write_fixed_off(
     ):
         fits = R.reg_width(reg) <= 8 * size
         if fits:
-            from .alu import assign_scalar_id_before_mov
-
             assign_scalar_id_before_mov(env, reg)
         save_register_state(env, state, spi, reg, size)
         if not fits:
