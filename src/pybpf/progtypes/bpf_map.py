@@ -20,21 +20,26 @@ from .. import uapi
 
 @dataclass(frozen=True)
 class MapMember:
-    """One member of struct bpf_map: ``size`` bytes at ``offset``; ``pointer`` for pointers."""
+    """One member of struct bpf_map: ``size`` bytes at ``offset``.
+
+    ``pointer``: a pointer, read whole or not at all; ``target``: the struct it
+    points to (the loaded register is a BTF pointer), "" for ``void *``.
+    """
 
     name: str
     offset: int
     size: int
     pointer: bool = False
+    target: str = ""
 
 
 #: the members of struct bpf_map up to ``name`` (those after it are locks and counters)
 BPF_MAP_FIELDS: tuple[MapMember, ...] = (
     MapMember("sha", 0, 32),
     MapMember("excl", 32, 4),
-    MapMember("ops", 40, 8, True),
-    MapMember("inner_map_meta", 48, 8, True),
-    MapMember("security", 56, 8),  # void *: a scalar to the verifier
+    MapMember("ops", 40, 8, True, "bpf_map_ops"),
+    MapMember("inner_map_meta", 48, 8, True, "bpf_map"),
+    MapMember("security", 56, 8, True),
     MapMember("map_type", 64, 4),
     MapMember("key_size", 68, 4),
     MapMember("value_size", 72, 4),
@@ -42,13 +47,13 @@ BPF_MAP_FIELDS: tuple[MapMember, ...] = (
     MapMember("map_extra", 80, 8),
     MapMember("map_flags", 88, 4),
     MapMember("id", 92, 4),
-    MapMember("record", 96, 8, True),
+    MapMember("record", 96, 8, True, "btf_record"),
     MapMember("numa_node", 104, 4),
     MapMember("btf_key_type_id", 108, 4),
     MapMember("btf_value_type_id", 112, 4),
     MapMember("btf_vmlinux_value_type_id", 116, 4),
-    MapMember("btf", 120, 8, True),
-    MapMember("objcg", 128, 8, True),
+    MapMember("btf", 120, 8, True, "btf"),
+    MapMember("objcg", 128, 8, True, "obj_cgroup"),
     MapMember("name", 136, 16),
 )
 BPF_MAP_IMAGE_SIZE = 152

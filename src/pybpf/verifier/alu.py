@@ -180,22 +180,23 @@ def _swap_bytes(v: int, nbytes: int) -> int:
 
 
 def scalar_byte_swap(d: Reg, insn: Insn) -> None:
-    """BPF_END on a scalar (x86-64, little endian): the tnum's bytes move, bounds follow.
+    """scalar_byte_swap(): BPF_END on a scalar (x86-64 is little endian).
 
-    ``le64`` changes nothing; ``le16``/``le32`` truncate; ``be*`` and ``bswap*`` swap.
+    ``bswap*`` and ``be*`` swap the tnum's bytes and forget the ranges; ``le64``
+    changes nothing; 16- and 32-bit forms then truncate as coerce_reg_to_size()
+    does, which keeps what the ranges knew of the low bits.
     """
     nbytes = insn.imm // 8
     swap = insn.code & 0x07 == BPF_ALU64 or insn.code & 0x08 != BPF_TO_LE
     if not swap and nbytes == 8:
         return
-    v, m = d.var
-    if swap:
-        var = tn.Tnum(_swap_bytes(v, nbytes), _swap_bytes(m, nbytes))
-    else:
-        var = tn.cast(d.var, nbytes)
     clear_scalar_id(d)
-    R.mark_unbounded(d)
-    d.var = var
+    if swap:
+        v, m = d.var
+        d.var = tn.Tnum(_swap_bytes(v, nbytes), _swap_bytes(m, nbytes))
+        R.mark_unbounded(d)
+    if nbytes < 8:
+        R.coerce_reg_to_size(d, nbytes)
     R.reg_bounds_sync(d)
 
 
@@ -237,8 +238,29 @@ def adjust_reg_min_max_vals(env: Env, insn: Insn) -> None:
     else:
         if op in (BPF_ADD, BPF_SUB):
             sanitize_val_alu(env, insn)
+        if op in (BPF_AND, BPF_OR) and src.var.is_const:
+            maybe_fork_scalars(env, insn, d)
         adjust_scalar(op, alu32, d, src.copy() if src is d else src)
     link_const(env, insn, d, src, op, alu32, was_u32)
+
+
+def maybe_fork_scalars(env: Env, insn: Insn, d: Reg) -> None:
+    """maybe_fork_scalars(): a destination that is -1 or 0 (``x s>>= 63``) is split in two.
+
+    The pushed path re-executes the instruction with the destination 0, the current
+    one goes on with -1, so ``(x s>> 63) & K`` is exactly 0 or K on each path.
+    Whether the 64- or the 32-bit range decides follows the register, not the
+    instruction class (as the kernel does).
+    """
+    if d.smin == -1 and d.smax == 0:
+        mark = R.mark_known
+    elif d.s32min == -1 and d.s32max == 0:
+        mark = R.mark32_known
+    else:
+        return
+    branch = push_stack(env, env.insn_idx, env.insn_idx, False)
+    mark(branch.frame[branch.curframe].regs[insn.dst], 0)
+    mark(d, -1)
 
 
 def link_const(env: Env, insn: Insn, d: Reg, src: Reg, op: int, alu32: bool, was_u32: bool) -> None:
@@ -387,13 +409,12 @@ def sanitize_ptr_alu(
     return 0
 
 
-def _check_reg_sane_offset(env: Env, r: Reg, ptr_type: int) -> None:
+def _check_reg_sane_offset_scalar(env: Env, r: Reg, ptr_type: int) -> None:
+    """check_reg_sane_offset_scalar(): the scalar moving a pointer is bounded and sane."""
     t = R.reg_type_str(ptr_type)
     val = R.s64(r.var.value)
     if r.var.mask == 0 and (val >= BPF_MAX_VAR_OFF or val <= -BPF_MAX_VAR_OFF):
         raise env.fail(f"math between {t} pointer and {val} is not allowed", errno.EINVAL)
-    if r.off >= BPF_MAX_VAR_OFF or r.off <= -BPF_MAX_VAR_OFF:
-        raise env.fail(f"{t} pointer offset {r.off} is not allowed", errno.EINVAL)
     if r.smin == R.S64_MIN:
         raise env.fail(
             f"math between {t} pointer and register with unbounded min value is not allowed",
@@ -401,6 +422,18 @@ def _check_reg_sane_offset(env: Env, r: Reg, ptr_type: int) -> None:
         )
     if r.smin >= BPF_MAX_VAR_OFF or r.smin <= -BPF_MAX_VAR_OFF:
         raise env.fail(f"value {r.smin} makes {t} pointer be out of bounds", errno.EINVAL)
+
+
+def _check_reg_sane_offset_ptr(env: Env, r: Reg, ptr_type: int) -> None:
+    """check_reg_sane_offset_ptr(): a pointer's fixed and variable offsets stay within 2^29."""
+    t = R.reg_type_str(ptr_type)
+    val = R.s64(r.var.value)
+    if r.var.mask == 0 and (val >= BPF_MAX_VAR_OFF or val <= -BPF_MAX_VAR_OFF):
+        raise env.fail(f"{t} pointer offset {val} is not allowed", errno.EINVAL)
+    if r.off >= BPF_MAX_VAR_OFF or r.off <= -BPF_MAX_VAR_OFF:
+        raise env.fail(f"{t} pointer offset {r.off} is not allowed", errno.EINVAL)
+    if r.smin >= BPF_MAX_VAR_OFF or r.smin <= -BPF_MAX_VAR_OFF:
+        raise env.fail(f"{t} pointer offset {r.smin} is not allowed", errno.EINVAL)
 
 
 def _sanitize_check_bounds(env: Env, insn: Insn, d: Reg) -> int:
@@ -488,8 +521,8 @@ def adjust_ptr_min_max_vals(env: Env, insn: Insn, ptr: Reg, off: Reg) -> None:
     ptr_head = (ptr.map, ptr.map_uid, ptr.range, ptr.mem_size, ptr.subprogno)
     d.type = ptr.type
     d.id = ptr.id
-    _check_reg_sane_offset(env, off, ptr_type)
-    _check_reg_sane_offset(env, ptr, ptr_type)
+    _check_reg_sane_offset_scalar(env, off, ptr_type)
+    _check_reg_sane_offset_ptr(env, ptr, ptr_type)
     R.mark32_unbounded(d)
     info = _SanitizeInfo()
     if op in (BPF_ADD, BPF_SUB):
@@ -555,7 +588,7 @@ def adjust_ptr_min_max_vals(env: Env, insn: Insn, ptr: Reg, off: Reg) -> None:
         raise env.fail(f"R{insn.dst} bitwise operator {ALU_SYMBOLS[op]} on pointer prohibited")
     else:
         raise env.fail(f"R{insn.dst} pointer arithmetic with {ALU_SYMBOLS[op]} operator prohibited")
-    _check_reg_sane_offset(env, d, ptr_type)
+    _check_reg_sane_offset_ptr(env, d, ptr_type)
     R.reg_bounds_sync(d)
     bounds_ret = _sanitize_check_bounds(env, insn, d)
     if op in (BPF_ADD, BPF_SUB):

@@ -349,7 +349,8 @@ def do_check(env: Env) -> None:
                 env.verbose(f"{idx}: " + insn_text(insn, FUNC_NAMES, env.allow_ptr_leaks) + "\n")
                 env.prev_insn_print_pos = log.end_pos - env.prev_log_pos
                 env.prev_log_pos = log.end_pos
-            aux.seen = True
+            if not st.speculative:  # sanitize_mark_insn_seen()
+                aux.seen = True
             prev_insn_idx = idx
             if st.speculative and aux.nospec:
                 ended = True
@@ -506,7 +507,13 @@ class Verifier:
         do_check_subprogs(env)
         check_max_stack_depth(env)
         for i, aux in enumerate(env.aux):
-            if aux.map_ptr_poisoned and aux.map_ptr_unpriv and _is_tail_call(env.insns[i]):
+            # do_misc_fixups(), after dead code (never seen off speculative paths) is gone
+            if (
+                aux.seen
+                and aux.map_ptr_poisoned
+                and aux.map_ptr_unpriv
+                and _is_tail_call(env.insns[i])
+            ):
                 raise env.fail("tail_call abusing map_ptr", errno.EINVAL)
         env.stats.stack_depth = [sp.stack_depth for sp in env.subprogs]
 

@@ -153,6 +153,12 @@ _RULES: list[tuple[str, str]] = [
         "bounded scalars to stack, map-value and memory pointers is.",
     ),
     (
+        r"(\S+) pointer offset (-?\d+) is not allowed|value (-?\d+) makes (\S+) pointer be "
+        r"out of bounds|math between (\S+) pointer and",
+        "a pointer may never be moved 2^29 bytes or more (BPF_MAX_VAR_OFF), whatever it points "
+        "to; bound the offset first.",
+    ),
+    (
         r"program of this type cannot use helper (\S+)",
         "{0} is not available to this program type (or needs CAP_BPF/CAP_PERFMON).",
     ),

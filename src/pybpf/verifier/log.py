@@ -153,6 +153,8 @@ def reg_str(r: Reg, frameno: int) -> str:
     if t == R.SCALAR_VALUE and r.var.mask == 0:
         return p + snum(r.var.value)
     text = p + R.reg_type_str(t)
+    if t & R.BASE_MASK == R.PTR_TO_BTF_ID and isinstance(r.map, str):
+        text += r.map
     if t == R.PTR_TO_STACK:
         if frameno != r.frameno:
             text += f"[{r.frameno}]"

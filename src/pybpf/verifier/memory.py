@@ -37,7 +37,7 @@ from ..isa import (
 )
 from ..progtypes import check_ctx_access as ctx_rule
 from ..progtypes import field_at
-from ..progtypes.bpf_map import map_struct_name, member_at
+from ..progtypes.bpf_map import BPF_MAP_IMAGE_SIZE, map_struct_name, member_at
 from ..uapi import (
     BPF_F_RDONLY_PROG,
     BPF_F_WRONLY_PROG,
@@ -263,36 +263,40 @@ def check_ptr_to_map_access(
         raise env.fail(f"R{regno} is {tname} invalid negative access: off={off}")
     if write:
         raise env.fail(f"only read from {tname} is supported")
-    member = member_at(off)
-    if member is None or off + size > member.offset + member.size:
+    if off >= BPF_MAP_IMAGE_SIZE:
         raise NotSupportedError(
             f"insn {env.insn_idx}: a {size}-byte read at offset {off} of struct {tname} is "
-            "not modelled by pybpf (only the members of struct bpf_map up to name are)"
+            f"not modelled by pybpf (only struct bpf_map's members before offset "
+            f"{BPF_MAP_IMAGE_SIZE} are)"
         )
+    member = member_at(off)
+    # btf_struct_walk() on struct bpf_map, the first member of the map type's struct
+    if member is None:
+        raise env.fail(f"struct bpf_map doesn't have field at offset {off}")
+    mend = member.offset + member.size
     if member.pointer and (off != member.offset or size != 8):
-        raise NotSupportedError(
-            f"insn {env.insn_idx}: a partial read of the pointer {member.name} of struct "
-            "bpf_map is not modelled by pybpf"
+        raise env.fail(
+            f"cannot access ptr member {member.name} with moff {member.offset} in struct "
+            f"bpf_map with off {off} size {size}"
+        )
+    if off + size > mend:
+        raise env.fail(
+            f"access beyond the end of member {member.name} (mend:{mend}) in struct bpf_map "
+            f"with off {off} size {size}"
         )
     if value_regno < 0:
         return
     d = env.regs[value_regno]
-    if member.pointer:
+    if member.target:
         R.mark_known_zero(d)
-        d.type = R.PTR_TO_BTF_ID
-        d.map = _MEMBER_TYPES[member.name]
+        d.type = R.PTR_TO_BTF_ID | R.PTR_UNTRUSTED
+        d.map = member.target  # the union's btf side: the struct named in the log
+    elif member.pointer:  # void *: read-only memory of unknown size
+        R.mark_known_zero(d)
+        d.type = R.PTR_TO_MEM | R.MEM_RDONLY | R.PTR_UNTRUSTED
+        d.mem_size = 0
     else:
         R.mark_unknown(d, env.bpf_capable)
-
-
-#: the struct each pointer member of struct bpf_map points to (the log's ``ptr_<name>``)
-_MEMBER_TYPES = {
-    "ops": "bpf_map_ops",
-    "inner_map_meta": "bpf_map",
-    "record": "btf_record",
-    "btf": "btf",
-    "objcg": "obj_cgroup",
-}
 
 
 # --- check_mem_access --------------------------------------------------------------------
@@ -358,6 +362,11 @@ def check_mem_access(
             raise env.fail(f"R{regno} invalid mem access '{R.reg_type_str(t)}'")
         if write and rdonly:
             raise env.fail(f"R{regno} cannot write into {R.reg_type_str(t)}")
+        if t & R.PTR_UNTRUSTED:
+            raise NotSupportedError(
+                f"insn {insn_idx}: reads of kernel memory through an untrusted pointer are "
+                "not modelled by pybpf"
+            )
         if write and value_regno >= 0 and is_pointer_value(env, value_regno):
             raise env.fail(f"R{value_regno} leaks addr into mem")
         check_mem_region_access(env, regno, off, size, reg.mem_size, False)
@@ -401,6 +410,11 @@ def check_mem_access(
         )
     elif t == R.CONST_PTR_TO_MAP:
         check_ptr_to_map_access(env, regno, off, size, write, value_regno)
+    elif base == R.PTR_TO_BTF_ID and not t & R.PTR_MAYBE_NULL:
+        raise NotSupportedError(
+            f"insn {insn_idx}: accesses through a BTF pointer ({R.reg_type_str(t)}"
+            f"{reg.map}) are not modelled by pybpf"
+        )
     else:
         raise env.fail(f"R{regno} invalid mem access '{R.reg_type_str(t)}'")
     if size < 8 and value_regno >= 0 and not write and regs[value_regno].type == R.SCALAR_VALUE:

@@ -5,7 +5,8 @@ load, unprivileged pointer leaks through atomics, map-pointer arithmetic, tail
 calls through different prog arrays, pointers on the stack passed as keys, the
 Spectre v1 path rule, what JSET and JMP32 comparisons teach, what atomic
 fetches return, struct bpf_map reads through a map pointer, scalars linked by
-a constant (rX = rY +/- K, 64 and 32 bit), BPF_END on constants.
+a constant (rX = rY +/- K, 64 and 32 bit), BPF_END on constants, AND and OR
+of a constant with a value that is -1 or 0 (maybe_fork_scalars).
 """
 
 from __future__ import annotations
@@ -17,12 +18,14 @@ from .builders import (
     ATOMIC,
     BPF_ADD,
     BPF_AND,
+    BPF_ARSH,
     BPF_B,
     BPF_CMPXCHG,
     BPF_DIV,
     BPF_DW,
     BPF_END,
     BPF_FETCH,
+    BPF_H,
     BPF_JEQ,
     BPF_JGT,
     BPF_JLT,
@@ -30,6 +33,7 @@ from .builders import (
     BPF_JSET,
     BPF_JSGT,
     BPF_JSLT,
+    BPF_OR,
     BPF_SUB,
     BPF_W,
     BPF_X,
@@ -414,5 +418,120 @@ RULE_CASES: list[Case] = [
         ],
         True,
         rule="BPF_END: bswap64 of partly known bits",
+    ),
+    # --- maybe_fork_scalars: (x s>> 63) & K and | K are split into the 0 and -1 cases
+    Case(
+        "arsh63_and_constant_is_zero_or_the_constant",
+        lambda m: [
+            CALL(7),
+            MOVR(7, 0),
+            ALU(BPF_ARSH, 7, 63),
+            ALU(BPF_AND, 7, 6),
+            JMP(BPF_JEQ, 7, 2, 2),
+            MOV(0, 0),
+            EXIT,
+            MOVR(0, 5),
+            EXIT,
+        ],
+        True,
+        rule="maybe_fork_scalars: (x s>> 63) & 6 is 0 or 6, never 2",
+    ),
+    Case(
+        "arsh31_alu32_or_constant_is_minus_one_or_the_constant",
+        lambda m: [
+            CALL(7),
+            MOVR(7, 0),
+            ALU32(BPF_ARSH, 7, 31),
+            ALU32(BPF_OR, 7, 2),
+            JMP32(BPF_JEQ, 7, 3, 2),
+            MOV(0, 0),
+            EXIT,
+            MOVR(0, 5),
+            EXIT,
+        ],
+        True,
+        rule="maybe_fork_scalars: (w s>> 31) | 2 is -1 or 2, never 3",
+    ),
+    Case(
+        "arsh63_or_constant_keeps_the_constant",
+        lambda m: [
+            CALL(7),
+            MOVR(7, 0),
+            ALU(BPF_ARSH, 7, 63),
+            ALU(BPF_OR, 7, 8),
+            *_null_checked(
+                m["array"], [JMP(BPF_JSLT, 7, 0, 2), ALUR(BPF_ADD, 0, 7), LDX(BPF_DW, 1, 0, 0)]
+            ),
+        ],
+        False,
+        msg="invalid access to map value, value_size=8 off=8 size=8",
+        rule="maybe_fork_scalars: the 0 path re-executes the OR (0 | 8 is 8)",
+    ),
+    Case(
+        "le32_keeps_what_the_ranges_knew",
+        lambda m: [
+            CALL(7),
+            MOVR(7, 0),
+            *_null_checked(
+                m["array"],
+                [
+                    JMP(BPF_JGT, 7, 5, 3),
+                    I(BPF_ALU | BPF_END, 7, 0, 0, 32),
+                    ALUR(BPF_ADD, 0, 7),
+                    LDX(BPF_H, 1, 0, 0),
+                ],
+            ),
+        ],
+        True,
+        rule="BPF_END: le32 truncates like coerce_reg_to_size (umax 5 stays 5)",
+    ),
+    # --- check_reg_sane_offset: offsets a pointer may never reach (2^29)
+    Case(
+        "pointer_fixed_offset_reaches_2_29",
+        lambda m: [
+            MOVR(1, 10),
+            ALU(BPF_ADD, 1, 0x1FFFFFFF),
+            ALU(BPF_ADD, 1, 0x1FFFFFFF),
+            MOV(0, 0),
+            EXIT,
+        ],
+        False,
+        msg="fp pointer offset 1073741822 is not allowed",
+        rule="check_reg_sane_offset_ptr: the fixed offset",
+    ),
+    Case(
+        "pointer_variable_offset_reaches_2_29",
+        lambda m: [
+            CALL(7),
+            ALU(BPF_AND, 0, 0xFFFFFFF),
+            ALU(BPF_ADD, 0, 0x10000000),
+            MOVR(6, 0),
+            *lookup(m["array"]),
+            JMP(BPF_JEQ, 0, 0, 2),
+            ALUR(BPF_ADD, 0, 6),
+            ALUR(BPF_ADD, 0, 6),
+            MOV(0, 0),
+            EXIT,
+        ],
+        False,
+        msg="map_value pointer offset 536870912 is not allowed",
+        rule="check_reg_sane_offset_ptr: the variable offset's minimum",
+    ),
+    Case(
+        "scalar_minimum_reaches_2_29",
+        lambda m: [
+            CALL(7),
+            ALU(BPF_AND, 0, 0xFF),
+            MOVR(2, 0),
+            ALU(BPF_ADD, 2, 0x20000000),
+            MOVR(1, 10),
+            ALUR(BPF_ADD, 1, 2),
+            MOV(0, 0),
+            EXIT,
+        ],
+        False,
+        unpriv=False,
+        msg="value 536870912 makes fp pointer be out of bounds",
+        rule="check_reg_sane_offset_scalar: the scalar's minimum",
     ),
 ]
