@@ -116,7 +116,7 @@ def _queue_op(op: str) -> HelperFn:
 
 def tail_call(env: Any, r1: int, r2: int, r3: int, *_: int) -> int:
     """Jump to the program in slot ``r3`` of prog array ``r2`` (empty slot: fall through)."""
-    from ..vm.interp import TailCall  # noqa: PLC0415 - interp imports this module's users
+    from ..vm.api import TailCall
 
     m = _map(env, r2)
     index = r3 & 0xFFFF_FFFF

@@ -41,7 +41,6 @@ from ..isa import Insn
 from ..net.skb import ETH_HLEN, QDISC_CB_PRIV_LEN, SkBuff, Sock
 from ..progtypes import (
     SIZEOF_SK_BUFF,
-    ctx_load,
     get_prog_type,
     render_sk_buff,
     writeback_sk_buff,
@@ -284,10 +283,12 @@ class Program:
     # --- running -------------------------------------------------------------------------
     def _memory(self) -> Any:
         if self._mem is None:
-            self._mem = _ctx_memory_class()()
-            self._ctx_region = self._mem.add_region(self._ctx_image, name="ctx (__sk_buff)")
-            self._mem.ctx_slot = self._ctx_region.base >> 32
-            self._mem.ctx_region = self._ctx_region
+            from ..vm.memory import Memory  # noqa: PLC0415
+
+            self._mem = Memory()
+            self._ctx_region = self._mem.add_region(
+                self._ctx_image, name="ctx (__sk_buff)", narrow=_ctx_narrow()
+            )
         return self._mem
 
     def run_skb(self, skb: SkBuff, *, cpu: int = 0) -> int:
@@ -411,29 +412,15 @@ class Program:
         return f"<Program {self.name or '(anonymous)'} {t} {len(self.insns)} insns fd={self.fd}>"
 
 
-_CtxMemory: Any = None
+def _ctx_narrow() -> bytes:
+    """The __sk_buff's narrow-load table for the VM (pybpf.vm.memory.narrow_load): per
+    4-byte word, the size of the sk_buff member the kernel's rewrite loads there."""
+    from ..progtypes import _NARROW  # noqa: PLC0415
 
-
-def _ctx_memory_class() -> Any:
-    """Memory whose loads from the context region go through the kernel's ctx rewrite."""
-    global _CtxMemory
-    if _CtxMemory is None:
-        from ..vm.memory import SLOT_SHIFT, Memory  # noqa: PLC0415
-
-        class CtxMemory(Memory):
-            ctx_slot = -1
-            ctx_region: Any = None
-
-            def load(self, addr: int, size: int, pc: int | None = None) -> int:
-                if addr >> SLOT_SHIFT == self.ctx_slot:
-                    region = self.ctx_region
-                    off = addr - region.base
-                    if 0 <= off and off + size <= region.size:
-                        return ctx_load(region.buf, off, size)
-                return Memory.load(self, addr, size, pc)
-
-        _CtxMemory = CtxMemory
-    return _CtxMemory
+    table = bytearray(SIZEOF_SK_BUFF // 4)
+    for off, (_src, tsize) in _NARROW.items():
+        table[off // 4] = tsize
+    return bytes(table)
 
 
 _cookie = 0

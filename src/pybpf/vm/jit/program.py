@@ -13,18 +13,21 @@ verifier would refuse (the native code still checks every memory access).
 
 The context is set up as Program.run_skb does (net/core/filter.c semantics
 are in pybpf.progtypes): the skb is rendered into a ``struct __sk_buff``
-image, mapped first in a fresh Memory so that addresses match the
-interpreter's, loads from it use the kernel's narrow-load rewrite, and cb[]
-(and, for tc, the writable fields) are copied back afterwards.
+image, mapped first in a fresh Memory (with the context's narrow-load table)
+so that addresses match the interpreter's, and cb[] (and, for tc, the
+writable fields) are copied back afterwards.
+
+``Program(engine="jit")`` does all of this itself; JitProgram remains for the
+callers that still wrap a Program.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from ..errors import NotSupportedError
-from .interp import DEFAULT_BUDGET
-from .memory import Memory
+from ...errors import NotSupportedError
+from ..engine import DEFAULT_BUDGET
+from ..memory import Memory
 
 __all__ = ["JitProgram"]
 
@@ -35,7 +38,7 @@ class JitProgram:
     """Native-code twin of a Program (see module doc)."""
 
     def __init__(self, program: Any, *, verify: bool = True, budget: int | None = None) -> None:
-        from .jit import JitEngine  # noqa: PLC0415 - jit imports this module at its end
+        from .machine import JitEngine  # noqa: PLC0415
 
         self.program = program
         if verify:
@@ -68,18 +71,22 @@ class JitProgram:
 
     def _memory(self) -> Memory:
         if self._mem is None:
-            from ..progtypes import SIZEOF_SK_BUFF  # noqa: PLC0415
+            from ...progtypes import _NARROW, SIZEOF_SK_BUFF  # noqa: PLC0415
 
+            narrow = bytearray(SIZEOF_SK_BUFF // 4)
+            for off, (_src, tsize) in _NARROW.items():
+                narrow[off // 4] = tsize
             mem = Memory()
             self._ctx_image = bytearray(SIZEOF_SK_BUFF)
-            self._ctx_region = mem.add_region(self._ctx_image, name="ctx (__sk_buff)")
-            mem.ctx_region = self._ctx_region  # type: ignore[attr-defined]
+            self._ctx_region = mem.add_region(
+                self._ctx_image, name="ctx (__sk_buff)", narrow=narrow
+            )
             self._mem = mem
         return self._mem
 
     def run_skb(self, skb: Any, *, cpu: int = 0) -> int:
         """Run once with ``skb`` as the context; returns the u32 return value."""
-        from ..progtypes import render_sk_buff, writeback_sk_buff  # noqa: PLC0415
+        from ...progtypes import render_sk_buff, writeback_sk_buff  # noqa: PLC0415
 
         prog = self.program
         if prog.type_info.ctx_fields is None:
@@ -95,7 +102,7 @@ class JitProgram:
 
     def run(self, data_or_skb: Any, *, cpu: int = 0, **skb_args: Any) -> int:
         """As :meth:`pybpf.user.program.Program.run`: a frame from the MAC header, or an SkBuff."""
-        from ..net.skb import SkBuff  # noqa: PLC0415
+        from ...net.skb import SkBuff  # noqa: PLC0415
 
         if isinstance(data_or_skb, SkBuff):
             skb = data_or_skb

@@ -1,53 +1,71 @@
-"""The contract between the JIT's generated code and its Python side.
+"""The contract between the JIT's generated code and what runs it.
 
-The run-time block ``rt`` (u64 slots, ``RT_*``) is what the Python side
-fills before calling the native function and reads after it returns; the
-memory-access functions (``@ld<N>``, ``@st<N>``, ``@rw<N>``, ``@raw4``) are
-the IR every checked access is inlined from: look the address's region slot
-up in the table, check offset + size against the region's size (and
-writability), then touch the region's bytes; loads from the context region
-apply the __sk_buff narrow-load rewrite (convert_ctx_accesses in
-kernel/bpf/verifier.c, as pybpf.progtypes.ctx_load models it).
+The run-time block ``rt`` (u64 slots, ``RT_*``) is what the caller fills
+before calling the native function ``i32 bpf_prog(ptr rt)`` and reads after it
+returns. The function returns an :data:`EXIT_*` code; helper functions it
+calls report the same codes through ``rt[RT_STATUS]``. The memory-access
+functions (``@ld<N>``, ``@st<N>``, ``@rw<N>``, ``@raw4``) are the IR every
+checked access is inlined from: look the address's region slot up in the
+table, check that the offset lies past the region bias and offset + size
+within the region's size (and writability), then touch the region's bytes;
+loads from the context region apply its narrow-load table (convert_ctx_accesses
+in kernel/bpf/verifier.c; :func:`pybpf.vm.memory.narrow_load`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
+
+from ..memory import REGION_BIAS
 
 M32 = (1 << 32) - 1
 
 # --- the run-time block (u64 slots) -----------------------------------------------------
 RT_REGS = 0  # R0..R10
-RT_STEPS = 11
+RT_STEPS = 11  # instructions executed in the run so far (callbacks included)
 RT_BUDGET = 12
-RT_STATUS = 13  # set non-zero by a trampoline that left an exception behind
-RT_PKT = 14  # LD_ABS fast path: host address of skb->head (0: always ask Python)
-RT_PKT_DATA = 15  # skb data offset in the head
-RT_PKT_LEN = 16  # head length
-RT_ENTRY = 17  # the slot to start at: 0, or a callback's first instruction
-RT_DEPTH0 = 18  # the call depth the code starts at (a callback runs one frame down)
-#: slots 0..RT_PER_RUN-1 are written together at the start of every run
-RT_PER_RUN = 19
-RT_TABLE = 19  # region table: per slot (host address, size, flags)
-RT_TABLE_LEN = 20
-RT_STACK_DELTA = 21  # host address of the stack buffer minus its bpf address
-RT_CONSTS = 22  # per-memory constants (map handles, map value addresses)
-RT_HELPER = 23  # i64 (idx, r0, r1..r5, pc)
-RT_CALLX = 24  # i64 (helper id, r0, r1..r5, pc)
-RT_LDABS = 25  # i64 (off, size, pc)
-RT_FAULT = 26  # i64 (kind, addr, size, pc)
-RT_VMFAULT = 27  # i64 (code, pc, value)
-RT_PC = 28  # where the function bailed out (or the block that exited)
-RT_DEPTH = 29  # local-call depth when it bailed out or called a helper
-RT_ARRAYS = 30  # per constant: (map handle, value base, elem size, max entries) of array maps
-RT_SIZE = 31
+RT_STATUS = 13  # non-zero (an EXIT_* code) when a called function wants the program to stop
+RT_PKT = 14  # LD_ABS fast path: host address of the linear packet data (0: always ask)
+RT_PKT_LEN = 15  # bytes of linear packet data
+RT_ENTRY = 16  # the slot to start at: 0, or a callback's first instruction
+RT_DEPTH0 = 17  # the call depth the code starts at (a callback runs one frame down)
+RT_TABLE = 18  # region table: per slot (host address, size, flags)
+RT_TABLE_LEN = 19
+RT_STACK_DELTA = 20  # host address of the stack buffer minus its bpf address
+RT_CONSTS = 21  # per constant: the value a pseudo LDDW loads
+RT_CALLS = 22  # per constant: the function a helper call site calls (see HELPER_FN)
+RT_CALLX = 23  # i64 (ptr rt, i64 helper id, i64 r1..r5, i64 pc)
+RT_LDABS = 24  # i64 (ptr rt, i64 off, i64 size, i64 pc): LD_ABS/LD_IND outside the fast path
+RT_FAULT_KIND = 25  # EXIT_MEMFAULT: FAULT_READ/WRITE; EXIT_VMFAULT: the fault code
+RT_FAULT_ADDR = 26  # EXIT_MEMFAULT: the address; EXIT_VMFAULT: R10 (for stack faults)
+RT_FAULT_SIZE = 27
+RT_PC = 28  # where the function stopped (the faulting or calling instruction)
+RT_DEPTH = 29  # local-call depth when it stopped or called a helper
+RT_ARRAYS = 30  # per constant: (map handle, value base, elem size, max entries) of arrays
+RT_NARROW = 31  # host address of the context region's narrow-load table
+RT_NARROW_LEN = 32  # its length in words
+RT_EXIT_VALUE = 33  # EXIT_PROGRAM: R0 of the program
+RT_CPU = 34  # the simulated cpu (native helpers)
+RT_ENV = 35  # what native helpers of the caller need (opaque to the generated code)
+RT_SIZE = 40
+
+#: a helper call site calls i64 (ptr rt, i64 const index, i64 r1..r5, i64 pc)
+HELPER_FN = "i64 (ptr, i64, i64, i64, i64, i64, i64, i64)"
+
+#: what bpf_prog returns (and what RT_STATUS holds when a called function stops it)
+EXIT_OK = 0  # EXIT at the starting depth: R0 in rt
+EXIT_PENDING = 1  # a Python function left an exception for its caller to raise
+EXIT_MEMFAULT = 2  # a load or store outside every region (RT_FAULT_*, RT_PC)
+EXIT_VMFAULT = 3  # a fault of the instruction at RT_PC (RT_FAULT_KIND: the code)
+EXIT_PROGRAM = 4  # the program ends at once with R0 = RT_EXIT_VALUE (an LD_ABS miss)
+
 #: the helper whose array-map case is inlined (array_map_gen_lookup in kernel/bpf/arraymap.c)
 FUNC_MAP_LOOKUP_ELEM = 1
 
 #: region table flags
 FLAG_WRITABLE = 1
 FLAG_CTX = 2
-#: fault kinds passed to the fault trampoline
+#: memory fault kinds
 FAULT_READ, FAULT_WRITE = 0, 1
 #: the budget fault's code; other codes index Translation.faults
 VMFAULT_BUDGET = 0
@@ -71,15 +89,18 @@ look:
   %sz = load i64, ptr %szp
   %flp = getelementptr i64, ptr %e, i64 2
   %fl = load i64, ptr %flp
-  %off = and i64 %addr, {M32}
+  %raw = and i64 %addr, {M32}
+  %past = icmp uge i64 %raw, {REGION_BIAS}
+  %off = sub i64 %raw, {REGION_BIAS}
   %end = add i64 %off, {size}
-  %ok = icmp ule i64 %end, %sz
+  %fits = icmp ule i64 %end, %sz
+  %ok = and i1 %past, %fits
   %a = add i64 %host, %off
   br i1 %ok, label %good, label %bad
 """
 
 
-def _load_fn(size: int, nwords: int, name: str = "") -> str:
+def _load_fn(size: int, name: str = "") -> str:
     """``@ld<size>``: a checked load with the context rewrite; ``name`` given: plain bytes."""
     bits = 8 * size
     ext = f"%z = zext i{bits} %v to i64" if size < 8 else "%z = add i64 %v, 0"
@@ -88,10 +109,14 @@ def _load_fn(size: int, nwords: int, name: str = "") -> str:
         mask = (1 << bits) - 1
         ctx = f"""ctx:
   %w = lshr i64 %off, 2
-  %wi = icmp ult i64 %w, {nwords}
+  %nlp = getelementptr i64, ptr %rt, i64 {RT_NARROW_LEN}
+  %nl = load i64, ptr %nlp
+  %wi = icmp ult i64 %w, %nl
   br i1 %wi, label %ctx2, label %plain
 ctx2:
-  %tsp = getelementptr [{nwords} x i8], ptr @narrow, i64 0, i64 %w
+  %ntp = getelementptr i64, ptr %rt, i64 {RT_NARROW}
+  %nt = load ptr, ptr %ntp
+  %tsp = getelementptr i8, ptr %nt, i64 %w
   %ts = load i8, ptr %tsp
   %has = icmp ne i8 %ts, 0
   br i1 %has, label %ctx3, label %plain
@@ -167,24 +192,18 @@ bad:
 
 
 def prelude(
-    narrow: Sequence[int],
-    ld_sizes: Iterable[int],
-    st_sizes: Iterable[int],
-    rw_sizes: Iterable[int],
-    raw: bool,
+    ld_sizes: Iterable[int], st_sizes: Iterable[int], rw_sizes: Iterable[int], raw: bool
 ) -> str:
     """Declarations and the access functions a program's IR uses."""
     parts = [
         "declare i16 @llvm.bswap.i16(i16)",
         "declare i32 @llvm.bswap.i32(i32)",
         "declare i64 @llvm.bswap.i64(i64)",
-        "@narrow = internal constant [{} x i8] [{}]".format(
-            len(narrow), ", ".join(f"i8 {v}" for v in narrow)
-        ),
+        "declare void @llvm.memset.p0.i64(ptr, i8, i64, i1)",
     ]
-    parts += [_load_fn(size, len(narrow)) for size in sorted(ld_sizes)]
+    parts += [_load_fn(size) for size in sorted(ld_sizes)]
     if raw:
-        parts.append(_load_fn(4, len(narrow), name="raw4"))
+        parts.append(_load_fn(4, name="raw4"))
     parts += [_store_fn(size) for size in sorted(st_sizes)]
     parts += [_rw_fn(size) for size in sorted(rw_sizes)]
     return "\n".join(parts) + "\n"
