@@ -28,6 +28,17 @@ def run(*args: str):
     return CliRunner().invoke(main, ["run", *args], catch_exceptions=False)
 
 
+#: the packet socket's counters, the one vocabulary of run, attach and --json
+COUNTERS = (
+    "received",
+    "accepted",
+    "dropped_by_filter",
+    "delivered_bytes",
+    "queue_drops",
+    "filter_errors",
+)
+
+
 def run_json(*args: str) -> dict:
     r = run(*args, "--json")
     assert r.exit_code == 0, r.output + r.stderr
@@ -36,9 +47,10 @@ def run_json(*args: str) -> dict:
 
 def test_json_schema_and_every_array_index():
     d = run_json(SOCKEX1, "--pcap", str(PCAPS / "dns_udp.pcap"))
-    assert set(d) == {"program", "packets", "accepted", "bytes_delivered", "maps"}
+    assert set(d) == {"program", *COUNTERS, "maps"}
     assert d["program"] == "count_by_protocol"
-    assert (d["packets"], d["accepted"], d["bytes_delivered"]) == (2, 0, 0)
+    assert (d["received"], d["accepted"], d["delivered_bytes"]) == (2, 0, 0)
+    assert (d["dropped_by_filter"], d["queue_drops"], d["filter_errors"]) == (2, 0, 0)
     m = d["maps"]["proto_count"]
     assert sorted(m) == [struct.pack("<I", i).hex() for i in range(256)]
     assert all(len(v) == 16 and v == v.lower() for v in m.values())
@@ -51,7 +63,7 @@ def test_several_captures_after_one_pcap_option():
     frames = sum(
         len(read_packets(p, strict=False)) for p in ALL_PCAPS if not p.endswith(("empty.pcap",))
     )
-    assert d["packets"] == frames
+    assert d["received"] == frames
     flows = d["maps"]["dst_count"]
     assert len(flows) > 10
     # 192.168.1.11, the DNS server of dns_udp.pcap, as load_word stored it (host order)
@@ -62,7 +74,7 @@ def test_repeated_pcap_options_add_up():
     a = run_json(
         SOCKEX1, "--pcap", str(PCAPS / "dns_udp.pcap"), "--pcap", str(PCAPS / "dns_tcp.pcap")
     )
-    assert a["packets"] == 13
+    assert a["received"] == 13
 
 
 def test_accepting_filter_counts_bytes(tmp_path):
@@ -77,8 +89,8 @@ def test_accepting_filter_counts_bytes(tmp_path):
     d = run_json(str(mod), "--pcap", pcap)
     frames = read_packets(pcap)
     assert d["program"] == "accept_all"
-    assert d["accepted"] == d["packets"] == len(frames)
-    assert d["bytes_delivered"] == sum(len(p.data) for p in frames)
+    assert d["accepted"] == d["received"] == len(frames)
+    assert d["delivered_bytes"] == sum(len(p.data) for p in frames)
     assert d["maps"] == {}
 
 
@@ -118,7 +130,7 @@ def test_damaged_capture_warns_and_keeps_earlier_packets(tmp_path):
     assert r.exit_code == 0
     assert "warning" in r.stderr and "offset 0x" in r.stderr and "cut.pcap" in r.stderr
     d = json.loads(r.stdout)
-    assert d["packets"] == len(read_packets(PCAPS / "dns_tcp.pcap")) - 1
+    assert d["received"] == len(read_packets(PCAPS / "dns_tcp.pcap")) - 1
 
 
 def test_non_capture_beside_a_good_one_is_a_warning(tmp_path):
@@ -127,7 +139,7 @@ def test_non_capture_beside_a_good_one_is_a_warning(tmp_path):
     r = run(SOCKEX1, "--pcap", str(junk), str(PCAPS / "dns_udp.pcap"), "--json")
     assert r.exit_code == 0, r.stderr
     assert "junk.pcap" in r.stderr and "not a pcap" in r.stderr
-    assert json.loads(r.stdout)["packets"] == 2
+    assert json.loads(r.stdout)["received"] == 2
 
 
 @pytest.mark.parametrize("content", [b"", b"garbage!" * 4, b"\xd4\xc3"])
@@ -201,7 +213,7 @@ def test_subprocess_entry_point():
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr
     d = json.loads(p.stdout)
-    assert d["packets"] == 13 and len(d["maps"]["proto_count"]) == 256
+    assert d["received"] == 13 and len(d["maps"]["proto_count"]) == 256
     bad = subprocess.run(
         cmd[:4] + ["/nonexistent.o", "--pcap", str(PCAPS / "dns_udp.pcap")],
         capture_output=True,
@@ -257,11 +269,11 @@ def test_progress_bar_only_on_a_terminal(monkeypatch, capsys):
     monkeypatch.setattr(runmod, "PROGRESS_MIN_BYTES", 1)
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
     res, sock = runmod.run_captures(coll.program(), ALL_PCAPS, name="x", progress=True)
-    assert res.packets == sock.received > 50
+    assert res.received == sock.received > 50
     assert "packets" in capsys.readouterr().err  # the (transient) bar was drawn
     monkeypatch.setattr(sys.stderr, "isatty", lambda: False, raising=False)
     res2, _ = runmod.run_captures(coll.program(), ALL_PCAPS, name="x", progress=True)
-    assert res2.packets == res.packets
+    assert res2.received == res.received
     assert capsys.readouterr().err == ""  # not a terminal: no bar
 
 
@@ -348,10 +360,4 @@ def test_corrupted_captures_never_traceback(tmp_path, which, cut, flips):
     assert r.exit_code in (0, 1), r.exception
     assert r.exception is None or isinstance(r.exception, SystemExit), repr(r.exception)
     if r.exit_code == 0:
-        assert set(json.loads(r.stdout)) == {
-            "program",
-            "packets",
-            "accepted",
-            "bytes_delivered",
-            "maps",
-        }
+        assert set(json.loads(r.stdout)) == {"program", *COUNTERS, "maps"}

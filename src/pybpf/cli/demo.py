@@ -65,7 +65,7 @@ def sockex2_lines(dst_count: Any) -> list[str]:
 def run_demo(*, backend: str = "user", echo: Any = click.echo, tables: bool = True) -> dict:
     """Compile, load and run both programs on the shipped captures; print and return results."""
     from ..spec.cc import compile_c  # noqa: PLC0415
-    from .run import load_collection, print_human, run_captures, select_program  # noqa: PLC0415
+    from .run import load_collection, print_human, run_captures  # noqa: PLC0415
 
     out: dict[str, Any] = {}
     with data_dir() as base:
@@ -82,7 +82,7 @@ def run_demo(*, backend: str = "user", echo: Any = click.echo, tables: bool = Tr
             obj = compile_c(base / src)
             coll = load_collection(obj, backend)
             try:
-                name, prog = select_program(coll, None)
+                name, prog = coll.select()
                 res, _ = run_captures(
                     prog, files, name=name, warn=lambda m: echo(f"pybpf: warning: {m}", err=True)
                 )
@@ -99,7 +99,7 @@ def run_demo(*, backend: str = "user", echo: Any = click.echo, tables: bool = Tr
                     echo(line)
                 if tables:
                     print_human(res, coll)
-                out[src[:-7]] = {"lines": lines, "packets": res.packets}
+                out[src[:-7]] = {"lines": lines, "packets": res.received}
             finally:
                 coll.close()
     return out

@@ -1,12 +1,10 @@
-"""Loading a whole ObjectSpec into the kernel, the way libbpf's bpf_object__load does.
+"""Load-time pieces of the kernel backend: the object's BTF, and maps made from specs.
 
-Order matters and follows tools/lib/bpf/libbpf.c: the object's BTF is loaded
-first (BPF_BTF_LOAD) so BTF-defined maps can name their key and value types
-(``btf_fd``/``btf_key_type_id``/``btf_value_type_id``) and programs can carry
-``func_info``/``line_info``; then the maps (global-data maps filled with their
-initial contents, ``.rodata`` frozen); then the programs, whose map references
-(``BPF_PSEUDO_MAP_FD``/``BPF_PSEUDO_MAP_VALUE``) get the new fds; last, the
-PROG_ARRAY slots an object initialises.
+libbpf loads an object's BTF first (BPF_BTF_LOAD), so that BTF-defined maps
+can name their key and value types (``btf_fd``/``btf_key_type_id``/
+``btf_value_type_id``) and programs can carry ``func_info``/``line_info``
+(tools/lib/bpf/libbpf.c); :class:`pybpf.kernel.backend.KernelBackend` does the
+same through these functions.
 
 One BTF object is loaded per parsed :class:`~pybpf.spec.btf.BTF` and shared by the
 maps and programs that refer to it (bpftool then shows the same ``btf_id`` for
@@ -19,12 +17,10 @@ from __future__ import annotations
 
 import os
 import weakref
-from collections.abc import Callable
 from typing import Any
 
 from ..errors import KernelError
-from ..spec.linker import build_program, fill_prog_arrays
-from ..spec.types import MapSpec, ObjectSpec
+from ..spec.types import MapSpec
 from . import syscall as sc
 
 
@@ -107,47 +103,4 @@ def create_map(spec: MapSpec, btf: Any = None) -> Any:
             inner.close()  # only a template: the kernel copied what it needs
 
 
-def load_programs(
-    spec: ObjectSpec,
-    maps: dict[str, Any],
-    *,
-    log_level: int = 0,
-    builder: Callable[[dict[str, Any]], Any] | None = None,
-) -> tuple[dict[str, Any], dict[str, str]]:
-    """Load every program of ``spec`` (``builder`` builds macro-module instructions)."""
-    from .program import KernelProgram
-
-    programs: dict[str, Any] = {}
-    logs: dict[str, str] = {}
-    for name, ps in list(spec.programs.items()):
-        if builder is not None:
-            ps = build_program(spec, name, builder, maps)
-        prog = KernelProgram.from_spec(ps, maps, log_level=log_level)
-        programs[name] = prog
-        logs[name] = prog.log
-    return programs, logs
-
-
-def load_object(
-    spec: ObjectSpec, *, log_level: int = 0, builder: Callable[[dict[str, Any]], Any] | None = None
-) -> tuple[dict[str, Any], dict[str, Any], dict[str, str]]:
-    """Everything ``spec`` describes, in the kernel: (maps, programs, verifier logs).
-
-    On failure every map and program created so far is closed before the
-    error propagates.
-    """
-    maps: dict[str, Any] = {}
-    programs: dict[str, Any] = {}
-    try:
-        for name, ms in spec.maps.items():
-            maps[name] = create_map(ms, spec.btf)
-        programs, logs = load_programs(spec, maps, log_level=log_level, builder=builder)
-        fill_prog_arrays(spec, maps, programs)
-    except BaseException:
-        for obj in [*programs.values(), *maps.values()]:
-            obj.close()
-        raise
-    return maps, programs, logs
-
-
-__all__ = ["BtfHandle", "btf_handle", "create_map", "load_object", "load_programs", "map_btf_ids"]
+__all__ = ["BtfHandle", "btf_handle", "create_map", "map_btf_ids"]

@@ -22,6 +22,7 @@ from functools import lru_cache
 from typing import Any
 
 from .. import uapi
+from ..api import TestRunResult
 from ..errors import KernelError
 from ..isa import Insn, encode
 from .attr import (
@@ -547,17 +548,6 @@ def prog_load(
         line_info_rec_size,
         **kw,
     ).fd
-
-
-@dataclass
-class TestRunResult:
-    """BPF_PROG_TEST_RUN output: return value, mean ns per run, output data and context."""
-
-    retval: int
-    duration: int
-    data_out: bytes = b""
-    ctx_out: bytes = b""
-    data_size_out: int = 0  #: the kernel's size of the output (may exceed len(data_out))
 
 
 def prog_test_run(

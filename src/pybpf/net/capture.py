@@ -162,6 +162,11 @@ class CaptureReader(ABC):
         self.error: CaptureError | None = None
         self.records_read = 0
 
+    @property
+    def position(self) -> int:
+        """Bytes of the file read so far (for progress reports)."""
+        return self._pos
+
     # --- byte stream ---
     def _file_size(self) -> int | None:
         try:

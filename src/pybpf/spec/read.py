@@ -1,0 +1,45 @@
+"""``read_spec``: any program source to an ObjectSpec, touching no kernel and no map."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ..errors import BpfError
+from .types import ObjectSpec
+
+__all__ = ["read_spec"]
+
+
+def read_spec(
+    obj: str | os.PathLike[str] | bytes | bytearray | ObjectSpec,
+    *,
+    include_dirs: tuple[str, ...] = (),
+    defines: tuple[str, ...] = (),
+) -> ObjectSpec:
+    """The ObjectSpec of ``obj``: an eBPF ELF object (path or bytes), a C file (compiled
+    with the bundled clang; ``include_dirs``/``defines`` as ``-I``/``-D``), a macro
+    module (``.py``), or an ObjectSpec (returned as it is)."""
+    if isinstance(obj, ObjectSpec):
+        return obj
+    from .elf import load_object
+
+    if isinstance(obj, bytes | bytearray):
+        return load_object(bytes(obj))
+    path = Path(obj)
+    if not path.exists():
+        raise BpfError(f"{path}: no such file")
+    if path.is_dir():
+        raise BpfError(f"{path}: is a directory, not a program source")
+    if path.suffix == ".py":
+        from .macros import read_macro_module
+
+        return read_macro_module(path)
+    if path.suffix == ".c":
+        from .cc import compile_c
+
+        compiled = compile_c(path, include_dirs=include_dirs, defines=defines)
+        spec = load_object(compiled)
+        spec.path = str(path)
+        return spec
+    return load_object(path)
