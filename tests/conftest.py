@@ -1,4 +1,4 @@
-"""Shared test fixtures (the lead adds to this file; helpers ask the lead)."""
+"""Fixtures every test package shares: hypothesis profiles, the kernel check, the backends."""
 
 from __future__ import annotations
 

@@ -96,12 +96,12 @@ def test_fds_closed_with_the_collection() -> None:
     for fd in fds:
         with pytest.raises(OSError):
             os.fstat(fd)
-    from pybpf.kernel import syscall as sc
+    from pybpf.kernel import info as kinfo
 
     deadline = time.monotonic() + 5  # the kernel frees after an RCU grace period
     while time.monotonic() < deadline:
         try:
-            fd = sc.prog_get_fd_by_id(pid)
+            fd = kinfo.prog_get_fd_by_id(pid)
         except KernelError as e:
             assert e.errno == errno.ENOENT
             break

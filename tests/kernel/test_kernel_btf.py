@@ -119,7 +119,7 @@ def test_bpftool_prints_values_by_type() -> None:
 
 def test_btf_loaded_once_per_object() -> None:
     require_bpf()
-    from pybpf.kernel.loader import btf_handle
+    from pybpf.kernel.btf import btf_handle
     from pybpf.loader import read_spec
 
     spec = read_spec(EXAMPLES / "sockex3_btf_kern.c")

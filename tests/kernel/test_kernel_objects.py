@@ -21,7 +21,7 @@ from conftest import require_bpf
 from pybpf import uapi
 from pybpf.errors import KernelError, MapError, NotSupportedError
 from pybpf.isa import BPF_PSEUDO_MAP_FD, Insn
-from pybpf.kernel import probe
+from pybpf.kernel import bpffs, probe
 from pybpf.kernel import syscall as sc
 from pybpf.kernel.maps import KernelMap
 from pybpf.kernel.program import KernelProgram, failed_insn
@@ -192,7 +192,7 @@ def test_batches_freeze_from_spec_and_pin(tmp_path):
         mnt = tmp_path / "bpffs"
         mnt.mkdir()
         try:
-            sc.ensure_bpffs(str(mnt))
+            bpffs.ensure_bpffs(str(mnt))
         except KernelError as e:  # pragma: no cover
             pytest.skip(f"cannot mount bpffs: {e}")
         try:

@@ -28,9 +28,9 @@ from . import main
 
 
 def _show(coll: Any, counters: dict[str, Any], as_json: bool, tick: int) -> None:
-    from rich.console import Console  # noqa: PLC0415
+    from rich.console import Console
 
-    from .output import maps_json, render_counters, render_maps  # noqa: PLC0415
+    from .output import maps_json, render_counters, render_maps
 
     if as_json:
         click.echo(json.dumps({"interval": tick, **counters, "maps": maps_json(coll.maps)}))
@@ -43,7 +43,7 @@ def _show(coll: Any, counters: dict[str, Any], as_json: bool, tick: int) -> None
 
 
 def _loop(prog: Any, coll: Any, iface: str, interval: float, count: int, as_json: bool) -> None:
-    from ..net.live import LiveFilter  # noqa: PLC0415
+    from ..net.live import LiveFilter
 
     try:
         live = LiveFilter(prog, iface)
@@ -82,7 +82,7 @@ def attach_command(
     as_json: bool,
 ) -> None:
     """Attach PROG to a packet socket on IFACE and print its maps every interval (root)."""
-    from .run import load_collection  # noqa: PLC0415
+    from .run import load_collection
 
     if interval <= 0 or count <= 0:
         raise click.UsageError("--interval and --count must be positive")

@@ -64,8 +64,8 @@ def sockex2_lines(dst_count: Any) -> list[str]:
 
 def run_demo(*, backend: str = "user", echo: Any = click.echo, tables: bool = True) -> dict:
     """Compile, load and run both programs on the shipped captures; print and return results."""
-    from ..spec.cc import compile_c  # noqa: PLC0415
-    from .run import load_collection, print_human, run_captures  # noqa: PLC0415
+    from ..spec.cc import compile_c
+    from .run import load_collection, print_human, run_captures
 
     out: dict[str, Any] = {}
     with data_dir() as base:

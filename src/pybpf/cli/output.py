@@ -191,7 +191,7 @@ def render_maps(
     ``nonzero`` leaves out array elements whose value is all zero bytes (the
     table then says how many were hidden); JSON output always lists all.
     """
-    from rich.table import Table  # noqa: PLC0415
+    from rich.table import Table
 
     btf = getattr(spec, "btf", None) if spec is not None else None
     for name, m in maps.items():
@@ -229,7 +229,7 @@ def render_maps(
 
 def render_counters(console: Any, counters: Mapping[str, Any], title: str = "socket") -> None:
     """The socket's counters as a two-column table."""
-    from rich.table import Table  # noqa: PLC0415
+    from rich.table import Table
 
     console.print(title, style="bold", highlight=False)
     table = Table()

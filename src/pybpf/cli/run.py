@@ -54,7 +54,7 @@ def load_collection(
     prog: str | os.PathLike[str], backend: str = "user", engine: str = "interp"
 ) -> Any:
     """pybpf.load with every failure turned into a BpfError naming the file."""
-    import pybpf  # noqa: PLC0415
+    import pybpf
 
     if engine not in ENGINES:
         raise BpfError(f"unknown engine {engine!r} (choose from {', '.join(ENGINES)})")
@@ -76,8 +76,8 @@ class _Progress:
     """A progress bar on stderr for long replays: bytes read, packets, packets/s, ETA."""
 
     def __init__(self, total: int) -> None:
-        from rich.console import Console  # noqa: PLC0415
-        from rich.progress import (  # noqa: PLC0415
+        from rich.console import Console
+        from rich.progress import (
             BarColumn,
             Progress,
             TextColumn,
@@ -122,16 +122,16 @@ def run_captures(
 
 def result_json(res: ReplayResult, maps: Any) -> dict[str, Any]:
     """The ``--json`` object: the program, every socket counter, every map."""
-    from .output import maps_json  # noqa: PLC0415
+    from .output import maps_json
 
     return {"program": res.program, **res.counters, "maps": maps_json(maps)}
 
 
 def print_human(res: ReplayResult, coll: Any, *, nonzero: bool = True) -> None:
     """The rich tables: every map, then the counters."""
-    from rich.console import Console  # noqa: PLC0415
+    from rich.console import Console
 
-    from .output import render_counters, render_maps  # noqa: PLC0415
+    from .output import render_counters, render_maps
 
     console = Console()
     render_maps(console, coll.maps, coll.spec, nonzero=nonzero)

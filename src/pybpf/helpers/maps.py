@@ -49,7 +49,7 @@ def map_update_elem(env: Any, r1: int, r2: int, r3: int, r4: int, *_: int) -> in
 
 def _percpu_update(m: Any, key: bytes, value: bytes, flags: int) -> None:
     """A program updates only its own cpu's copy; a new element's other copies are zero."""
-    from ..maps.base import round_up  # noqa: PLC0415
+    from ..maps.base import round_up
 
     off = m.value_offset(key)
     if off is not None and flags != uapi.BPF_NOEXIST:
@@ -116,7 +116,7 @@ def _queue_op(op: str) -> HelperFn:
 
 def tail_call(env: Any, r1: int, r2: int, r3: int, *_: int) -> int:
     """Jump to the program in slot ``r3`` of prog array ``r2`` (empty slot: fall through)."""
-    from ..vm.interp import TailCall  # noqa: PLC0415 - interp imports this module's users
+    from ..vm.interp import TailCall  # interp imports this module's users
 
     m = _map(env, r2)
     index = r3 & 0xFFFF_FFFF

@@ -14,7 +14,8 @@ value)`` with the key computed the kernel's way (an array's u32 index, a hash
 element's key in front of its value). A callback may re-arm its timer; one
 that becomes due again within the same advance fires again.
 
-The API for the lead (``Program.advance_time(ns)`` can forward to it)::
+The module API (``Program.advance_time(ns)`` and ``UserBackend.advance_time(ns)``
+forward to it, on the backend's own wheel)::
 
     pybpf.helpers.timers.advance_time(ns, prog=None) -> int    # callbacks run
     pybpf.helpers.timers.now(clockid=CLOCK_MONOTONIC) -> int   # simulated ns
@@ -31,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import BpfError, VmError
+from ..uapi import U64_MAX as M64
 
 __all__ = [
     "BPF_F_TIMER_ABS",
@@ -56,7 +58,6 @@ __all__ = [
     "wheel_of",
 ]
 
-M64 = (1 << 64) - 1
 CLOCK_REALTIME = 0
 CLOCK_MONOTONIC = 1
 CLOCK_BOOTTIME = 7
@@ -245,7 +246,7 @@ def timer_set_callback(env: Any, r1: int, r2: int, *_: int) -> int:
     t = _timer_arg(env, r1)
     if t is None:
         return _neg(E.EINVAL)
-    from ..vm.interp import SubprogRef  # noqa: PLC0415
+    from ..vm.interp import SubprogRef
 
     ref = env.mem.object_at(r2, env.pc)
     if not isinstance(ref, SubprogRef):
@@ -309,7 +310,7 @@ def _due_at(t: BpfTimer) -> int:
 
 def _fire(t: BpfTimer) -> None:
     """bpf_timer_cb(): callback(map, key, value) with the key the kernel computes."""
-    from .callbacks import key_scratch  # noqa: PLC0415
+    from .callbacks import key_scratch
 
     m, mem, interp = t.map, t.extra["mem"], t.extra["interp"]
     t.expires = None

@@ -330,7 +330,7 @@ def clear_trace() -> None:
 
 def nofault_reader(env: Any) -> ReadMem:
     """Program memory reads that report a fault as None (copy_from_kernel_nofault)."""
-    from ..errors import MemoryAccessError  # noqa: PLC0415
+    from ..errors import MemoryAccessError
 
     mem = env.mem
 

@@ -2,7 +2,7 @@
 
 ``KernelBackend()`` follows libbpf's bpf_object__load order when
 :func:`pybpf.load` drives it: the object's BTF first (BPF_BTF_LOAD, once per
-object, :func:`pybpf.kernel.loader.btf_handle`), so that BTF-defined maps name
+object, :func:`pybpf.kernel.btf.btf_handle`), so that BTF-defined maps name
 their key and value types and programs carry func_info/line_info; then the
 maps with their initial contents (``.rodata`` frozen); then the programs,
 whose map references get the new fds. The kernel's verifier decides; its log
@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..spec.types import MapSpec, ProgramSpec
-from .loader import create_map
+from .maps import create_map
 from .program import KernelProgram
 
 __all__ = ["KernelBackend"]

@@ -26,8 +26,10 @@ from ..api import TestRunResult
 from ..errors import KernelError, NotSupportedError
 from ..isa import BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_VALUE, Insn, decode
 from ..spec.types import MapRef
-from . import probe
+from . import bpffs, probe
+from . import info as kinfo
 from . import syscall as sc
+from .btf import btf_handle
 from .fd import FdObject
 from .maps import KernelMap
 
@@ -184,8 +186,6 @@ class KernelProgram(FdObject):
         the verifier log then quotes the C source lines and ``bpftool prog dump``
         shows them.
         """
-        from .loader import btf_handle
-
         pbtf = getattr(spec, "btf", None)
         if pbtf is not None and getattr(pbtf, "func_info", None) and "prog_btf_fd" not in kw:
             handle = btf_handle(pbtf.btf)
@@ -207,19 +207,19 @@ class KernelProgram(FdObject):
     @classmethod
     def from_fd(cls, fd: int) -> KernelProgram:
         """Wrap an existing program fd (ownership passes to the object)."""
-        info = sc.prog_get_info(fd)
+        info = kinfo.prog_get_info(fd)
         self = cls.__new__(cls)
         self.fd, self.prog_type, self.name, self.license = fd, info.type, info.name, ""
         self.log, self.maps = "", []
-        self.insns = decode(sc.prog_get_xlated(fd), check=False)
+        self.insns = decode(kinfo.prog_get_xlated(fd), check=False)
         return self
 
     @classmethod
     def open_pinned(cls, path: str | os.PathLike[str]) -> KernelProgram:
-        return cls.from_fd(sc.obj_get(os.fspath(path)))
+        return cls.from_fd(bpffs.obj_get(os.fspath(path)))
 
     def pin(self, path: str | os.PathLike[str]) -> None:
-        sc.obj_pin(self._fd(), os.fspath(path))
+        bpffs.obj_pin(self._fd(), os.fspath(path))
 
     def _fd(self) -> int:
         if self.fd < 0:
@@ -358,7 +358,7 @@ class KernelProgram(FdObject):
     # -- introspection ------------------------------------------------------------------
 
     def info(self) -> sc.ProgInfo:
-        return sc.prog_get_info(self._fd())
+        return kinfo.prog_get_info(self._fd())
 
     @property
     def id(self) -> int:
@@ -370,7 +370,7 @@ class KernelProgram(FdObject):
 
     def xlated(self) -> list[Insn]:
         """The instructions as the kernel rewrote them (bpftool prog dump xlated)."""
-        return decode(sc.prog_get_xlated(self._fd()), check=False)
+        return decode(kinfo.prog_get_xlated(self._fd()), check=False)
 
     def __repr__(self) -> str:
         return (

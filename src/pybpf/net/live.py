@@ -27,11 +27,11 @@ from collections.abc import Iterator
 from typing import Any
 
 from ..errors import CaptureError
+from ..uapi import SOL_PACKET
 from . import linktype as lt
 from .capture import Packet
 
 ETH_P_ALL = 0x0003
-SOL_PACKET = 263
 PACKET_AUXDATA = 8
 SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
 SCM_TIMESTAMPNS = SO_TIMESTAMPNS

@@ -26,7 +26,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-from .capture import MAX_RECORD, CaptureReader, Record
 from .linktype import (
     PACKET_BROADCAST,
     PACKET_HOST,
@@ -34,6 +33,7 @@ from .linktype import (
     PACKET_OTHERHOST,
     PACKET_OUTGOING,
 )
+from .reader import MAX_RECORD, CaptureReader, Record
 
 BT_SHB = 0x0A0D0D0A
 BT_IDB = 0x00000001

@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import BpfError, IovError, KernelError
-from ..uapi import BPF_PROG_TYPE_SOCKET_FILTER, PACKET_HOST
+from ..uapi import BPF_PROG_TYPE_SOCKET_FILTER, PACKET_HOST, SOL_PACKET
 from .linktype import eth_pkt_type
 from .skb import ETH_HLEN, ETH_P_IP, SkBuff, Sock
 
@@ -59,7 +59,6 @@ __all__ = [
 
 MSG_PEEK = _socket.MSG_PEEK
 MSG_TRUNC = _socket.MSG_TRUNC
-SOL_PACKET = 263
 PACKET_AUXDATA = 8
 TP_STATUS_USER = 1
 TP_STATUS_VLAN_VALID = 1 << 4
@@ -115,7 +114,7 @@ def _would_block() -> BlockingIOError:
 
 
 def _build_iter(buffers: Iterable[Any]) -> Any:
-    from ..iov import IovIter  # noqa: PLC0415 - keep import of the socket light
+    from ..iov import IovIter  # keep import of the socket light
 
     bufs = list(buffers)
     for i, b in enumerate(bufs):
@@ -357,7 +356,7 @@ class PacketSocket(_FilterMixin):
         leaves room.  MSG_PEEK leaves the packet queued.  An empty queue raises
         BlockingIOError (EAGAIN), as a non-blocking socket does.
         """
-        from ..iov import copy_to_iter  # noqa: PLC0415
+        from ..iov import copy_to_iter
 
         it = _build_iter(buffers)
         if not self.queue:
@@ -505,7 +504,7 @@ class UdpSocket(_FilterMixin):
         nbytes is the UDP payload length with MSG_TRUNC in ``flags``, else the
         bytes copied; msg_flags has MSG_TRUNC when the buffers were too small.
         """
-        from ..iov import udp_recv_to_iter  # noqa: PLC0415
+        from ..iov import udp_recv_to_iter
 
         it = _build_iter(buffers)
         while self.queue:

@@ -128,11 +128,11 @@ class Program:
         self.verification: Any = None
         if verify or engine == "jit":  # the JIT runs verified programs only (docs/design.md)
             self.verification = self.verify()
-        from ..vm.interp import DEFAULT_BUDGET, Interpreter  # noqa: PLC0415
+        from ..vm.interp import DEFAULT_BUDGET, Interpreter
 
         engine_cls: Any = Interpreter
         if engine == "jit":
-            from ..vm.jit import JitEngine  # noqa: PLC0415
+            from ..vm.jit import JitEngine
 
             engine_cls = JitEngine
         self._interp = engine_cls(
@@ -226,10 +226,7 @@ class Program:
         Line and function info default to the program's own (from its object file),
         so refusals name the C source line.
         """
-        try:
-            from ..verifier.check import Verifier  # noqa: PLC0415
-        except ImportError as exc:  # pragma: no cover - verifier not present
-            raise NotSupportedError(f"pybpf's verifier is not available: {exc}") from exc
+        from ..verifier.check import Verifier
 
         def resolve(insn: Insn) -> Any:
             return insn.ref if insn.ref is not None else self._resolve_map(insn.imm)
@@ -252,7 +249,7 @@ class Program:
                 return m[key]
         elif m is not None and 0 <= key < len(m):
             return m[key]
-        from ..maps.base import map_by_fd  # noqa: PLC0415
+        from ..maps.base import map_by_fd
 
         return map_by_fd(key, self.state.fds)
 
@@ -298,7 +295,7 @@ class Program:
         Timers armed with bpf_timer_start run their callback when the simulated
         clock passes their expiry (pybpf.helpers.timers); returns how many fired.
         """
-        from ..helpers import timers  # noqa: PLC0415
+        from ..helpers import timers
 
         return timers.advance_time(ns, prog=self)
 
@@ -419,7 +416,7 @@ def _ctx_memory_class() -> Any:
     """Memory whose loads from the context region go through the kernel's ctx rewrite."""
     global _CtxMemory
     if _CtxMemory is None:
-        from ..vm.memory import SLOT_SHIFT, Memory  # noqa: PLC0415
+        from ..vm.memory import SLOT_SHIFT, Memory
 
         class CtxMemory(Memory):
             ctx_slot = -1

@@ -1,4 +1,4 @@
-"""Load-time pieces of the kernel backend: the object's BTF, and maps made from specs.
+"""An object's BTF in the kernel: loaded once, shared by its maps and programs.
 
 libbpf loads an object's BTF first (BPF_BTF_LOAD), so that BTF-defined maps
 can name their key and value types (``btf_fd``/``btf_key_type_id``/
@@ -21,6 +21,7 @@ from typing import Any
 
 from ..errors import KernelError
 from ..spec.types import MapSpec
+from . import info as kinfo
 from . import syscall as sc
 
 
@@ -33,7 +34,7 @@ class BtfHandle:
 
     @property
     def id(self) -> int:
-        return sc.obj_get_info_by_fd(self.fd).id  # type: ignore[union-attr]
+        return kinfo.obj_get_info_by_fd(self.fd).id  # type: ignore[union-attr]
 
     def close(self) -> None:
         fd, self.fd = getattr(self, "fd", -1), -1
@@ -87,20 +88,4 @@ def map_btf_ids(spec: MapSpec) -> tuple[int, int]:
     return k, v
 
 
-def create_map(spec: MapSpec, btf: Any = None) -> Any:
-    """One KernelMap from its spec, with BTF type ids when ``btf`` is given."""
-    from .maps import KernelMap
-
-    inner_fd = 0
-    inner = None
-    if spec.inner is not None:
-        inner = KernelMap.from_spec(spec.inner)
-        inner_fd = inner.fd
-    try:
-        return KernelMap.from_spec(spec, inner_map_fd=inner_fd, btf=btf)
-    finally:
-        if inner is not None:
-            inner.close()  # only a template: the kernel copied what it needs
-
-
-__all__ = ["BtfHandle", "btf_handle", "create_map", "map_btf_ids"]
+__all__ = ["BtfHandle", "btf_handle", "map_btf_ids"]
