@@ -34,3 +34,15 @@ def require_bpf() -> None:
 def bpf_kernel() -> None:
     """Session fixture form of require_bpf(): ``pytest.mark.usefixtures("bpf_kernel")``."""
     require_bpf()
+
+
+@pytest.fixture(params=[pytest.param("user"), pytest.param("kernel", marks=pytest.mark.kernel)])
+def backend(request: pytest.FixtureRequest):
+    """Each backend in turn (a fresh one per test): the same test runs against pybpf's user
+    space and the running kernel; the kernel case skips with the kernel's reason where
+    bpf() is refused."""
+    from pybpf.loader import make_backend
+
+    if request.param == "kernel":
+        require_bpf()
+    return make_backend(request.param)

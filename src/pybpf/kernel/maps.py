@@ -325,10 +325,18 @@ class KernelMap(MapFace, FdObject):
         """Queue/stack push (BPF_EXIST overwrites the oldest when full)."""
         self.update(None, value, flags)
 
-    def pop(self) -> bytes:
-        return self.lookup_and_delete(None)
+    def pop(self) -> bytes | None:
+        """Queue/stack pop (BPF_MAP_LOOKUP_AND_DELETE_ELEM); None when empty (ENOENT), as
+        ``lookup`` gives None for a missing key."""
+        try:
+            return self.lookup_and_delete(None)
+        except MapError as err:
+            if err.errno == E.ENOENT:
+                return None
+            raise
 
     def peek(self) -> bytes | None:
+        """Queue/stack peek; None when empty."""
         return self.lookup(None)
 
     def freeze(self) -> None:
