@@ -39,6 +39,11 @@ COUNTERS = (
 )
 
 
+def entries(dump: list[dict]) -> dict[str, str]:
+    """{key hex: value hex} of a map dumped as bpftool -j does (byte lists "0x..")."""
+    return {"".join(b[2:] for b in e["key"]): "".join(b[2:] for b in e["value"]) for e in dump}
+
+
 def run_json(*args: str) -> dict:
     r = run(*args, "--json")
     assert r.exit_code == 0, r.output + r.stderr
@@ -51,11 +56,21 @@ def test_json_schema_and_every_array_index():
     assert d["program"] == "count_by_protocol"
     assert (d["received"], d["accepted"], d["delivered_bytes"]) == (2, 0, 0)
     assert (d["dropped_by_filter"], d["queue_drops"], d["filter_errors"]) == (2, 0, 0)
-    m = d["maps"]["proto_count"]
+    dump = d["maps"]["proto_count"]
+    assert all(set(e) == {"key", "value"} for e in dump)  # no BTF: bytes only, as bpftool
+    assert dump[0]["key"] == ["0x00", "0x00", "0x00", "0x00"]
+    m = entries(dump)
     assert sorted(m) == [struct.pack("<I", i).hex() for i in range(256)]
     assert all(len(v) == 16 and v == v.lower() for v in m.values())
     assert m[struct.pack("<I", 17).hex()] == struct.pack("<q", 2).hex()
     assert sum(int.from_bytes(bytes.fromhex(v), "little") for v in m.values()) == 2
+
+
+def test_json_formats_btf_values_as_bpftool():
+    d = run_json(str(EXAMPLES / "sockex3_btf_kern.c"), "--pcap", str(PCAPS / "dns_udp.pcap"))
+    (flow, *_rest) = d["maps"]["flows"]
+    assert flow["formatted"]["value"] == {"packets": 1, "bytes": 266}
+    assert isinstance(flow["formatted"]["key"], int)
 
 
 def test_several_captures_after_one_pcap_option():
@@ -64,7 +79,8 @@ def test_several_captures_after_one_pcap_option():
         len(read_packets(p, strict=False)) for p in ALL_PCAPS if not p.endswith(("empty.pcap",))
     )
     assert d["received"] == frames
-    flows = d["maps"]["dst_count"]
+    flows = entries(d["maps"]["dst_count"])
+    assert list(flows) == sorted(flows)  # hash rows sorted by key: runs diff clean
     assert len(flows) > 10
     # 192.168.1.11, the DNS server of dns_udp.pcap, as load_word stored it (host order)
     assert flows[struct.pack("<I", 0xC0A8010B).hex()]
@@ -96,7 +112,7 @@ def test_accepting_filter_counts_bytes(tmp_path):
 
 def test_macro_module_and_object_file(tmp_path):
     d = run_json(str(EXAMPLES / "sockex1_macros.py"), "--pcap", str(PCAPS / "dns_udp.pcap"))
-    assert d["maps"]["my_map"][struct.pack("<I", 17).hex()] == struct.pack("<q", 2).hex()
+    assert entries(d["maps"]["my_map"])[struct.pack("<I", 17).hex()] == struct.pack("<q", 2).hex()
     from pybpf.spec.cc import compile_c
 
     obj = compile_c(Path(SOCKEX1), tmp_path / "sockex1.o")
@@ -152,9 +168,11 @@ def test_nothing_readable_exits_1(tmp_path, content):
     assert "junk.pcap" in r.stderr
 
 
-def test_missing_files_exit_1_without_traceback(tmp_path):
+def test_missing_files_without_traceback(tmp_path):
+    """A missing program is a usage error (exit 2, as in verify and disasm); a capture that
+    cannot be read is reported and, when no capture could be read, exit 1."""
     r = run(str(tmp_path / "nope.o"), "--pcap", str(PCAPS / "dns_udp.pcap"))
-    assert r.exit_code == 1 and "no such file" in r.stderr
+    assert r.exit_code == 2 and "nope.o" in r.stderr and "does not exist" in r.stderr
     r = run(SOCKEX1, "--pcap", str(tmp_path / "nope.pcap"))
     assert r.exit_code == 1 and "nope.pcap" in r.stderr
     assert "Traceback" not in r.output + r.stderr
@@ -220,7 +238,7 @@ def test_subprocess_entry_point():
         text=True,
         timeout=120,
     )
-    assert bad.returncode == 1 and "Traceback" not in bad.stderr
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
 
 
 @pytest.mark.kernel
@@ -321,7 +339,8 @@ def test_attach_counts_loopback_datagrams(kernel):
     assert [d["interval"] for d in ticks] == [1, 2]
     udp = [
         int.from_bytes(
-            bytes.fromhex(d["maps"]["proto_count"][struct.pack("<I", 17).hex()]), "little"
+            bytes.fromhex(entries(d["maps"]["proto_count"])[struct.pack("<I", 17).hex()]),
+            "little",
         )
         for d in ticks
     ]

@@ -7,13 +7,13 @@ import sys
 import click
 
 from ..asm.text import assemble
-from ..errors import BpfError
+from ..errors import AsmError, BpfError
 from ..isa import encode
 from . import main
 
 
 @main.command()
-@click.argument("file", type=click.File("r"))
+@click.argument("file", type=click.File("rb"))
 @click.option(
     "-o",
     "--output",
@@ -29,7 +29,15 @@ from . import main
 )
 def asm(file, output: str | None, hex_: bool) -> None:
     """Assemble FILE ('-' for stdin) into raw eBPF instructions."""
-    data = encode(assemble(file.read()))
+    raw = file.read()
+    try:
+        text = raw.decode()
+    except UnicodeDecodeError as e:
+        raise AsmError(
+            f"{file.name}: not assembler text: byte {e.start} ({raw[e.start]:#04x}) is not UTF-8 "
+            "(to disassemble an object or raw instructions use pybpf disasm)"
+        ) from None
+    data = encode(assemble(text))
     if output is None and not hex_:
         if sys.stdout.isatty():
             raise BpfError("refusing to write binary to a terminal: give -o OUT or --hex")

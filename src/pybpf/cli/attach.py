@@ -33,7 +33,7 @@ def _show(coll: Any, counters: dict[str, Any], as_json: bool, tick: int) -> None
     from .output import maps_json, render_counters, render_maps
 
     if as_json:
-        click.echo(json.dumps({"interval": tick, **counters, "maps": maps_json(coll.maps)}))
+        click.echo(json.dumps({"interval": tick, **counters, "maps": maps_json(coll.maps, coll.spec)}))
         return
     console = Console()
     console.rule(f"interval {tick}")
@@ -56,7 +56,7 @@ def _loop(prog: Any, coll: Any, iface: str, interval: float, count: int, as_json
 
 
 @main.command("attach")
-@click.argument("prog", type=click.Path(dir_okay=False))
+@click.argument("prog", type=click.Path(exists=True, dir_okay=False))
 @click.option("--iface", required=True, help="network interface, e.g. lo")
 @click.option(
     "--interval", type=float, default=1.0, show_default=True, help="seconds between map printouts"

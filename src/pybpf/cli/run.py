@@ -41,7 +41,7 @@ from typing import Any
 
 import click
 
-from ..errors import BpfError
+from ..errors import BpfError, VerifierError
 from ..net.replay import ReplayResult, replay_captures
 from ..user.program import ENGINES
 from . import main
@@ -66,6 +66,9 @@ def load_collection(
     path = Path(prog)
     try:
         return pybpf.load(path, backend=backend, engine=engine)
+    except VerifierError as e:
+        hint = "" if backend == "kernel" else f"; `pybpf verify {path}` explains it"
+        raise VerifierError(f"{path}: {e}{hint}", errno=e.errno) from None
     except BpfError:
         raise
     except (OSError, ValueError, KeyError, IndexError, TypeError) as e:
@@ -120,11 +123,12 @@ def run_captures(
             bar.stop()
 
 
-def result_json(res: ReplayResult, maps: Any) -> dict[str, Any]:
-    """The ``--json`` object: the program, every socket counter, every map."""
+def result_json(res: ReplayResult, coll: Any) -> dict[str, Any]:
+    """The ``--json`` object: the program, every socket counter, every map as bpftool -j
+    dumps it (with ``formatted`` values where the object has BTF or declared types)."""
     from .output import maps_json
 
-    return {"program": res.program, **res.counters, "maps": maps_json(maps)}
+    return {"program": res.program, **res.counters, "maps": maps_json(coll.maps, coll.spec)}
 
 
 def print_human(res: ReplayResult, coll: Any, *, nonzero: bool = True) -> None:
@@ -147,7 +151,7 @@ def _warn(msg: str) -> None:
 
 
 @main.command("run")
-@click.argument("prog", type=click.Path(dir_okay=False))
+@click.argument("prog", type=click.Path(exists=True, dir_okay=False))
 @click.argument("more_pcaps", nargs=-1, type=click.Path(), metavar="")
 @click.option(
     "--pcap",
@@ -202,7 +206,7 @@ def run_command(
         if res.files_read == 0:
             raise BpfError("no packets could be read from " + ", ".join(files))
         if as_json:
-            click.echo(json.dumps(result_json(res, coll.maps)))
+            click.echo(json.dumps(result_json(res, coll)))
         else:
             print_human(res, coll, nonzero=not show_all)
     finally:

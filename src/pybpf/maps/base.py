@@ -105,7 +105,12 @@ class _Codec:
             self.kind = "raw"
         elif isinstance(spec, str):
             self.kind = "struct"
-            self.st = struct.Struct(spec)
+            try:
+                self.st = struct.Struct(spec)
+            except struct.error as e:
+                raise map_err(
+                    E.EINVAL, f"{what} format {spec!r} is not a struct format: {e}"
+                ) from None
             if self.st.size != size:
                 raise map_err(
                     E.EINVAL, f"{what} format {spec!r} is {self.st.size} bytes, map has {size}"

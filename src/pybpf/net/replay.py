@@ -18,6 +18,7 @@ from typing import Any
 
 from ..errors import CaptureError
 from .capture import open_capture
+from .linktype import SUPPORTED_LINKTYPES, linktype_name
 from .socket import PacketSocket
 
 __all__ = ["ReplayResult", "replay_captures"]
@@ -100,8 +101,11 @@ def replay_captures(
             note(f"{f}: cannot open: {e.strerror or e}")
             continue
         n = 0
+        unmodelled: dict[int, int] = {}
         with reader:
             for pkt in reader.iter_packets(strict=False):
+                if pkt.linktype not in SUPPORTED_LINKTYPES:
+                    unmodelled[pkt.linktype] = unmodelled.get(pkt.linktype, 0) + 1
                 deliver(pkt)
                 if queue:  # a reader draining the socket as fast as it fills
                     queue.clear()
@@ -112,6 +116,12 @@ def replay_captures(
             err = reader.error
         packets += n
         done_bytes += size
+        for lt, count in sorted(unmodelled.items()):
+            note(
+                f"{f}: link type {lt} ({linktype_name(lt)}) is not one pybpf presents as a "
+                f"packet socket would: its {count} packet{'s' if count != 1 else ''} reached "
+                "the program as stored in the file, with no Ethernet header"
+            )
         if progress is not None:
             progress(done_bytes, total, packets)
         if err is not None:

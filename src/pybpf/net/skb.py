@@ -385,11 +385,12 @@ class SkBuff:
         """
         raw = bytes(frame)
         vlan_present = vlan_tci = vlan_proto = 0
-        if l2:
-            if len(raw) < ETH_HLEN:
-                raise BpfError(
-                    f"frame of {len(raw)} bytes is shorter than an Ethernet header ({ETH_HLEN})"
-                )
+        if l2 and len(raw) < ETH_HLEN:
+            # a runt (a capture's snaplen can cut below the header): the MAC header is
+            # there, the network header would lie past the end, nothing is known of it
+            proto, ptype = protocol or 0, PACKET_HOST if pkt_type is None else pkt_type
+            mac_off, net_rel = 0, len(raw)
+        elif l2:
             proto, ptype = eth_type_trans(raw, dev_addr, dev_broadcast)
             if (
                 untag_vlan

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
-from ..errors import BpfError
+from ..errors import BpfError, ElfError
 from .types import ObjectSpec
 
 __all__ = ["read_spec"]
@@ -39,7 +40,18 @@ def read_spec(
         from .cc import compile_c
 
         compiled = compile_c(path, include_dirs=include_dirs, defines=defines)
-        spec = load_object(compiled)
+        spec = _named(path, load_object, compiled)
         spec.path = str(path)
         return spec
-    return load_object(path)
+    return _named(path, load_object, path)
+
+
+def _named(path: Path, fn: Any, *args: Any) -> ObjectSpec:
+    """``fn(*args)`` with an object-file error given the user's file name in front."""
+    try:
+        spec: ObjectSpec = fn(*args)
+    except ElfError as e:
+        if str(path) in str(e):
+            raise
+        raise type(e)(f"{path}: {e}", errno=e.errno) from None
+    return spec

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .. import uapi
-from ..errors import BpfError, NotSupportedError
+from ..errors import BpfError, NotSupportedError, VerifierError
 from ..spec.types import MapSpec, ProgramSpec
 from .program import ENGINES, Program
 from .state import UserState
@@ -21,6 +21,21 @@ from .state import UserState
 __all__ = ["UserBackend"]
 
 _MAP_IN_MAP = (uapi.BPF_MAP_TYPE_ARRAY_OF_MAPS, uapi.BPF_MAP_TYPE_HASH_OF_MAPS)
+
+
+def _refusal(spec: ProgramSpec, e: VerifierError) -> VerifierError:
+    """The verifier's refusal, saying which program and which C line (from .BTF.ext)."""
+    where = f"program {spec.name}"
+    if e.index is not None:
+        where += f", insn {e.index}"
+        line = max(
+            (li for li in spec.line_info if li.insn <= e.index),
+            key=lambda li: li.insn,
+            default=None,
+        )
+        if line is not None:
+            where += f" ({line.file}:{line.line}: {line.text.strip()})"
+    return VerifierError(f"{where}: refused by the verifier: {e.message}", log=e.log, errno=e.errno)
 
 
 class UserBackend:
@@ -61,7 +76,10 @@ class UserBackend:
             state=self.state,
         )
         if self.verify and (prog.verification is None or log_level):
-            prog.verification = prog.verify(log_level=log_level)
+            try:
+                prog.verification = prog.verify(log_level=log_level)
+            except VerifierError as e:
+                raise _refusal(spec, e) from None
         return prog
 
     def verifier_result(self, prog: Any) -> Any:

@@ -35,7 +35,7 @@ from typing import Any
 
 from .. import isa, uapi
 from ..api import TestRunResult
-from ..errors import BpfError, NotSupportedError, VerifierError
+from ..errors import BpfError, InsnError, NotSupportedError, VerifierError
 from ..helpers import HELPERS, helpers_for
 from ..isa import Insn
 from ..net.skb import ETH_HLEN, QDISC_CB_PRIV_LEN, SkBuff, Sock
@@ -109,6 +109,17 @@ class Program:
         self.fd = -1
         if isinstance(insns, bytes | bytearray | memoryview):
             insns = isa.decode(insns)
+        elif isinstance(insns, str) or not isinstance(insns, Sequence):
+            raise InsnError(
+                f"a program is a list of instructions or their bytes, not {type(insns).__name__}"
+            )
+        for i, insn in enumerate(insns):
+            if not isinstance(insn, Insn):
+                raise InsnError(
+                    f"instruction {i} is {type(insn).__name__} {insn!r:.40}, not an Insn "
+                    "(build one with pybpf.asm.macros or pybpf.assemble)",
+                    index=i,
+                )
         self._maps_arg = maps
         self.insns: list[Insn] = self._relocate(list(insns))
         if not self.insns:
