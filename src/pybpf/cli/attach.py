@@ -33,7 +33,9 @@ def _show(coll: Any, counters: dict[str, Any], as_json: bool, tick: int) -> None
     from .output import maps_json, render_counters, render_maps
 
     if as_json:
-        click.echo(json.dumps({"interval": tick, **counters, "maps": maps_json(coll.maps, coll.spec)}))
+        click.echo(
+            json.dumps({"interval": tick, **counters, "maps": maps_json(coll.maps, coll.spec)})
+        )
         return
     console = Console()
     console.rule(f"interval {tick}")

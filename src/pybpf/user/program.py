@@ -107,13 +107,16 @@ class Program:
         #: the backend's runtime state: fd table, clocks and timers, trace pipe, cookies
         self.state = state if state is not None else default_state()
         self.fd = -1
+        given: list[Any]
         if isinstance(insns, bytes | bytearray | memoryview):
-            insns = isa.decode(insns)
+            given = isa.decode(insns)
         elif isinstance(insns, str) or not isinstance(insns, Sequence):
             raise InsnError(
                 f"a program is a list of instructions or their bytes, not {type(insns).__name__}"
             )
-        for i, insn in enumerate(insns):
+        else:
+            given = list(insns)
+        for i, insn in enumerate(given):
             if not isinstance(insn, Insn):
                 raise InsnError(
                     f"instruction {i} is {type(insn).__name__} {insn!r:.40}, not an Insn "
@@ -121,7 +124,7 @@ class Program:
                     index=i,
                 )
         self._maps_arg = maps
-        self.insns: list[Insn] = self._relocate(list(insns))
+        self.insns: list[Insn] = self._relocate(given)
         if not self.insns:
             raise BpfError("a program needs at least one instruction", errno=E.EINVAL)
         self.prog_type = prog_type
