@@ -66,7 +66,9 @@ def _loop(prog: Any, coll: Any, iface: str, interval: float, count: int, as_json
 @click.option(
     "--count", type=int, default=5, show_default=True, help="number of intervals before detaching"
 )
-@click.option("--section", default=None, help="program to attach (name or ELF section)")
+@click.option(
+    "--section", "-s", "section", default=None, help="program to attach (name or ELF section)"
+)
 @click.option(
     "--kernel",
     "use_kernel",

@@ -15,10 +15,11 @@ from . import main
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.option(
     "--section",
+    "-s",
     "-j",
     "section",
     default=None,
-    help="Only this ELF section (any section, executable or not).",
+    help="Only this ELF section (any section, executable or not); -j as in llvm-objdump.",
 )
 @click.option("--hex", "hex_", is_flag=True, help="Numbers in hex, as LLVM 19 prints them.")
 @click.option(

@@ -160,7 +160,9 @@ def _warn(msg: str) -> None:
     type=click.Path(),
     help="capture(s) to replay: --pcap A.pcap B.pcapng ... (pcap or pcapng)",
 )
-@click.option("--section", default=None, help="program to run (name or ELF section)")
+@click.option(
+    "--section", "-s", "section", default=None, help="program to run (name or ELF section)"
+)
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object instead of tables")
 @click.option(
     "--engine",

@@ -246,6 +246,16 @@ class TypedView:
     def items(self) -> list[tuple[Any, Any]]:
         return [(self._k.decode(k), self._dv(v)) for k, v in self.map.items()]
 
+    def __repr__(self) -> str:
+        def name(c: _Codec) -> str:
+            return "bytes" if c.kind == "raw" else getattr(c.spec, "__name__", repr(c.spec))
+
+        m = self.map
+        return (
+            f"<TypedView of map {m.name or '(unnamed)'} ({len(m)} entries): "
+            f"key {name(self._k)}, value {name(self._v)}>"
+        )
+
 
 # ----------------------------------------------------------------------------- Map
 
