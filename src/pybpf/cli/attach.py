@@ -25,6 +25,7 @@ import click
 
 from ..errors import BpfError, CaptureError
 from . import main
+from .files import INPUT_FILE
 
 
 def _show(coll: Any, counters: dict[str, Any], as_json: bool, tick: int) -> None:
@@ -58,7 +59,7 @@ def _loop(prog: Any, coll: Any, iface: str, interval: float, count: int, as_json
 
 
 @main.command("attach")
-@click.argument("prog", type=click.Path(exists=True, dir_okay=False))
+@click.argument("prog", type=INPUT_FILE)
 @click.option("--iface", required=True, help="network interface, e.g. lo")
 @click.option(
     "--interval", type=float, default=1.0, show_default=True, help="seconds between map printouts"

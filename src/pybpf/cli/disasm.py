@@ -9,10 +9,11 @@ import click
 from ..asm.disasm import is_elf, listing, objdump, raw_file
 from ..errors import BpfError
 from . import main
+from .files import INPUT_FILE
 
 
 @main.command()
-@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.argument("file", type=INPUT_FILE)
 @click.option(
     "--section",
     "-s",

@@ -45,6 +45,7 @@ from ..errors import BpfError, VerifierError
 from ..net.replay import ReplayResult, replay_captures
 from ..user.program import ENGINES
 from . import main
+from .files import INPUT_FILE
 
 #: show a progress bar for inputs at least this large (bytes), when stderr is a terminal
 PROGRESS_MIN_BYTES = 4 << 20
@@ -151,7 +152,7 @@ def _warn(msg: str) -> None:
 
 
 @main.command("run")
-@click.argument("prog", type=click.Path(exists=True, dir_okay=False))
+@click.argument("prog", type=INPUT_FILE)
 @click.argument("more_pcaps", nargs=-1, type=click.Path(), metavar="")
 @click.option(
     "--pcap",

@@ -90,6 +90,11 @@ def replay_captures(
     deliver = sock.deliver
     queue = sock.queue
     for f, size in zip(files, sizes, strict=True):
+        if not os.path.isfile(f):
+            res.files_failed += 1
+            what = "does not exist" if not os.path.exists(f) else "is not a regular file"
+            note(f"{f}: {what}")
+            continue
         try:
             reader = open_capture(f)
         except CaptureError as e:
