@@ -66,6 +66,8 @@ class Packet:
     vlan_proto: int = 0
     vlan_tci: int = 0
     vlan_present: bool = False
+    #: the record's comment (a pcapng opt_comment), "" when it has none
+    comment: str = ""
 
     @property
     def caplen(self) -> int:
@@ -84,6 +86,7 @@ class Packet:
         pkt_type: int | None = None,
         ifindex: int = 0,
         vlan_untag: bool = False,
+        comment: str = "",
     ) -> Packet:
         """Build a Packet from a captured frame, presenting it as ``mode`` says."""
         p = lt.present(linktype, data, mode)
@@ -113,6 +116,7 @@ class Packet:
             vproto,
             vtci,
             vpresent,
+            comment,
         )
 
 
@@ -128,6 +132,7 @@ class Record:
     offset: int = 0
     pkt_type: int | None = None
     ifindex: int = 0
+    comment: str = ""
 
 
 class CaptureReader(ABC):
@@ -274,6 +279,7 @@ class CaptureReader(ABC):
                     r.ifindex,
                     arphrd_ether,
                     hlen,
+                    comment=r.comment,
                 )
                 continue
             yield from_frame(
@@ -286,6 +292,7 @@ class CaptureReader(ABC):
                 pkt_type=r.pkt_type,
                 ifindex=r.ifindex,
                 vlan_untag=vlan_untag,
+                comment=r.comment,
             )
 
     def __iter__(self) -> Iterator[Packet]:
