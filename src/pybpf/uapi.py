@@ -404,7 +404,17 @@ SKF_AD_OFF = -0x1000
 SKF_NET_OFF = -0x100000
 SKF_LL_OFF = -0x200000
 
+# --- integer limits (include/linux/limits.h) ---
+U32_MAX = 0xFFFF_FFFF
+U64_MAX = 0xFFFF_FFFF_FFFF_FFFF
+
+#: the kernel-internal errno bpf() returns for an operation a map or program type lacks
+#: (include/linux/errno.h; user space sees the raw number)
+ENOTSUPP = 524
+
 # --- sockets ---
+#: SOL_PACKET, the packet socket option level (include/linux/socket.h)
+SOL_PACKET = 263
 SO_ATTACH_FILTER = 26
 SO_DETACH_FILTER = 27
 SO_ATTACH_BPF = 50

@@ -279,7 +279,7 @@ class Binding:
     def fail(self, fault: Fault, pc: int, r10: int) -> None:
         """Raise the error of an instruction that faults whenever it runs."""
         if fault.kind.startswith("stack-"):
-            from ..errors import MemoryAccessError  # noqa: PLC0415
+            from ..errors import MemoryAccessError
 
             msg, addr = fault.stack_message(r10)
             raise MemoryAccessError(msg, pc=pc, addr=addr, size=fault.size)

@@ -192,7 +192,7 @@ class NativeMachine:
             self.consts[i] = consts[i] & M64
             insn = image.own[c.pc]
             if lookup_inline and insn.src in (1, 5):  # BPF_PSEUDO_MAP_FD / _IDX
-                from ..engine import resolve_lddw_map  # noqa: PLC0415
+                from ..engine import resolve_lddw_map
 
                 m = resolve_lddw_map(engine.maps, insn, c.pc)
                 if _inline_array(m) is not None:
@@ -279,7 +279,7 @@ class NativeMachine:
                 self.binding.over_budget(pc)
             self.binding.fail(self.code.translation.faults[code], pc, rt[abi.RT_FAULT_ADDR])
         if rc == abi.EXIT_PROGRAM:
-            from ..api import ProgramExit  # noqa: PLC0415
+            from ..api import ProgramExit
 
             raise ProgramExit(rt[abi.RT_EXIT_VALUE])
         raise VmError(f"native code stopped with unknown status {rc}", pc=pc)

@@ -38,7 +38,7 @@ class JitProgram:
     """Native-code twin of a Program (see module doc)."""
 
     def __init__(self, program: Any, *, verify: bool = True, budget: int | None = None) -> None:
-        from .machine import JitEngine  # noqa: PLC0415
+        from .machine import JitEngine
 
         self.program = program
         if verify:
@@ -71,7 +71,7 @@ class JitProgram:
 
     def _memory(self) -> Memory:
         if self._mem is None:
-            from ...progtypes import _NARROW, SIZEOF_SK_BUFF  # noqa: PLC0415
+            from ...progtypes import _NARROW, SIZEOF_SK_BUFF
 
             narrow = bytearray(SIZEOF_SK_BUFF // 4)
             for off, (_src, tsize) in _NARROW.items():
@@ -86,7 +86,7 @@ class JitProgram:
 
     def run_skb(self, skb: Any, *, cpu: int = 0) -> int:
         """Run once with ``skb`` as the context; returns the u32 return value."""
-        from ...progtypes import render_sk_buff, writeback_sk_buff  # noqa: PLC0415
+        from ...progtypes import render_sk_buff, writeback_sk_buff
 
         prog = self.program
         if prog.type_info.ctx_fields is None:
@@ -102,7 +102,7 @@ class JitProgram:
 
     def run(self, data_or_skb: Any, *, cpu: int = 0, **skb_args: Any) -> int:
         """As :meth:`pybpf.user.program.Program.run`: a frame from the MAC header, or an SkBuff."""
-        from ...net.skb import SkBuff  # noqa: PLC0415
+        from ...net.skb import SkBuff
 
         if isinstance(data_or_skb, SkBuff):
             skb = data_or_skb
