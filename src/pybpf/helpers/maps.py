@@ -123,3 +123,8 @@ def tail_call(env: Any, r1: int, r2: int, r3: int, *_: int) -> int:
     if index >= m.max_entries:
         raise TailCall(None)
     raise TailCall(m.get_prog(index))
+
+
+#: exactly the kernel's helpers: a native back end may run its own version (pybpf.vm.api)
+for _fn in (map_lookup_elem, map_update_elem, map_delete_elem, tail_call):
+    setattr(_fn, "native", _fn.__name__)  # noqa: B010 - an attribute of a function

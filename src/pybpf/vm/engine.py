@@ -35,10 +35,10 @@ from __future__ import annotations
 import errno as _errno
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, TypeVar
 
 from .. import isa
-from ..errors import VmError
+from ..errors import BpfError, VmError
 from ..isa import Insn
 from .api import ProgramExit, RunEnv, SubprogRef, TailCall
 from .blocks import (
@@ -70,6 +70,7 @@ M32 = (1 << 32) - 1
 DEFAULT_BUDGET = 10_000_000
 _ZERO_FRAME = bytes(STACK_SIZE)
 
+E = TypeVar("E", bound=BpfError)
 HelperTable = Mapping[int, Any]
 MapResolver = Callable[[int], Any] | Mapping[int, Any] | None
 
@@ -178,9 +179,9 @@ def resolve_lddw_map(maps: Any, insn: Insn, pc: int) -> Any:
     return m
 
 
-def locate(err: VmError, *, pc: int | None = None, packet: int | None = None) -> VmError:
+def locate(err: E, *, pc: int | None = None, packet: int | None = None) -> E:
     """Add where a run-time error happened to it: the slot, and the packet of a batch."""
-    if pc is not None and err.pc is None:
+    if pc is not None and isinstance(err, VmError) and err.pc is None:
         err.pc = pc
         err.where = f"pc {pc}" + (f", {err.where}" if err.where else "")
     if packet is not None:

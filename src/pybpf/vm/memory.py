@@ -207,6 +207,10 @@ class Memory:
         self._handle_of[id(obj)] = h
         return h
 
+    def objects(self) -> list[tuple[int, Any]]:
+        """Every (handle, object) pair, in the order the handles were given."""
+        return sorted(self._handles.items())
+
     def object_at(self, addr: int, pc: int | None = None) -> Any:
         """The object whose handle is ``addr``; MemoryAccessError if there is none."""
         try:

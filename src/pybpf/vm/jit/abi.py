@@ -45,8 +45,8 @@ RT_ARRAYS = 30  # per constant: (map handle, value base, elem size, max entries)
 RT_NARROW = 31  # host address of the context region's narrow-load table
 RT_NARROW_LEN = 32  # its length in words
 RT_EXIT_VALUE = 33  # EXIT_PROGRAM: R0 of the program
-RT_CPU = 34  # the simulated cpu (native helpers)
-RT_ENV = 35  # what native helpers of the caller need (opaque to the generated code)
+RT_PYCALL = 34  # the Python helper trampoline (native helpers hand rare cases to it)
+RT_ENV = 35  # what native helpers and drivers share (struct vm_env; opaque to the code)
 RT_SIZE = 40
 
 #: a helper call site calls i64 (ptr rt, i64 const index, i64 r1..r5, i64 pc)
@@ -58,6 +58,7 @@ EXIT_PENDING = 1  # a Python function left an exception for its caller to raise
 EXIT_MEMFAULT = 2  # a load or store outside every region (RT_FAULT_*, RT_PC)
 EXIT_VMFAULT = 3  # a fault of the instruction at RT_PC (RT_FAULT_KIND: the code)
 EXIT_PROGRAM = 4  # the program ends at once with R0 = RT_EXIT_VALUE (an LD_ABS miss)
+EXIT_TAILCALL = 5  # a native tail_call helper chose a target (struct vm_env.tail_target)
 
 #: the helper whose array-map case is inlined (array_map_gen_lookup in kernel/bpf/arraymap.c)
 FUNC_MAP_LOOKUP_ELEM = 1

@@ -41,7 +41,7 @@ from typing import Any
 
 from ...errors import NotSupportedError, VmError
 from ...isa import Insn
-from ..api import native_name
+from ..api import ProgramExit, native_name
 from ..blocks import BlockProgram
 from ..engine import Binding, Engine, map_region
 from . import abi
@@ -175,9 +175,12 @@ class NativeMachine:
                 return leave(e)
 
         self._trampolines = (_HELPER_T(helper), _HELPER_T(callx_), _LDABS_T(ldabs))
-        helper_addr = ctypes.cast(self._trampolines[0], ctypes.c_void_p).value or 0
+        #: the Python trampolines' addresses: every helper call site, LD_ABS misses
+        self.py_helper = helper_addr = ctypes.cast(self._trampolines[0], ctypes.c_void_p).value or 0
+        self.py_ldabs = ctypes.cast(self._trampolines[2], ctypes.c_void_p).value or 0
         rt[abi.RT_CALLX] = ctypes.cast(self._trampolines[1], ctypes.c_void_p).value or 0
-        rt[abi.RT_LDABS] = ctypes.cast(self._trampolines[2], ctypes.c_void_p).value or 0
+        rt[abi.RT_LDABS] = self.py_ldabs
+        rt[abi.RT_PYCALL] = helper_addr
         engine = binding.engine
         lookup_inline = native_name(engine.helpers.get(abi.FUNC_MAP_LOOKUP_ELEM)) == (
             "map_lookup_elem"
@@ -202,6 +205,21 @@ class NativeMachine:
         rt[abi.RT_ARRAYS] = ctypes.addressof(self.arrays)
         self.stack_region = binding.stack
         self.sync()
+
+    # --- who runs it: Python (Engine.run) or a native driver (pybpf.vm.batch) -------------
+    def native_mode(self, env_addr: int, calls: Any, ldabs: int) -> None:
+        """Let a native driver run the code: its env, helper functions and LD_ABS path."""
+        rt = self.rt
+        rt[abi.RT_ENV] = env_addr
+        rt[abi.RT_CALLS] = ctypes.addressof(calls)
+        rt[abi.RT_LDABS] = ldabs
+
+    def python_mode(self) -> None:
+        """Back to Python's trampolines (what Engine.run expects)."""
+        rt = self.rt
+        rt[abi.RT_ENV] = 0
+        rt[abi.RT_CALLS] = ctypes.addressof(self.calls)
+        rt[abi.RT_LDABS] = self.py_ldabs
 
     # --- the memory view ---------------------------------------------------------------
     def sync(self) -> None:
@@ -259,12 +277,13 @@ class NativeMachine:
             rc = self._fn(self.rt_addr)
             if rc == abi.EXIT_OK:
                 return
-            self._raise(rc)
+            self.raise_exit(rc)
         finally:
             if depth:  # a callback: its caller's helper call is still under way
                 rt[abi.RT_DEPTH] = outer
 
-    def _raise(self, rc: int) -> None:
+    def raise_exit(self, rc: int) -> None:
+        """Raise what the code's exit code ``rc`` (an EXIT_* other than OK) stands for."""
         rt = self.rt
         pc = rt[abi.RT_PC]
         if rc == abi.EXIT_PENDING:
@@ -279,9 +298,13 @@ class NativeMachine:
                 self.binding.over_budget(pc)
             self.binding.fail(self.code.translation.faults[code], pc, rt[abi.RT_FAULT_ADDR])
         if rc == abi.EXIT_PROGRAM:
-            from ..api import ProgramExit
-
             raise ProgramExit(rt[abi.RT_EXIT_VALUE])
+        if rc == abi.EXIT_TAILCALL:  # a native driver's tail call from inside a local call
+            raise VmError(
+                "tail call from a BPF-to-BPF subprogram is not supported by "
+                "the interpreter (as in the kernel's)",
+                pc=pc,
+            )
         raise VmError(f"native code stopped with unknown status {rc}", pc=pc)
 
     def get_regs(self) -> list[int]:

@@ -1,0 +1,643 @@
+"""A JIT-compiled program run natively over many packets: Python is paid per batch.
+
+:class:`PacketRunner` runs a :class:`~pybpf.vm.jit.JitEngine`'s program on
+packets as a socket filter, with the per-packet loop in C
+(src/pybpf/vm/native): the context (the ``struct __sk_buff`` image, LD_ABS and
+LD_IND, the packet's bytes) is built natively, helpers run natively
+(bpf_map_lookup/update/delete_elem through the maps' own C ops, tail calls,
+skb_load_bytes, ktime_get_ns, get_prandom_u32, get_smp_processor_id), and a rare
+helper calls back into Python with the same context a per-packet run gives it.
+
+* :meth:`PacketRunner.run_capture` — every record of a pcap or pcapng file, read
+  from an mmap and presented as a packet socket sees it
+  (:mod:`pybpf.net.linktype` presentation modes, VLAN untagging); returns the
+  socket's counts (:class:`BatchResult`), per-packet verdicts on request, and
+  the capture's damage if any;
+* :meth:`PacketRunner.run_frames` — frames given as buffers, with the skb fields
+  of each;
+* :meth:`PacketRunner.run_packet` — one linear skb (what ``Program.run`` needs,
+  at a fixed cost of one native call);
+* :meth:`PacketRunner.test_run` — BPF_PROG_TEST_RUN's repeat loop on one skb,
+  the mean duration per run measured natively.
+
+The runner shares the program's memory (``mem``) and context region with the
+per-packet path, so addresses, maps and errors are those of every other
+engine: a fault names the packet's index, the pc and the address. Results are
+exactly the interpreter's; tests/vm/test_batch.py proves it differentially.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import mmap
+import os
+import random
+import struct
+from array import array
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .. import uapi
+from ..errors import BpfError, CaptureError, NotSupportedError, VmError
+from .api import ProgArray, native_name
+from .engine import Binding, Engine, locate, map_region
+from .jit import JitEngine
+from .jit.machine import NativeMachine
+from .jit.pins import BufferPin
+from .memory import HANDLE_BASE, HANDLE_STRIDE, Memory, Region
+from .native import (
+    VmCounts,
+    VmDriver,
+    VmFrameMeta,
+    VmHandle,
+    VmImage,
+    VmMt,
+    VmProgArray,
+    lib,
+)
+
+__all__ = ["BatchResult", "FrameMeta", "PacketRunner", "MAX_RECORD"]
+
+M32 = (1 << 32) - 1
+#: longer records than this are damage (pybpf.net.capture.MAX_RECORD)
+MAX_RECORD = 256 * 1024 * 1024
+#: packets run per native call when reading a capture
+CHUNK = 1 << 16
+_MODES = {"ethernet": 0, "device": 1, "raw": 2}
+_PCAP_MAGICS = {0xA1B2C3D4: (False, False), 0xA1B23C4D: (True, False), 0xA1B2CD34: (False, True)}
+
+
+@dataclass
+class FrameMeta:
+    """The skb fields of a linear frame (what pybpf.net.socket.PacketSocket sets).
+
+    ``mac_off``/``net_off`` are offsets into the frame (``mac_off`` -1: no MAC
+    header), the rest as in pybpf.net.skb.SkBuff.
+    """
+
+    mac_off: int = 0
+    net_off: int = 14
+    protocol: int = 0
+    pkt_type: int = 0
+    ifindex: int = 0
+    vlan_present: int = 0
+    vlan_tci: int = 0
+    vlan_proto: int = 0
+
+
+@dataclass
+class BatchResult:
+    """What a run over many packets did, counted as a packet socket counts.
+
+    ``packets`` the program ran on (= received), ``accepted`` (verdict not 0),
+    ``dropped`` (verdict 0), ``delivered_bytes`` (sum of min(len, verdict));
+    ``records`` read from a capture (a socket bound to a device skips others');
+    ``verdicts`` the u32 of each packet when asked; ``damage`` the capture's
+    CaptureError when it ended early (every packet before it was run).
+    """
+
+    packets: int = 0
+    accepted: int = 0
+    dropped: int = 0
+    delivered_bytes: int = 0
+    records: int = 0
+    verdicts: array | None = None  # type: ignore[type-arg]
+    damage: CaptureError | None = None
+    #: per packet of a capture: (data, FrameMeta) when asked (queueing sockets need them)
+    frames: list[Any] = field(default_factory=list)
+
+    def add(self, c: VmCounts) -> None:
+        self.packets += c.received
+        self.accepted += c.accepted
+        self.dropped += c.dropped
+        self.delivered_bytes += c.delivered_bytes
+
+
+class _LazyContext:
+    """``env.ctx`` of a Python helper called from a native run: the real context object,
+    built (by the runner's ``ctx_factory``) only when a helper looks at it."""
+
+    __slots__ = ("_runner", "_obj", "_serial")
+
+    def __init__(self, runner: PacketRunner) -> None:
+        self._runner = runner
+        self._obj: Any = None
+        self._serial = -1
+
+    def __getattr__(self, name: str) -> Any:
+        runner = self._runner
+        serial = runner.driver.env.serial
+        if self._obj is None or self._serial != serial:
+            self._obj = runner._context_now()
+            self._serial = serial
+        return getattr(self._obj, name)
+
+
+class PacketRunner:
+    """One JitEngine's program run natively on packets (see module doc).
+
+    ``mem`` and ``ctx_region`` are the memory and the ``__sk_buff`` region the
+    program runs with per packet; ``ctx_factory(data, meta)`` builds the context
+    object (an SkBuff) a Python helper may ask for; ``cpu`` the simulated cpu;
+    ``rng`` the random.Random behind bpf_get_prandom_u32 (the program's
+    backend's).
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        mem: Memory,
+        ctx_region: Region,
+        *,
+        prog_type: int = uapi.BPF_PROG_TYPE_SOCKET_FILTER,
+        ctx_factory: Callable[[bytes, FrameMeta], Any] | None = None,
+        rng: random.Random | None = None,
+        cpu: int = 0,
+    ) -> None:
+        if not isinstance(engine, JitEngine):
+            raise NotSupportedError("native packet runs need the JIT (JitEngine)")
+        self.so = lib()
+        self.engine = engine
+        self.mem = mem
+        self.ctx_region = ctx_region
+        self.prog_type = prog_type
+        self.ctx_factory = ctx_factory
+        self.rng = rng
+        self.cpu = cpu
+        self.driver = VmDriver()
+        self._mt = VmMt()
+        self._ldabs = self.so.vm_ld_abs_fn() or 0
+        self._native_fns: dict[str, int] = {}
+        self._calls: dict[int, Any] = {}  # per machine: its native call table
+        self._images: dict[int, tuple[VmImage, Binding]] = {}
+        self._handles: Any = None
+        self._keep: list[Any] = []
+        self._handle_maps: list[Any] = []
+        self._ctx_now: Any = None  # what _context_now builds from
+        self._lazy = _LazyContext(self)
+
+    # --- setting up a native call ---------------------------------------------------------
+    def _native(self, name: str | None) -> int:
+        if name is None:
+            return 0
+        fn = self._native_fns.get(name)
+        if fn is None:
+            fn = self._native_fns[name] = self.so.vm_native_helper(name.encode()) or 0
+        return fn
+
+    def _image(self, binding: Binding) -> VmImage:
+        """The driver's view of one bound image (its machine set up for native runs)."""
+        hit = self._images.get(id(binding.machine))
+        if hit is not None and hit[1] is binding:
+            return hit[0]
+        machine = binding.machine
+        assert isinstance(machine, NativeMachine)
+        helpers = self.engine.helpers
+        n = max(len(binding.consts), 1)
+        calls = (ctypes.c_void_p * n)()
+        for i, c in enumerate(binding.image.blocks.consts):
+            if c.kind == "helper":
+                h = helpers.get(binding.image.own[c.pc].imm)
+                calls[i] = self._native(native_name(h)) or machine.py_helper
+        self._calls[id(machine)] = calls
+        img = VmImage(ctypes.cast(machine.code.fn, ctypes.c_void_p).value, machine.rt_addr)
+        self._images[id(machine)] = (img, binding)
+        return img
+
+    def _bindings(self) -> list[Binding]:
+        return [b for _img, b in self._images.values()]
+
+    def _handles_table(self) -> None:
+        """What each handle in the memory stands for natively: maps, prog arrays."""
+        engine, mem = self.engine, self.mem
+        objs = mem.objects()
+        table = (VmHandle * max(len(objs), 1))()
+        keep: list[Any] = [table]
+        maps: list[Any] = []
+        timers = _timer_maps()
+        for h, obj in objs:
+            k = (h - HANDLE_BASE) // HANDLE_STRIDE - 1
+            if not 0 <= k < len(objs):
+                continue
+            e = table[k]
+            if isinstance(obj, ProgArray) and hasattr(obj, "get_prog"):
+                slots = (ctypes.POINTER(VmImage) * max(obj.max_entries, 1))()
+                for i in range(obj.max_entries):
+                    prog = obj.get_prog(i)
+                    if prog is not None:
+                        b = engine._bind(engine._tail_image(prog), mem)
+                        slots[i] = ctypes.pointer(self._image(b))
+                pa = VmProgArray(obj.max_entries, 0, ctypes.cast(slots, ctypes.c_void_p))
+                keep += [slots, pa]
+                e.progs = ctypes.addressof(pa)
+                continue
+            native = getattr(obj, "native", 0)
+            region = map_region(mem, obj) if isinstance(native, int) and native else None
+            if region is None or timers(obj):
+                continue
+            e.map = native
+            e.storage_base = region.base
+            e.percpu = 1 if getattr(obj, "percpu", False) else 0
+            e.cpu = int(getattr(obj, "cpu", 0) or 0) & M32
+            maps.append((k, obj))
+        self._handles = table
+        self._keep = keep
+        self._handle_maps = maps
+        env = self.driver.env
+        env.handles = ctypes.addressof(table)
+        env.nhandles = len(objs)
+
+    def _prepare(self, ctx: Any, *, native_rng: bool, writeback: bool) -> Binding:
+        engine = self.engine
+        main = engine._bind(engine._main, self.mem)
+        engine._last = main
+        self._images = {k: v for k, v in self._images.items() if v[1].mem is self.mem}
+        d = self.driver
+        d.main = self._image(main)
+        self._handles_table()  # may bind tail-call targets
+        for b in self._bindings():
+            b.refresh()
+            m = b.machine
+            assert isinstance(m, NativeMachine)
+            m.sync()
+            m.native_mode(ctypes.addressof(d.env), self._calls[id(m)], self._ldabs)
+            env = b.env
+            env.ctx, env.cpu, env.ctx_ptr = ctx, self.cpu, self.ctx_region.base
+            env.prog = engine.prog if b.image is engine._main else b.image.prog
+        mview = main.machine
+        assert isinstance(mview, NativeMachine)
+        d.ctx_bpf = self.ctx_region.base
+        d.stack_top = main.top
+        d.budget = engine.budget
+        d.prog_type = self.prog_type
+        d.writeback = 1 if writeback else 0
+        d.failed_image = None
+        d.env.ctx = mview.view.host(self.ctx_region)
+        d.env.cpu = self.cpu & M32
+        d.env.touched = 0
+        d.env.rng = None
+        if native_rng:
+            rng = self._rng()
+            state = rng.getstate()
+            words = state[1]
+            self._mt.mt[:] = words[:624]
+            self._mt.index = words[624]
+            d.env.rng = ctypes.addressof(self._mt)
+        return main
+
+    def _rng(self) -> random.Random:
+        if self.rng is not None:
+            return self.rng
+        rng = getattr(getattr(self.engine.prog, "state", None), "rng", None)
+        if isinstance(rng, random.Random):
+            return rng
+        from ..helpers.time import default_rng
+
+        return default_rng()
+
+    def _finish(self) -> None:
+        d = self.driver
+        for b in self._bindings():
+            m = b.machine
+            assert isinstance(m, NativeMachine)
+            m.python_mode()
+            b.env.ctx = None
+        if d.env.rng:
+            rng = self._rng()
+            version, _words, gauss = rng.getstate()
+            rng.setstate((version, (*self._mt.mt, self._mt.index), gauss))
+            d.env.rng = None
+        touched = d.env.touched
+        if touched:
+            for k, m in self._handle_maps:
+                if touched >> k & 1:
+                    m.cpu = self.cpu % max(int(getattr(m, "ncpus", 1) or 1), 1)
+        self.engine.steps = int(d.steps)
+
+    def _fail(self, rc: int, packet: int | None) -> BpfError:
+        """The error of a packet that failed (from the image it failed in)."""
+        d = self.driver
+        addr = d.failed_image or 0
+        if addr == ctypes.addressof(d) + VmDriver.main.offset:
+            addr = ctypes.addressof(self._image(self.engine._bind(self.engine._main, self.mem)))
+        machine = next(
+            (b.machine for img, b in self._images.values() if ctypes.addressof(img) == addr),
+            None,
+        )
+        if not isinstance(machine, NativeMachine):
+            return VmError(f"native run failed with status {rc}")
+        try:
+            machine.raise_exit(rc)
+        except BpfError as e:
+            return locate(e, packet=packet) if packet is not None else e
+        except BaseException as e:  # noqa: BLE001 - a helper's own exception, as raised
+            return e  # type: ignore[return-value]
+        return VmError(f"native run failed with status {rc}")
+
+    def _context_now(self) -> Any:
+        """The context object of the packet under way, for a Python helper."""
+        skb = self.driver.env.skb
+        if self.ctx_factory is None:
+            raise NotSupportedError("this helper needs the packet's context object")
+        data = ctypes.string_at(skb.head, skb.head_len) if skb.head_len else b""
+        meta = FrameMeta(
+            skb.mac_off,
+            skb.net_off,
+            skb.protocol,
+            skb.pkt_type,
+            skb.ifindex,
+            skb.vlan_present,
+            skb.vlan_tci,
+            skb.vlan_proto,
+        )
+        return self.ctx_factory(data, meta)
+
+    # --- one packet ---------------------------------------------------------------------
+    def run_packet(self, frame: bytes | bytearray, meta: FrameMeta) -> int:
+        """Run once on ``frame`` (a linear skb with ``meta``'s fields); the u32 verdict."""
+        self.run_frames([frame], meta, _single=True)
+        return int(self.driver.r0 & M32)
+
+    def test_run(self, skb: Any, repeat: int = 1) -> tuple[int, int]:
+        """BPF_PROG_TEST_RUN's loop on ``skb`` (a linear pybpf.net.skb.SkBuff): the last
+        run's u32 and the mean ns per run. What the program wrote to the __sk_buff (cb,
+        and for tc the writable fields) is copied back into ``skb``."""
+        if getattr(skb, "frags", None):
+            raise NotSupportedError("native test runs take a linear skb")
+        head = skb.head
+        pin = BufferPin(head) if len(head) else None
+        d = self.driver
+        self._prepare(skb, native_rng=repeat > 1, writeback=True)
+        try:
+            _fill_skb(d.env.skb, skb, pin.addr if pin else 0)
+            dur = ctypes.c_uint64()
+            rc = self.so.vm_test_run(ctypes.byref(d), max(repeat, 1), ctypes.byref(dur))
+        finally:
+            self._finish()
+            if pin is not None:
+                pin.release()
+        _copy_back(d.env.skb, skb)
+        if rc:
+            raise self._fail(rc, None)
+        return int(d.r0 & M32), int(dur.value)
+
+    # --- many frames --------------------------------------------------------------------
+    def run_frames(
+        self,
+        frames: Sequence[bytes | bytearray | memoryview],
+        metas: Sequence[FrameMeta] | FrameMeta,
+        *,
+        verdicts: bool = False,
+        _single: bool = False,
+    ) -> BatchResult:
+        """Run on each frame (``metas``: one FrameMeta per frame, or one for all)."""
+        n = len(frames)
+        res = BatchResult(verdicts=array("I") if verdicts else None)
+        if not n:
+            return res
+        buf = b"".join(frames) if n > 1 else bytes(frames[0])
+        offs = (ctypes.c_uint64 * (n + 1))()
+        pos = 0
+        for i, f in enumerate(frames):
+            offs[i] = pos
+            pos += len(f)
+        offs[n] = pos
+        seq: Sequence[FrameMeta] = [metas] * n if isinstance(metas, FrameMeta) else metas
+        meta_arr = (VmFrameMeta * n)()
+        for i in range(n):
+            m = seq[i]
+            meta_arr[i] = VmFrameMeta(
+                m.mac_off,
+                m.net_off,
+                m.protocol & M32,
+                m.pkt_type & M32,
+                m.ifindex & M32,
+                m.vlan_present,
+                m.vlan_tci & 0xFFFF,
+                m.vlan_proto & 0xFFFF,
+            )
+        out = (ctypes.c_uint32 * n)() if verdicts else None
+        counts = VmCounts()
+        d = self.driver
+        self._prepare(self._lazy, native_rng=not _single, writeback=False)
+        try:
+            rc = self.so.vm_run_frames(
+                ctypes.byref(d),
+                buf,
+                offs,
+                meta_arr,
+                n,
+                out,
+                ctypes.byref(counts),
+            )
+        finally:
+            self._finish()
+        res.add(counts)
+        res.records = res.packets
+        if out is not None and res.verdicts is not None:
+            res.verdicts.extend(out[: counts.packets])
+        if rc:
+            err = self._fail(rc, None if _single else counts.packets)
+            err.batch = res  # type: ignore[attr-defined]
+            raise err
+        return res
+
+    # --- a capture ----------------------------------------------------------------------
+    def run_capture(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        mode: str = "ethernet",
+        vlan_untag: bool = False,
+        ifindex: int = 0,
+        verdicts: bool = False,
+        chunk: int = CHUNK,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> BatchResult:
+        """Run on every packet of a pcap or pcapng file, as a PacketSocket bound to
+        ``ifindex`` (0: any) sees it, presented as ``mode`` says (see pybpf.net.linktype).
+
+        Damage ends the run with every earlier packet run (``damage``); a file that is
+        not a capture raises CaptureError. ``progress(bytes_read, total)`` is called
+        after each chunk of packets.
+        """
+        if mode not in _MODES:
+            raise ValueError(f"presentation mode must be one of {tuple(_MODES)}, not {mode!r}")
+        with _MappedCapture(path) as cap:
+            c = cap.c
+            c.mode = _MODES[mode]
+            c.vlan_untag = 1 if vlan_untag else 0
+            c.sock_ifindex = ifindex & M32
+            res = BatchResult(verdicts=array("I") if verdicts else None)
+            out = (ctypes.c_uint32 * chunk)() if verdicts else None
+            d = self.driver
+            while True:
+                counts = VmCounts()
+                self._prepare(self._lazy, native_rng=True, writeback=False)
+                try:
+                    rc = self.so.vm_run_capture(
+                        ctypes.byref(d), cap.ptr, chunk, out, ctypes.byref(counts)
+                    )
+                finally:
+                    self._finish()
+                res.add(counts)
+                if out is not None and res.verdicts is not None:
+                    res.verdicts.extend(out[: counts.packets])
+                res.records = int(c.records)
+                if rc:
+                    err = self._fail(rc, res.packets)
+                    err.batch = res  # type: ignore[attr-defined]
+                    raise err
+                if progress is not None:
+                    progress(int(c.pos), int(c.size))
+                if counts.packets < chunk:
+                    break
+            if c.failed:
+                res.damage = CaptureError(
+                    c.err.decode("utf-8", "replace"), offset=int(c.err_offset), path=cap.path
+                )
+            return res
+
+
+def _timer_maps() -> Callable[[Any], bool]:
+    """Whether a map holds bpf_timers (its update and delete must run in Python)."""
+    from ..helpers.timers import has_timers
+
+    return has_timers
+
+
+_SKB_U32 = (
+    "pkt_type mark queue_mapping protocol vlan_present vlan_tci vlan_proto priority "
+    "ingress_ifindex ifindex tc_index hash tc_classid napi_id wire_len gso_segs gso_size"
+).split()
+
+
+def _fill_skb(out: Any, skb: Any, head_addr: int) -> None:
+    """The native struct vm_skb of a linear pybpf.net.skb.SkBuff."""
+    out.head = head_addr
+    out.head_len = len(skb.head)
+    out.data_off = skb.data_off
+    out.mac_off = skb.mac_off
+    out.net_off = skb.network_off
+    for name in _SKB_U32:
+        setattr(out, name, int(getattr(skb, name)) & M32)
+    out.tstamp = skb.tstamp & ((1 << 64) - 1)
+    out.hwtstamp = skb.hwtstamp & ((1 << 64) - 1)
+    ctypes.memmove(out.cb, bytes(skb.cb[:20]).ljust(20, b"\0"), 20)
+
+
+def _copy_back(native: Any, skb: Any) -> None:
+    """What a program may have written to the __sk_buff, back into the SkBuff."""
+    skb.cb[:20] = bytes(native.cb)
+    for name in ("mark", "queue_mapping", "priority", "tc_index", "tc_classid"):
+        setattr(skb, name, int(getattr(native, name)))
+    skb.tstamp = int(native.tstamp)
+
+
+class _MappedCapture:
+    """A capture file mapped read-only, its format read (the pcap header here, the
+    pcapng blocks natively), as the C scanner takes it."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = os.fspath(path)
+        self.so = lib()
+        self._file = open(self.path, "rb")  # noqa: SIM115 - closed in close()
+        size = os.fstat(self._file.fileno()).st_size
+        self._mm: mmap.mmap | None = None
+        self._pin: BufferPin | None = None
+        self.ptr = self.so.vm_capture_new()
+        self.c = self.ptr.contents
+        try:
+            head = self._file.read(4)
+            self._open(head, size)
+        except BaseException:
+            self.close()
+            raise
+
+    def _open(self, head: bytes, size: int) -> None:
+        c = self.c
+        if not head:
+            raise CaptureError("empty file: no capture header", offset=0, path=self.path)
+        if len(head) < 4:
+            raise CaptureError(
+                f"file of {len(head)} bytes is too short for a capture header",
+                offset=0,
+                path=self.path,
+            )
+        self._mm = mmap.mmap(self._file.fileno(), 0, access=mmap.ACCESS_READ)
+        self._pin = BufferPin(self._mm)
+        c.buf = self._pin.addr
+        c.size = size
+        if head == b"\x0a\x0d\x0d\x0a":
+            c.format = 2
+            c.pos = 0
+            return
+        for big in (False, True):
+            magic = int.from_bytes(head, "big" if big else "little")
+            if magic in _PCAP_MAGICS:
+                break
+        else:
+            raise CaptureError(
+                f"not a pcap or pcapng capture (magic {head.hex()})", offset=0, path=self.path
+            )
+        _nano, kuz = _PCAP_MAGICS[magic]
+        if size < 24:
+            raise CaptureError(
+                f"truncated pcap file header: needs 24 bytes, only {size} left",
+                offset=0,
+                path=self.path,
+            )
+        order = ">" if big else "<"
+        major, minor, _zone, _sig, snaplen, ltfield = struct.unpack_from(
+            order + "HHiIII", self._mm, 4
+        )
+        if major != 2:
+            raise CaptureError(
+                f"unsupported pcap version {major}.{minor} (expected 2.x)", offset=4, path=self.path
+            )
+        c.format = 1
+        c.big = 1 if big else 0
+        c.kuz = 1 if kuz else 0
+        c.linktype = ltfield & 0xFFFF
+        c.limit = snaplen if 0 < snaplen <= MAX_RECORD else MAX_RECORD
+        c.pos = 24
+
+    def scan(self, max_packets: int = 4096) -> Iterable[tuple[bytes, tuple[int, ...]]]:
+        """The presented packets, without a program (what differential tests compare):
+        (frame, (protocol, pkt_type, hatype, mac_len, ifindex, vlan_present, vlan_tci,
+        vlan_proto)) each."""
+        desc = (ctypes.c_uint64 * (10 * max_packets))()
+        cap = 1 << 22
+        out = ctypes.create_string_buffer(cap)
+        used = ctypes.c_uint64()
+        while True:
+            n = self.so.vm_capture_scan(self.ptr, max_packets, desc, out, cap, ctypes.byref(used))
+            raw = out.raw
+            for i in range(n):
+                e = desc[10 * i : 10 * i + 10]
+                yield raw[e[0] : e[0] + e[1]], tuple(e[2:])
+            if n:
+                continue
+            if not self.so.vm_capture_pending(self.ptr):
+                return
+            cap *= 4  # the next packet is larger than the buffer
+            out = ctypes.create_string_buffer(cap)
+
+    def close(self) -> None:
+        if self._pin is not None:
+            self._pin.release()
+            self._pin = None
+        if self._mm is not None:
+            self._mm.close()
+            self._mm = None
+        if self.ptr:
+            self.so.vm_capture_free(self.ptr)
+            self.ptr = None  # type: ignore[assignment]
+        self._file.close()
+
+    def __enter__(self) -> _MappedCapture:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
