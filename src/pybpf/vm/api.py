@@ -156,7 +156,18 @@ class RunEnv:
     ``regs`` R0..R10 as they are at the call (read-only).
     """
 
-    __slots__ = ("mem", "ctx", "trace", "prog", "cpu", "interp", "ctx_ptr", "regs", "pc")
+    __slots__ = (
+        "mem",
+        "ctx",
+        "trace",
+        "prog",
+        "cpu",
+        "interp",
+        "ctx_ptr",
+        "regs",
+        "pc",
+        "binding",
+    )
 
     def __init__(
         self,
@@ -176,6 +187,8 @@ class RunEnv:
         self.ctx_ptr = 0
         self.regs: Sequence[int] = ()
         self.pc = 0
+        #: the engine's bound program this env belongs to (what a callback re-enters)
+        self.binding: Any = None
 
     def call_subprog(self, ref: Any, *args: int) -> int:
         """Call the BPF subprogram ``ref`` (a SubprogRef or the address an LDDW

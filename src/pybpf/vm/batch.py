@@ -36,6 +36,7 @@ import struct
 from array import array
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import accumulate
 from typing import Any
 
 from .. import uapi
@@ -68,22 +69,8 @@ _MODES = {"ethernet": 0, "device": 1, "raw": 2}
 _PCAP_MAGICS = {0xA1B2C3D4: (False, False), 0xA1B23C4D: (True, False), 0xA1B2CD34: (False, True)}
 
 
-@dataclass
-class FrameMeta:
-    """The skb fields of a linear frame (what pybpf.net.socket.PacketSocket sets).
-
-    ``mac_off``/``net_off`` are offsets into the frame (``mac_off`` -1: no MAC
-    header), the rest as in pybpf.net.skb.SkBuff.
-    """
-
-    mac_off: int = 0
-    net_off: int = 14
-    protocol: int = 0
-    pkt_type: int = 0
-    ifindex: int = 0
-    vlan_present: int = 0
-    vlan_tci: int = 0
-    vlan_proto: int = 0
+#: the skb fields of a linear frame (a ctypes structure: handed to C as it is)
+FrameMeta = VmFrameMeta
 
 
 @dataclass
@@ -169,15 +156,21 @@ class PacketRunner:
         self._mt = VmMt()
         self._ldabs = self.so.vm_ld_abs_fn() or 0
         self._native_fns: dict[str, int] = {}
-        self._calls: dict[int, Any] = {}  # per machine: its native call table
-        self._images: dict[int, tuple[VmImage, Binding]] = {}
+        #: the runner's own bindings (one per image), always set up for native runs
+        self._bound: dict[int, tuple[VmImage, Binding, Any]] = {}
+        self._main: Binding | None = None
         self._handles: Any = None
         self._keep: list[Any] = []
-        self._handle_maps: list[Any] = []
-        self._ctx_now: Any = None  # what _context_now builds from
+        self._handle_maps: list[tuple[int, Any]] = []
+        self._cpu_maps: list[tuple[int, Any]] = []
+        self._arrays: list[Any] = []
+        self._slots: tuple[Any, ...] = ()
+        self._key: Any = None
         self._lazy = _LazyContext(self)
+        self._dref = ctypes.byref(self.driver)
+        self._run_frame = self.so.vm_run_frame
 
-    # --- setting up a native call ---------------------------------------------------------
+    # --- setting up native runs -----------------------------------------------------------
     def _native(self, name: str | None) -> int:
         if name is None:
             return 0
@@ -186,27 +179,58 @@ class PacketRunner:
             fn = self._native_fns[name] = self.so.vm_native_helper(name.encode()) or 0
         return fn
 
-    def _image(self, binding: Binding) -> VmImage:
-        """The driver's view of one bound image (its machine set up for native runs)."""
-        hit = self._images.get(id(binding.machine))
-        if hit is not None and hit[1] is binding:
-            return hit[0]
-        machine = binding.machine
+    def _binding(self, image: Any) -> tuple[VmImage, Binding]:
+        """The runner's binding of ``image`` in its memory: its machine runs natively only
+        (Engine.run keeps binding its own), helpers native where they can be."""
+        hit = self._bound.get(id(image))
+        if hit is not None and hit[1].image is image:
+            return hit[0], hit[1]
+        b = Binding(self.engine, image, self.mem)
+        machine = b.machine
         assert isinstance(machine, NativeMachine)
         helpers = self.engine.helpers
-        n = max(len(binding.consts), 1)
-        calls = (ctypes.c_void_p * n)()
-        for i, c in enumerate(binding.image.blocks.consts):
+        calls = (ctypes.c_void_p * max(len(b.consts), 1))()
+        for i, c in enumerate(image.blocks.consts):
             if c.kind == "helper":
-                h = helpers.get(binding.image.own[c.pc].imm)
+                h = helpers.get(image.own[c.pc].imm)
                 calls[i] = self._native(native_name(h)) or machine.py_helper
-        self._calls[id(machine)] = calls
+        machine.native_mode(ctypes.addressof(self.driver.env), calls, self._ldabs)
+        env = b.env
+        env.ctx, env.cpu, env.ctx_ptr = self._lazy, self.cpu, self.ctx_region.base
+        env.prog = self.engine.prog if image is self.engine._main else image.prog
         img = VmImage(ctypes.cast(machine.code.fn, ctypes.c_void_p).value, machine.rt_addr)
-        self._images[id(machine)] = (img, binding)
-        return img
+        self._bound[id(image)] = (img, b, calls)
+        return img, b
 
-    def _bindings(self) -> list[Binding]:
-        return [b for _img, b in self._images.values()]
+    def _prog_arrays(self) -> tuple[Any, ...]:
+        """What the prog arrays the handles name hold now (their slots' programs)."""
+        return tuple(
+            tuple(id(pa.get_prog(i)) for i in range(pa.max_entries)) for pa in self._arrays
+        )
+
+    def _ensure(self) -> None:
+        """Bring the native set-up up to date with the memory, its maps and prog arrays."""
+        mem = self.mem
+        key = (mem.generation, mem.handle_count)
+        if key != self._key or (self._arrays and self._prog_arrays() != self._slots):
+            engine = self.engine
+            _img, main = self._binding(engine._main)
+            self._main = main
+            self._handles_table()  # may bind tail-call targets (mapping their regions)
+            d = self.driver
+            d.main = self._bound[id(engine._main)][0]
+            d.ctx_bpf = self.ctx_region.base
+            d.stack_top = main.top
+            d.prog_type = self.prog_type
+            mview = main.machine
+            assert isinstance(mview, NativeMachine)
+            for _img2, b, _calls in self._bound.values():
+                b.refresh()
+            d.env.ctx = mview.view.host(self.ctx_region)
+            self._key = (mem.generation, mem.handle_count)
+            self._slots = self._prog_arrays()
+        for k, m in self._cpu_maps:  # Map.cpu of the other maps, as their ops get it
+            self._handles[k].cpu = int(getattr(m, "cpu", 0) or 0) & M32
 
     def _handles_table(self) -> None:
         """What each handle in the memory stands for natively: maps, prog arrays."""
@@ -214,7 +238,7 @@ class PacketRunner:
         objs = mem.objects()
         table = (VmHandle * max(len(objs), 1))()
         keep: list[Any] = [table]
-        maps: list[Any] = []
+        maps: list[tuple[int, Any]] = []
         timers = _timer_maps()
         for h, obj in objs:
             k = (h - HANDLE_BASE) // HANDLE_STRIDE - 1
@@ -226,8 +250,8 @@ class PacketRunner:
                 for i in range(obj.max_entries):
                     prog = obj.get_prog(i)
                     if prog is not None:
-                        b = engine._bind(engine._tail_image(prog), mem)
-                        slots[i] = ctypes.pointer(self._image(b))
+                        img, _b = self._binding(engine._tail_image(prog))
+                        slots[i] = ctypes.pointer(img)
                 pa = VmProgArray(obj.max_entries, 0, ctypes.cast(slots, ctypes.c_void_p))
                 keep += [slots, pa]
                 e.progs = ctypes.addressof(pa)
@@ -239,52 +263,33 @@ class PacketRunner:
             e.map = native
             e.storage_base = region.base
             e.percpu = 1 if getattr(obj, "percpu", False) else 0
-            e.cpu = int(getattr(obj, "cpu", 0) or 0) & M32
             maps.append((k, obj))
         self._handles = table
         self._keep = keep
         self._handle_maps = maps
+        self._cpu_maps = [(k, m) for k, m in maps if not table[k].percpu]
+        self._arrays = [o for _h, o in objs if isinstance(o, ProgArray) and hasattr(o, "get_prog")]
         env = self.driver.env
         env.handles = ctypes.addressof(table)
         env.nhandles = len(objs)
 
-    def _prepare(self, ctx: Any, *, native_rng: bool, writeback: bool) -> Binding:
-        engine = self.engine
-        main = engine._bind(engine._main, self.mem)
-        engine._last = main
-        self._images = {k: v for k, v in self._images.items() if v[1].mem is self.mem}
+    def _prepare(self, ctx: Any, *, native_rng: bool, writeback: bool) -> None:
+        self._ensure()
         d = self.driver
-        d.main = self._image(main)
-        self._handles_table()  # may bind tail-call targets
-        for b in self._bindings():
-            b.refresh()
-            m = b.machine
-            assert isinstance(m, NativeMachine)
-            m.sync()
-            m.native_mode(ctypes.addressof(d.env), self._calls[id(m)], self._ldabs)
-            env = b.env
-            env.ctx, env.cpu, env.ctx_ptr = ctx, self.cpu, self.ctx_region.base
-            env.prog = engine.prog if b.image is engine._main else b.image.prog
-        mview = main.machine
-        assert isinstance(mview, NativeMachine)
-        d.ctx_bpf = self.ctx_region.base
-        d.stack_top = main.top
-        d.budget = engine.budget
-        d.prog_type = self.prog_type
+        if ctx is not self._lazy:
+            for _img, b, _calls in self._bound.values():
+                b.env.ctx = ctx
+        d.budget = self.engine.budget
         d.writeback = 1 if writeback else 0
         d.failed_image = None
-        d.env.ctx = mview.view.host(self.ctx_region)
         d.env.cpu = self.cpu & M32
         d.env.touched = 0
         d.env.rng = None
         if native_rng:
-            rng = self._rng()
-            state = rng.getstate()
-            words = state[1]
+            words = self._rng().getstate()[1]
             self._mt.mt[:] = words[:624]
             self._mt.index = words[624]
             d.env.rng = ctypes.addressof(self._mt)
-        return main
 
     def _rng(self) -> random.Random:
         if self.rng is not None:
@@ -296,13 +301,11 @@ class PacketRunner:
 
         return default_rng()
 
-    def _finish(self) -> None:
+    def _finish(self, ctx: Any = None) -> None:
         d = self.driver
-        for b in self._bindings():
-            m = b.machine
-            assert isinstance(m, NativeMachine)
-            m.python_mode()
-            b.env.ctx = None
+        if ctx is not None and ctx is not self._lazy:
+            for _img, b, _calls in self._bound.values():
+                b.env.ctx = self._lazy
         if d.env.rng:
             rng = self._rng()
             version, _words, gauss = rng.getstate()
@@ -315,14 +318,14 @@ class PacketRunner:
                     m.cpu = self.cpu % max(int(getattr(m, "ncpus", 1) or 1), 1)
         self.engine.steps = int(d.steps)
 
-    def _fail(self, rc: int, packet: int | None) -> BpfError:
+    def _fail(self, rc: int, packet: int | None) -> BaseException:
         """The error of a packet that failed (from the image it failed in)."""
         d = self.driver
         addr = d.failed_image or 0
         if addr == ctypes.addressof(d) + VmDriver.main.offset:
-            addr = ctypes.addressof(self._image(self.engine._bind(self.engine._main, self.mem)))
+            addr = ctypes.addressof(self._bound[id(self.engine._main)][0])
         machine = next(
-            (b.machine for img, b in self._images.values() if ctypes.addressof(img) == addr),
+            (b.machine for img, b, _c in self._bound.values() if ctypes.addressof(img) == addr),
             None,
         )
         if not isinstance(machine, NativeMachine):
@@ -332,7 +335,7 @@ class PacketRunner:
         except BpfError as e:
             return locate(e, packet=packet) if packet is not None else e
         except BaseException as e:  # noqa: BLE001 - a helper's own exception, as raised
-            return e  # type: ignore[return-value]
+            return e
         return VmError(f"native run failed with status {rc}")
 
     def _context_now(self) -> Any:
@@ -356,8 +359,15 @@ class PacketRunner:
     # --- one packet ---------------------------------------------------------------------
     def run_packet(self, frame: bytes | bytearray, meta: FrameMeta) -> int:
         """Run once on ``frame`` (a linear skb with ``meta``'s fields); the u32 verdict."""
-        self.run_frames([frame], meta, _single=True)
-        return int(self.driver.r0 & M32)
+        d = self.driver
+        self._prepare(self._lazy, native_rng=False, writeback=False)
+        try:
+            rc = self._run_frame(self._dref, frame, len(frame), ctypes.byref(meta))
+        finally:
+            self._finish()
+        if rc:
+            raise self._fail(rc, None)
+        return int(d.r0 & M32)
 
     def test_run(self, skb: Any, repeat: int = 1) -> tuple[int, int]:
         """BPF_PROG_TEST_RUN's loop on ``skb`` (a linear pybpf.net.skb.SkBuff): the last
@@ -374,7 +384,7 @@ class PacketRunner:
             dur = ctypes.c_uint64()
             rc = self.so.vm_test_run(ctypes.byref(d), max(repeat, 1), ctypes.byref(dur))
         finally:
-            self._finish()
+            self._finish(skb)
             if pin is not None:
                 pin.release()
         _copy_back(d.env.skb, skb)
@@ -389,44 +399,28 @@ class PacketRunner:
         metas: Sequence[FrameMeta] | FrameMeta,
         *,
         verdicts: bool = False,
-        _single: bool = False,
     ) -> BatchResult:
         """Run on each frame (``metas``: one FrameMeta per frame, or one for all)."""
         n = len(frames)
         res = BatchResult(verdicts=array("I") if verdicts else None)
         if not n:
             return res
-        buf = b"".join(frames) if n > 1 else bytes(frames[0])
-        offs = (ctypes.c_uint64 * (n + 1))()
-        pos = 0
-        for i, f in enumerate(frames):
-            offs[i] = pos
-            pos += len(f)
-        offs[n] = pos
-        seq: Sequence[FrameMeta] = [metas] * n if isinstance(metas, FrameMeta) else metas
-        meta_arr = (VmFrameMeta * n)()
-        for i in range(n):
-            m = seq[i]
-            meta_arr[i] = VmFrameMeta(
-                m.mac_off,
-                m.net_off,
-                m.protocol & M32,
-                m.pkt_type & M32,
-                m.ifindex & M32,
-                m.vlan_present,
-                m.vlan_tci & 0xFFFF,
-                m.vlan_proto & 0xFFFF,
-            )
+        buf = b"".join(frames)
+        offs = array("Q", [0])
+        offs.extend(accumulate(map(len, frames)))
+        one = isinstance(metas, VmFrameMeta)
+        meta_arr = ctypes.byref(metas) if one else (VmFrameMeta * n)(*metas)
         out = (ctypes.c_uint32 * n)() if verdicts else None
         counts = VmCounts()
         d = self.driver
-        self._prepare(self._lazy, native_rng=not _single, writeback=False)
+        self._prepare(self._lazy, native_rng=True, writeback=False)
         try:
             rc = self.so.vm_run_frames(
                 ctypes.byref(d),
                 buf,
-                offs,
+                offs.buffer_info()[0],
                 meta_arr,
+                1 if one else 0,
                 n,
                 out,
                 ctypes.byref(counts),
@@ -438,7 +432,7 @@ class PacketRunner:
         if out is not None and res.verdicts is not None:
             res.verdicts.extend(out[: counts.packets])
         if rc:
-            err = self._fail(rc, None if _single else counts.packets)
+            err = self._fail(rc, counts.packets)
             err.batch = res  # type: ignore[attr-defined]
             raise err
         return res

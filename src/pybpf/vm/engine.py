@@ -213,6 +213,7 @@ class Binding:
         #: R10 of frame 0
         self.top = stack.base + STACK_REGION_SIZE
         self.env = RunEnv(mem, trace=engine.trace, prog=engine.prog, interp=engine)
+        self.env.binding = self
         #: per constant of the image: a helper's fn, or the value an LDDW loads
         self.consts: list[Any] = [engine.resolve_const(c, image, mem) for c in image.blocks.consts]
         self.generation = mem.generation
@@ -483,7 +484,8 @@ class Engine:
         return ref
 
     def _binding_of(self, env: RunEnv) -> Binding | None:
-        return next((b for b in reversed(self._instances.values()) if b.env is env), None)
+        b = env.binding
+        return b if isinstance(b, Binding) and b.engine is self else None
 
     def call_subprog(self, env: RunEnv, ref: Any, args: Sequence[int]) -> int:
         """RunEnv.call_subprog: run a callback in a new frame of the running program."""

@@ -207,6 +207,11 @@ class Memory:
         self._handle_of[id(obj)] = h
         return h
 
+    @property
+    def handle_count(self) -> int:
+        """How many handles were given (they are never taken back)."""
+        return len(self._handles)
+
     def objects(self) -> list[tuple[int, Any]]:
         """Every (handle, object) pair, in the order the handles were given."""
         return sorted(self._handles.items())

@@ -43,7 +43,7 @@ from ...errors import NotSupportedError, VmError
 from ...isa import Insn
 from ..api import ProgramExit, native_name
 from ..blocks import BlockProgram
-from ..engine import Binding, Engine, map_region
+from ..engine import Binding, Engine, TailCallOut, map_region
 from . import abi
 from .codegen import Translation, translate
 from .llvm import compile_ir
@@ -277,6 +277,8 @@ class NativeMachine:
             rc = self._fn(self.rt_addr)
             if rc == abi.EXIT_OK:
                 return
+            if rc == abi.EXIT_TAILCALL:  # a native driver's tail call helper, in a callback
+                raise TailCallOut(None)
             self.raise_exit(rc)
         finally:
             if depth:  # a callback: its caller's helper call is still under way

@@ -138,6 +138,16 @@ class VmCounts(ctypes.Structure):
 
 
 class VmFrameMeta(ctypes.Structure):
+    """The skb fields of a linear frame (struct vm_frame_meta): ``mac_off``/``net_off``
+    are offsets into the frame (``mac_off`` -1: no MAC header), the rest as in
+    pybpf.net.skb.SkBuff. Keyword construction; unset fields are 0 except
+    ``net_off`` (14, the Ethernet header)."""
+
+    def __init__(self, *args: int, **kw: int) -> None:
+        if not args:
+            kw.setdefault("net_off", 14)
+        super().__init__(*args, **kw)
+
     _fields_ = [
         ("mac_off", i32),
         ("net_off", i32),
@@ -232,9 +242,12 @@ def lib() -> ctypes.CDLL:
         vp,
         vp,
         u64,
+        u64,
         vp,
         ctypes.POINTER(VmCounts),
     ]
+    so.vm_run_frame.restype = ctypes.c_int
+    so.vm_run_frame.argtypes = [ctypes.POINTER(VmDriver), vp, u64, ctypes.POINTER(VmFrameMeta)]
     so.vm_capture_new.restype = ctypes.POINTER(VmCapture)
     so.vm_capture_new.argtypes = []
     so.vm_capture_free.restype = None

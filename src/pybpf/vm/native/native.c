@@ -296,6 +296,9 @@ void *vm_ld_abs_fn(void) { return (void *)vm_ld_abs; }
 
 /* --- the driver: one packet ---------------------------------------------------------- */
 
+static void skb_from_meta(struct vm_skb *skb, const uint8_t *data, uint64_t len,
+			  const struct vm_frame_meta *m);
+
 static inline uint8_t *stack_host(uint64_t *rt, uint64_t bpf)
 {
 	return (uint8_t *)(uintptr_t)(bpf + rt[RT_STACK_DELTA]);
@@ -363,6 +366,14 @@ static int run_one(struct vm_driver *d)
 /* One packet: what Program.run / PacketSocket.deliver need */
 int vm_run_packet(struct vm_driver *d) { return run_one(d); }
 
+/* One linear frame with its skb fields: the verdict in d->r0 */
+int vm_run_frame(struct vm_driver *d, const uint8_t *frame, uint64_t len,
+		 const struct vm_frame_meta *meta)
+{
+	skb_from_meta(&d->env.skb, frame, len, meta);
+	return run_one(d);
+}
+
 /* BPF_PROG_TEST_RUN's repeat loop (bpf_test_run in net/bpf/test_run.c): the same skb
  * `repeat` times, what one run writes to the __sk_buff seen by the next; the mean
  * duration per run in ns in *duration. */
@@ -415,13 +426,14 @@ static void skb_from_meta(struct vm_skb *skb, const uint8_t *data, uint64_t len,
 	skb->vlan_proto = m->vlan_proto;
 }
 
+/* `meta` holds one struct per frame, or one for all (`one_meta`) */
 int vm_run_frames(struct vm_driver *d, const uint8_t *buf, const uint64_t *off,
-		  const struct vm_frame_meta *meta, uint64_t n, uint32_t *verdicts,
+		  const struct vm_frame_meta *meta, uint64_t one_meta, uint64_t n, uint32_t *verdicts,
 		  struct vm_counts *c)
 {
 	for (uint64_t i = 0; i < n; i++) {
 		uint64_t len = off[i + 1] - off[i];
-		skb_from_meta(&d->env.skb, buf + off[i], len, &meta[i]);
+		skb_from_meta(&d->env.skb, buf + off[i], len, &meta[one_meta ? 0 : i]);
 		int rc = run_one(d);
 		if (rc != EXIT_OK) {
 			c->failed = i;
