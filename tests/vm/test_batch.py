@@ -215,6 +215,21 @@ def test_programs_over_every_capture_agree(name: str) -> None:
     assert len(got_v) > 80
 
 
+def test_records_are_counted_by_link_type() -> None:
+    coll, prog = _load(PROGRAMS["sockex1"], "jit")
+    runner = PacketRunner(prog._interp, prog._memory(), prog._ctx_region)
+    for path in captures():
+        want: dict[int, int] = {}
+        try:
+            with open_capture(path) as r:
+                for p in r.iter_packets(strict=False):
+                    want[p.linktype] = want.get(p.linktype, 0) + 1
+        except CaptureError:
+            continue
+        assert runner.run_capture(path).linktypes == want, path.name
+    coll.close()
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not SUITE_FILES, reason=f"tcpdump test suite not found in {SUITE}")
 @pytest.mark.parametrize("name", ["sockex1", "sockex2", "helpers"])

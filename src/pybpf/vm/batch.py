@@ -79,9 +79,10 @@ class BatchResult:
 
     ``packets`` the program ran on (= received), ``accepted`` (verdict not 0),
     ``dropped`` (verdict 0), ``delivered_bytes`` (sum of min(len, verdict));
-    ``records`` read from a capture (a socket bound to a device skips others');
-    ``verdicts`` the u32 of each packet when asked; ``damage`` the capture's
-    CaptureError when it ended early (every packet before it was run).
+    ``records`` read from a capture (a socket bound to a device skips others'),
+    ``linktypes`` how many of each link type; ``verdicts`` the u32 of each packet
+    when asked; ``damage`` the capture's CaptureError when it ended early (every
+    packet before it was run).
     """
 
     packets: int = 0
@@ -91,8 +92,8 @@ class BatchResult:
     records: int = 0
     verdicts: array | None = None  # type: ignore[type-arg]
     damage: CaptureError | None = None
-    #: per packet of a capture: (data, FrameMeta) when asked (queueing sockets need them)
-    frames: list[Any] = field(default_factory=list)
+    #: records read per link type (a capture's)
+    linktypes: dict[int, int] = field(default_factory=dict)
 
     def add(self, c: VmCounts) -> None:
         self.packets += c.received
@@ -233,19 +234,20 @@ class PacketRunner:
             self._handles[k].cpu = int(getattr(m, "cpu", 0) or 0) & M32
 
     def _handles_table(self) -> None:
-        """What each handle in the memory stands for natively: maps, prog arrays."""
+        """What each handle in the memory stands for natively: maps, prog arrays.
+
+        A map whose elements may hold bpf_timers keeps its update and delete in
+        Python (they free the timers of an element they replace): every map, when
+        one of the programs calls a timer helper.
+        """
         engine, mem = self.engine, self.mem
         objs = mem.objects()
         table = (VmHandle * max(len(objs), 1))()
         keep: list[Any] = [table]
         maps: list[tuple[int, Any]] = []
-        timers = _timer_maps()
-        for h, obj in objs:
+        for h, obj in objs:  # prog arrays first: they bind the tail-call targets
             k = (h - HANDLE_BASE) // HANDLE_STRIDE - 1
-            if not 0 <= k < len(objs):
-                continue
-            e = table[k]
-            if isinstance(obj, ProgArray) and hasattr(obj, "get_prog"):
+            if 0 <= k < len(objs) and isinstance(obj, ProgArray) and hasattr(obj, "get_prog"):
                 slots = (ctypes.POINTER(VmImage) * max(obj.max_entries, 1))()
                 for i in range(obj.max_entries):
                     prog = obj.get_prog(i)
@@ -254,12 +256,25 @@ class PacketRunner:
                         slots[i] = ctypes.pointer(img)
                 pa = VmProgArray(obj.max_entries, 0, ctypes.cast(slots, ctypes.c_void_p))
                 keep += [slots, pa]
-                e.progs = ctypes.addressof(pa)
-                continue
+                table[k].progs = ctypes.addressof(pa)
+        helpers = engine.helpers
+        timers = any(
+            str(getattr(helpers.get(b.image.own[c.pc].imm), "name", "")).startswith("timer_")
+            for _img, b, _calls in self._bound.values()
+            for c in b.image.blocks.consts
+            if c.kind == "helper"
+        )
+        has_timers = _timer_maps()
+        env = self._main.env if self._main is not None else None
+        for h, obj in objs:
+            k = (h - HANDLE_BASE) // HANDLE_STRIDE - 1
             native = getattr(obj, "native", 0)
-            region = map_region(mem, obj) if isinstance(native, int) and native else None
-            if region is None or timers(obj):
+            if not 0 <= k < len(objs) or not isinstance(native, int) or not native:
                 continue
+            region = map_region(mem, obj)
+            if region is None or timers or has_timers(obj, env):
+                continue
+            e = table[k]
             e.map = native
             e.storage_base = region.base
             e.percpu = 1 if getattr(obj, "percpu", False) else 0
@@ -269,9 +284,9 @@ class PacketRunner:
         self._handle_maps = maps
         self._cpu_maps = [(k, m) for k, m in maps if not table[k].percpu]
         self._arrays = [o for _h, o in objs if isinstance(o, ProgArray) and hasattr(o, "get_prog")]
-        env = self.driver.env
-        env.handles = ctypes.addressof(table)
-        env.nhandles = len(objs)
+        d_env = self.driver.env
+        d_env.handles = ctypes.addressof(table)
+        d_env.nhandles = len(objs)
 
     def _prepare(self, ctx: Any, *, native_rng: bool, writeback: bool) -> None:
         self._ensure()
@@ -487,6 +502,7 @@ class PacketRunner:
                     progress(int(c.pos), int(c.size))
                 if counts.packets < chunk:
                     break
+            res.linktypes = {int(c.lt_ids[i]): int(c.lt_counts[i]) for i in range(c.nlt)}
             if c.failed:
                 res.damage = CaptureError(
                     c.err.decode("utf-8", "replace"), offset=int(c.err_offset), path=cap.path
@@ -494,7 +510,7 @@ class PacketRunner:
             return res
 
 
-def _timer_maps() -> Callable[[Any], bool]:
+def _timer_maps() -> Callable[[Any, Any], bool]:
     """Whether a map holds bpf_timers (its update and delete must run in Python)."""
     from ..helpers.timers import has_timers
 

@@ -76,8 +76,45 @@ def _hex(v: int) -> str:
     return f"{v:#x}"
 
 
+_M64 = "0xffffffffffffffff"
+_M32 = "0xffffffff"
+
+
+def _used_registers(step: Step) -> tuple[set[int], set[int]]:
+    """(registers read, registers written) by a step (what a looping block keeps local)."""
+    info, insn = step.info, step.insn
+    if info is None or step.fault is not None:
+        return set(), set()
+    kind, d, s = info.kind, insn.dst, insn.src
+    if kind == "alu":
+        read = {d} if info.op != isa.BPF_MOV else set()
+        return read | ({s} if info.use_src_reg else set()), {d}
+    if kind == "end":
+        return {d}, {d}
+    if kind == "jcond":
+        return {d} | ({s} if info.use_src_reg else set()), set()
+    if kind == "lddw":
+        return set(), {d}
+    if kind in ("ldx", "ldxsx"):
+        return {s}, {d}
+    if kind == "st":
+        return {d}, set()
+    if kind == "stx":
+        return {d, s}, set()
+    if kind == "atomic":
+        return {d, s, 0}, {s, 0}
+    return set(), set()
+
+
 class _Gen:
-    """Python source of one block (statements, names assigned, memory-access sites)."""
+    """Python source of one block: its statements, the names it assigns.
+
+    Registers are the factory's variables ``r0``..``r10``. A block that loops back
+    to its own start keeps the registers it uses in locals ``x0``.. and counts
+    instructions down from what is left of the budget (``left``), writing both
+    back whenever control may leave: at its exit, before a call that can fail, and
+    before the budget fault — so the machine's state is exact wherever it stops.
+    """
 
     def __init__(self, code: PyCode, block: Block) -> None:
         self.code = code
@@ -86,70 +123,114 @@ class _Gen:
         self.assigned: set[str] = {"steps"}
         #: the block's start when it loops back to itself (a jump there is ``continue``)
         self.loop = block.start if _self_loop(block) else None
+        self.written: set[int] = set()
+        self.used: set[int] = set()
+        if self.loop is not None:
+            for st in block.steps:
+                r, w = _used_registers(st)
+                self.used |= r | w
+                self.written |= w
+            self.assigned.update(f"r{i}" for i in self.written)
+        self.sites: list[int] = []
 
     def emit(self, line: str) -> None:
         self.out.append(line)
 
+    def reg(self, i: int) -> str:
+        """The name register ``i`` has in this block's code."""
+        return f"x{i}" if self.loop is not None and i in self.used else f"r{i}"
+
+    def assign(self, reg: int) -> None:
+        """Note that the block writes register ``reg`` (a factory variable needs nonlocal)."""
+        if self.loop is None or reg not in self.used:
+            self.assigned.add(f"r{reg}")
+
     def set(self, reg: int, expr: str) -> None:
-        self.assigned.add(f"r{reg}")
-        self.emit(f"r{reg} = {expr}")
+        self.assign(reg)
+        self.emit(f"{self.reg(reg)} = {expr}")
+
+    def cache(self, k: int, part: str) -> str:
+        """The name of part ``b``/``n``/``u`` of memory-access site ``k``'s region cache."""
+        return f"{part}{k}" if self.loop is not None else f"c{k}{part}"
+
+    def sync(self) -> str:
+        """Statements making the factory's variables exact (a looping block's locals)."""
+        if self.loop is None:
+            return ""
+        regs = sorted(self.written)
+        parts = ["steps = budget - left"]
+        if regs:
+            parts.append(f"{', '.join(f'r{i}' for i in regs)} = {', '.join(f'x{i}' for i in regs)}")
+        return "; ".join(parts) + "; "
 
     def fault(self, fault: Fault, pc: int) -> None:
-        self.emit(f"FAIL(F[{self.code.fault_index(fault)}], {pc}, r10)")
+        self.emit(f"{self.sync()}FAIL(F[{self.code.fault_index(fault)}], {pc}, {self.reg(10)})")
 
     def jump(self, pc: int, t: int) -> str:
         """A statement transferring control to slot ``t`` from the jump at ``pc``."""
         dest = self.code.blocks.target(pc, t)
         if isinstance(dest, Fault):
-            return f"FAIL(F[{self.code.fault_index(dest)}], {pc}, r10)"
+            return f"{self.sync()}FAIL(F[{self.code.fault_index(dest)}], {pc}, {self.reg(10)})"
         if dest == self.loop:
             return "continue"
-        return f"return {dest}"
+        return f"{self.sync()}return {dest}"
 
     # --- memory --------------------------------------------------------------------------
     def _site(self) -> int:
         k = self.code.sites
         self.code.sites += 1
         self.assigned.update((f"c{k}b", f"c{k}n", f"c{k}u"))
+        self.sites.append(k)
         return k
 
-    @staticmethod
-    def _addr(reg: int, off: int) -> str:
-        return f"r{reg}" if off == 0 else f"(r{reg} + {off & M64:#x}) & M64"
+    def _addr(self, reg: int, off: int) -> str:
+        r = self.reg(reg)
+        return r if off == 0 else f"({r} + {off & M64:#x}) & {_M64}"
 
     def load(self, step: Step, dst: int, src: int, off: int, size: int, signed: bool) -> None:
         pc = step.pc
         if src == isa.BPF_REG_FP:
-            where = f"r10 - SB - {-off}" if off else "r10 - SB"
+            r10 = self.reg(10)
+            where = f"{r10} - SB - {-off}" if off else f"{r10} - SB"
             value = f"SBUF[{where}]" if size == 1 else f"_U{size}(SBUF, {where})[0]"
             self.set(dst, value)
         else:
             k = self._site()
+            b, n, u = (self.cache(k, p) for p in "bnu")
+            rd = self.reg(dst)
+            self.assign(dst)
             self.emit(f"a = {self._addr(src, off)}")
-            self.emit(f"o = a - c{k}b")
-            fast = f"c{k}u[o]" if size == 1 else f"_U{size}(c{k}u, o)[0]"
-            self.emit(f"if 0 <= o <= c{k}n: r{dst} = {fast}")
-            self.emit(f"else: r{dst}, c{k}b, c{k}n, c{k}u = LD(a, {size}, {pc})")
-            self.assigned.add(f"r{dst}")
+            self.emit(f"o = a - {b}")
+            fast = f"{u}[o]" if size == 1 else f"_U{size}({u}, o)[0]"
+            self.emit(f"if 0 <= o <= {n}: {rd} = {fast}")
+            slow = f"{rd}, {b}, {n}, {u} = LD(a, {size}, {pc})"
+            if self.loop is not None:
+                slow += f"; c{k}b, c{k}n, c{k}u = {b}, {n}, {u}"
+            self.emit(f"else: {self.sync()}{slow}")
         if signed:
             top = 1 << (8 * size - 1)
-            self.set(dst, ops.SIGN_EXTEND.format(v=f"r{dst}", top=_hex(top)))
+            self.set(dst, ops.SIGN_EXTEND.format(v=self.reg(dst), top=_hex(top)))
 
     def store(self, step: Step, dst: int, value: str, off: int, size: int) -> None:
         pc = step.pc
         if dst == isa.BPF_REG_FP:
-            where = f"r10 - SB - {-off}" if off else "r10 - SB"
+            r10 = self.reg(10)
+            where = f"{r10} - SB - {-off}" if off else f"{r10} - SB"
             if size == 1:
                 self.emit(f"SBUF[{where}] = {value}")
             else:
                 self.emit(f"_P{size}(SBUF, {where}, {value})")
             return
         k = self._site()
+        b, n, u = (self.cache(k, p) for p in "bnu")
         self.emit(f"a = {self._addr(dst, off)}")
-        self.emit(f"o = a - c{k}b")
-        fast = f"c{k}u[o] = {value}" if size == 1 else f"_P{size}(c{k}u, o, {value})"
-        self.emit(f"if 0 <= o <= c{k}n: {fast}")
-        self.emit(f"else: c{k}b, c{k}n, c{k}u = ST(a, {size}, {value}, {pc})")
+        self.emit(f"o = a - {b}")
+        fast = f"{u}[o] = {value}" if size == 1 else f"_P{size}({u}, o, {value})"
+        self.emit(f"if 0 <= o <= {n}: {fast}")
+        slow = f"{b}, {n}, {u} = ST(a, {size}, {value}, {pc})"
+        if self.loop is not None:
+            slow += f"; c{k}b, c{k}n, c{k}u = {b}, {n}, {u}"
+        self.emit(f"else: {self.sync()}{slow}")
 
     # --- instructions --------------------------------------------------------------------
     def step(self, step: Step) -> bool:
@@ -161,19 +242,21 @@ class _Gen:
         assert info is not None
         kind = info.kind
         d, s = insn.dst, insn.src
+        R = self.reg
         if kind == "alu":
-            self.set(d, _alu(info, insn))
+            self.set(d, _alu(info, insn, R))
             return False
         if kind == "end":
             if info.cls == isa.BPF_ALU and not info.use_src_reg:  # to little-endian
                 if insn.imm != 64:
-                    self.set(d, ops.END_LE.format(d=f"r{d}", low=_hex((1 << insn.imm) - 1)))
+                    self.set(d, ops.END_LE.format(d=R(d), low=_hex((1 << insn.imm) - 1)))
             else:
-                self.set(d, ops.END_SWAP.format(d=f"r{d}", n=insn.imm // 8))
+                self.set(d, ops.END_SWAP.format(d=R(d), n=insn.imm // 8))
             return False
         if kind == "jcond":
-            self.emit(f"if {_condition(info, insn)}: {self.jump(pc, isa.jump_target(pc, insn))}")
-            self.emit(f"return {pc + 1}")
+            cond = _condition(info, insn, R)
+            self.emit(f"if {cond}: {self.jump(pc, isa.jump_target(pc, insn))}")
+            self.emit(f"{self.sync()}return {pc + 1}")
             return True
         if kind == "ja":
             self.emit(self.jump(pc, isa.jump_target(pc, insn)))
@@ -204,7 +287,7 @@ class _Gen:
             if kind == "ldabs":
                 off = str(insn.imm)
             else:  # the kernel's int: s32(src + imm)
-                off = f"((((r{s} + {insn.imm & M32:#x}) & M32) ^ 0x80000000) - 0x80000000)"
+                off = f"((((r{s} + {insn.imm & M32:#x}) & {_M32}) ^ 0x80000000) - 0x80000000)"
             self.set(0, f"LDABS({off}, {info.size}, {pc})")
             self.emit(f"return {pc + 1}")
             return True
@@ -216,7 +299,7 @@ class _Gen:
             self.store(step, d, _hex(insn.imm & ((1 << (8 * size)) - 1)), insn.off, size)
             return False
         if kind == "stx":
-            value = f"r{s}" if size == 8 else f"r{s} & {(1 << (8 * size)) - 1:#x}"
+            value = R(s) if size == 8 else f"{R(s)} & {(1 << (8 * size)) - 1:#x}"
             self.store(step, d, value, insn.off, size)
             return False
         if kind == "atomic":
@@ -242,12 +325,13 @@ class _Gen:
         assert info is not None
         size = info.size
         op = insn.uimm
-        m = "M64" if size == 8 else "M32"
+        R = self.reg
+        m = _M64 if size == 8 else _M32
         self.emit(f"a = {self._addr(insn.dst, insn.off)}")
-        self.emit(f"u, o = RMW(a, {size}, {step.pc})")
+        self.emit(f"{self.sync()}u, o = RMW(a, {size}, {step.pc})")
         self.emit(f"old = _U{size}(u, o)[0]")
-        v = f"r{insn.src}" if size == 8 else f"(r{insn.src} & M32)"
-        r0 = "r0" if size == 8 else "(r0 & M32)"
+        v = R(insn.src) if size == 8 else f"({R(insn.src)} & {_M32})"
+        r0 = R(0) if size == 8 else f"({R(0)} & {_M32})"
         base_op = op if op in (isa.BPF_XCHG, isa.BPF_CMPXCHG) else op & ~isa.BPF_FETCH
         new = ops.ATOMIC[base_op].format(old="old", v=v, r0=r0, m=m)
         self.emit(f"_P{size}(u, o, {new})")
@@ -257,33 +341,31 @@ class _Gen:
             self.set(insn.src, "old")
 
 
-def _alu(info: isa.OpInfo, insn: Insn) -> str:
+def _alu(info: isa.OpInfo, insn: Insn, R: Callable[[int], str]) -> str:
     """The new dst value of an ALU instruction, from the ops.ALU templates."""
     op = info.op
-    d, s = insn.dst, insn.src
+    d, s = R(insn.dst), R(insn.src)
     if info.is64:
-        dv, m, w, sb = f"r{d}", "M64", "63", _hex(_S64)
-        src = f"r{s}" if info.use_src_reg else _hex(insn.imm & M64)
+        dv, m, w, sb = d, _M64, "63", _hex(_S64)
+        src = s if info.use_src_reg else _hex(insn.imm & M64)
     else:
-        dv, m, w, sb = f"(r{d} & M32)", "M32", "31", _hex(_S32)
-        src = f"(r{s} & M32)" if info.use_src_reg else _hex(insn.imm & M32)
+        dv, m, w, sb = f"({d} & {_M32})", _M32, "31", _hex(_S32)
+        src = f"({s} & {_M32})" if info.use_src_reg else _hex(insn.imm & M32)
     if op == isa.BPF_MOV and info.use_src_reg and insn.off:  # MOVSX
         bits = insn.off
-        return ops.MOVSX.format(
-            s=f"r{s}", low=_hex((1 << bits) - 1), top=_hex(1 << (bits - 1)), m=m
-        )
+        return ops.MOVSX.format(s=s, low=_hex((1 << bits) - 1), top=_hex(1 << (bits - 1)), m=m)
     template = ops.ALU_SIGNED[op] if insn.off == 1 and op in ops.ALU_SIGNED else ops.ALU[op]
     return template.format(d=dv, s=src, m=m, w=w, sb=sb)
 
 
-def _condition(info: isa.OpInfo, insn: Insn) -> str:
+def _condition(info: isa.OpInfo, insn: Insn, R: Callable[[int], str]) -> str:
     """Whether a conditional jump is taken, from the ops.JMP templates."""
     if info.is64:
-        a, sb = f"r{insn.dst}", _S64
-        b = f"r{insn.src}" if info.use_src_reg else _hex(insn.imm & M64)
+        a, sb = R(insn.dst), _S64
+        b = R(insn.src) if info.use_src_reg else _hex(insn.imm & M64)
     else:
-        a, sb = f"(r{insn.dst} & M32)", _S32
-        b = f"(r{insn.src} & M32)" if info.use_src_reg else _hex(insn.imm & M32)
+        a, sb = f"({R(insn.dst)} & {_M32})", _S32
+        b = f"({R(insn.src)} & {_M32})" if info.use_src_reg else _hex(insn.imm & M32)
     return ops.JMP[info.op].format(a=a, b=b, sb=_hex(sb))
 
 
@@ -318,13 +400,21 @@ class PyCode:
                 ended = True
                 break
         if not ended:
-            g.emit(f"return {block.next}")
+            g.emit(f"{g.sync()}return {block.next}")
         body = g.out
-        head = [f"steps += {block.length}", f"if steps > budget: OVER({block.start})"]
+        n = block.length
         if g.loop is not None:  # a jump back to the block's own start: stay in this function
-            body = ["while True:", *("    " + ln for ln in head + body)]
+            used = sorted(g.used)
+            head = ["left = budget - steps"]
+            if used:
+                names = ", ".join(f"x{i}" for i in used)
+                head.append(f"{names} = {', '.join(f'r{i}' for i in used)}")
+            for k in g.sites:
+                head.append(f"b{k}, n{k}, u{k} = c{k}b, c{k}n, c{k}u")
+            count = [f"left -= {n}", f"if left < 0: {g.sync()}OVER({block.start})"]
+            body = [*head, "while True:", *("    " + ln for ln in count + body)]
         else:
-            body = head + body
+            body = [f"steps += {n}", f"if steps > budget: OVER({block.start})", *body]
         names = sorted(g.assigned)
         return [
             f"def b{block.start}():",

@@ -181,6 +181,10 @@ class VmCapture(ctypes.Structure):
         ("pad2", u32),
         ("err_offset", u64),
         ("err", ctypes.c_char * 240),
+        ("lt_ids", u32 * 16),
+        ("lt_counts", u64 * 16),
+        ("nlt", u32),
+        ("pad4", u32),
     ]
 
 

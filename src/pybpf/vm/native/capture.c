@@ -68,6 +68,10 @@ struct vm_capture {
 	uint32_t failed, pad2;
 	uint64_t err_offset;
 	char err[240];
+	/* records per link type (the first 16 link types met) */
+	uint32_t lt_ids[16];
+	uint64_t lt_counts[16];
+	uint32_t nlt, pad4;
 	/* pcapng */
 	uint32_t have_section, ng_big;
 	uint32_t nifaces, ifcap;
@@ -608,6 +612,17 @@ static int next_packet(struct vm_capture *c, struct presented *p)
 		if (!got)
 			return 0;
 		c->records++;
+		for (uint32_t i = 0;; i++) {
+			if (i == c->nlt) {
+				if (i == 16)
+					break;
+				c->lt_ids[c->nlt++] = r.linktype;
+			}
+			if (c->lt_ids[i] == r.linktype) {
+				c->lt_counts[i]++;
+				break;
+			}
+		}
 		if (!present(c, &r, p))
 			return 0;
 		/* a socket bound to a device sees only that device's packets */
