@@ -424,7 +424,9 @@ class PacketRunner:
         offs = array("Q", [0])
         offs.extend(accumulate(map(len, frames)))
         one = isinstance(metas, VmFrameMeta)
-        meta_arr = ctypes.byref(metas) if one else (VmFrameMeta * n)(*metas)
+        meta_arr: Any = ctypes.byref(metas) if isinstance(metas, VmFrameMeta) else None
+        if meta_arr is None:
+            meta_arr = (VmFrameMeta * n)(*metas)
         out = (ctypes.c_uint32 * n)() if verdicts else None
         counts = VmCounts()
         d = self.driver
