@@ -407,8 +407,8 @@ class PyCode:
             used = sorted(g.used)
             head = ["left = budget - steps"]
             if used:
-                names = ", ".join(f"x{i}" for i in used)
-                head.append(f"{names} = {', '.join(f'r{i}' for i in used)}")
+                xs = ", ".join(f"x{i}" for i in used)
+                head.append(f"{xs} = {', '.join(f'r{i}' for i in used)}")
             for k in g.sites:
                 head.append(f"b{k}, n{k}, u{k} = c{k}b, c{k}n, c{k}u")
             count = [f"left -= {n}", f"if left < 0: {g.sync()}OVER({block.start})"]
