@@ -42,6 +42,7 @@ from typing import Any
 from .. import uapi
 from ..errors import BpfError, CaptureError, NotSupportedError, VmError
 from .api import ProgArray, native_name
+from .blocks import STACK_SIZE
 from .engine import Binding, Engine, locate, map_region
 from .jit import JitEngine
 from .jit.machine import NativeMachine
@@ -199,7 +200,11 @@ class PacketRunner:
         env = b.env
         env.ctx, env.cpu, env.ctx_ptr = self._lazy, self.cpu, self.ctx_region.base
         env.prog = self.engine.prog if image is self.engine._main else image.prog
-        img = VmImage(ctypes.cast(machine.code.fn, ctypes.c_void_p).value, machine.rt_addr)
+        img = VmImage(
+            ctypes.cast(machine.code.fn, ctypes.c_void_p).value,
+            machine.rt_addr,
+            _frame_bytes(env.prog),
+        )
         self._bound[id(image)] = (img, b, calls)
         return img, b
 
@@ -510,6 +515,19 @@ class PacketRunner:
                     c.err.decode("utf-8", "replace"), offset=int(c.err_offset), path=cap.path
                 )
             return res
+
+
+def _frame_bytes(prog: Any) -> int:
+    """Bytes of frame 0 a program can touch: the stack depth pybpf's verifier found for
+    its main function (``prog.verification.stats.stack_depth[0]``), else the whole
+    frame. Only those are zeroed when the frame is entered: a verified program cannot
+    tell the difference from zeroing all 512."""
+    depth = getattr(
+        getattr(getattr(prog, "verification", None), "stats", None), "stack_depth", None
+    )
+    if isinstance(depth, list) and depth and isinstance(depth[0], int) and 0 <= depth[0] <= 512:
+        return (depth[0] + 7) & ~7
+    return STACK_SIZE
 
 
 def _timer_maps() -> Callable[[Any, Any], bool]:

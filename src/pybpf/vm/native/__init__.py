@@ -51,7 +51,7 @@ u8, u32, u64, i32, i64, vp = (
 
 
 class VmImage(ctypes.Structure):
-    _fields_ = [("fn", vp), ("rt", vp)]
+    _fields_ = [("fn", vp), ("rt", vp), ("frame_bytes", u64)]
 
 
 class VmProgArray(ctypes.Structure):
@@ -118,6 +118,9 @@ class VmDriver(ctypes.Structure):
         ("budget", u64),
         ("prog_type", u32),
         ("writeback", u32),
+        ("templated", u32),
+        ("pad0", u32),
+        ("tmpl", u8 * SIZEOF_SK_BUFF),
         ("failed_image", vp),
         ("failed_rc", i32),
         ("pad", u32),

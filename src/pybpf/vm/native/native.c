@@ -304,9 +304,10 @@ static inline uint8_t *stack_host(uint64_t *rt, uint64_t bpf)
 	return (uint8_t *)(uintptr_t)(bpf + rt[RT_STACK_DELTA]);
 }
 
-static inline void enter_frame0(struct vm_driver *d, uint64_t *rt)
+static inline void enter_frame0(struct vm_driver *d, struct vm_image *img)
 {
-	memset(stack_host(rt, d->stack_top) - 512, 0, 512);
+	uint64_t *rt = img->rt;
+	memset(stack_host(rt, d->stack_top) - img->frame_bytes, 0, img->frame_bytes);
 	rt[1] = d->ctx_bpf;
 	rt[10] = d->stack_top;
 	rt[RT_STATUS] = 0;
@@ -325,11 +326,16 @@ static int run_one(struct vm_driver *d)
 	uint64_t *rt = img->rt;
 	d->env.tail_calls = 0;
 	d->env.serial++;
-	vm_render_sk_buff(&d->env.skb, d->env.ctx);
+	if (d->templated) { /* the same skb again: only cb[] can differ (the writeback) */
+		memcpy(d->env.ctx, d->tmpl, SIZEOF_SK_BUFF);
+		memcpy(d->env.ctx + 48, d->env.skb.cb, 20);
+	} else {
+		vm_render_sk_buff(&d->env.skb, d->env.ctx);
+	}
 	memset(rt, 0, 11 * sizeof(uint64_t));
 	rt[RT_STEPS] = 0;
 	rt[RT_BUDGET] = d->budget;
-	enter_frame0(d, rt);
+	enter_frame0(d, img);
 	for (;;) {
 		int rc = img->fn(rt);
 		if (rc == EXIT_OK) {
@@ -347,7 +353,7 @@ static int run_one(struct vm_driver *d)
 			memcpy(nrt, rt, 11 * sizeof(uint64_t));
 			nrt[RT_STEPS] = rt[RT_STEPS];
 			nrt[RT_BUDGET] = rt[RT_BUDGET];
-			enter_frame0(d, nrt);
+			enter_frame0(d, t);
 			img = t;
 			rt = nrt;
 			continue;
@@ -358,8 +364,12 @@ static int run_one(struct vm_driver *d)
 		return rc;
 	}
 	d->steps = rt[RT_STEPS];
-	if (d->writeback)
+	if (d->writeback) {
 		vm_writeback_sk_buff(&d->env.skb, d->env.ctx, d->prog_type);
+		if (d->templated && (d->prog_type == PROG_TYPE_SCHED_CLS ||
+				     d->prog_type == PROG_TYPE_SCHED_ACT))
+			vm_render_sk_buff(&d->env.skb, d->tmpl); /* tc writes more than cb[] */
+	}
 	return EXIT_OK;
 }
 
@@ -383,6 +393,8 @@ int vm_test_run(struct vm_driver *d, uint64_t repeat, uint64_t *duration)
 	int rc = EXIT_OK;
 	if (!repeat)
 		repeat = 1;
+	vm_render_sk_buff(&d->env.skb, d->tmpl);
+	d->templated = 1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (uint64_t i = 0; i < repeat; i++) {
 		rc = run_one(d);
@@ -390,6 +402,7 @@ int vm_test_run(struct vm_driver *d, uint64_t repeat, uint64_t *duration)
 			break;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
+	d->templated = 0;
 	uint64_t ns = (uint64_t)(t1.tv_sec - t0.tv_sec) * 1000000000ull +
 		      (uint64_t)(t1.tv_nsec - t0.tv_nsec);
 	*duration = ns / repeat;

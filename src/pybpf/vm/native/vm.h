@@ -34,6 +34,9 @@ typedef uint64_t (*vm_ldabs_fn)(uint64_t *rt, int64_t off, uint64_t size, uint64
 struct vm_image {
 	vm_prog_fn fn;
 	uint64_t *rt;
+	/* bytes at the top of frame 0 the program can touch (what is zeroed when it is
+	   entered): the verifier's stack depth, 512 for a program not verified */
+	uint64_t frame_bytes;
 };
 
 /* BPF_MAP_TYPE_PROG_ARRAY as a tail call sees it: slot i's image or NULL */
@@ -147,6 +150,9 @@ struct vm_driver {
 	uint64_t budget;
 	uint32_t prog_type;
 	uint32_t writeback; /* copy what the program wrote to the __sk_buff back (test_run) */
+	uint32_t templated; /* the __sk_buff image comes from `tmpl` (test_run's repeat loop) */
+	uint32_t pad0;
+	uint8_t tmpl[SIZEOF_SK_BUFF];
 	/* after a packet that failed: the image it failed in and its EXIT_* code */
 	struct vm_image *failed_image;
 	int32_t failed_rc;
