@@ -8,8 +8,9 @@ same with the program libpcap compiled, run by a :class:`ClassicProgram` in
 the chosen engine: a record matches when the program returns non-zero, and
 delivers ``min(ret, caplen)`` bytes, as a packet socket would.
 
-The expression is compiled once per link type met (a pcapng file may mix
-them), with the file's snapshot length as libpcap would. Damaged captures
+The expression is compiled per file on libpcap's own handle of it, as tcpdump
+compiles it (:func:`pybpf.cbpf.libpcap.compile_for_file`), and for records of
+another link type (a pcapng file may mix them) on a dead handle of theirs. Damaged captures
 are used up to the damage, as ``pybpf run`` does, with a warning.
 """
 
@@ -20,7 +21,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from ..errors import CaptureError
-from .libpcap import DEFAULT_SNAPLEN, compile_expression
+from .libpcap import DEFAULT_SNAPLEN, compile_expression, compile_for_file
 from .program import ClassicProgram
 
 __all__ = ["FilterRun", "filter_captures"]
@@ -78,16 +79,31 @@ def filter_captures(
             continue
         n = 0
         snap = _snaplen(reader)
+        # tcpdump compiles on libpcap's handle of the file; records of another link type
+        # (pcapng can mix them) get a program for a dead handle of theirs
+        own = compile_for_file(expression, os.fspath(f), optimize=optimize)
+        progs = {}
         with reader:
             for rec in reader.records(strict=False):
                 key = (rec.linktype, snap)
                 prog = progs.get(key)
                 if prog is None:
-                    pc = compile_expression(
-                        expression, rec.linktype, snaplen=snap, optimize=optimize
+                    if own is not None and own.linktype == rec.linktype:
+                        pc = own
+                    else:
+                        pc = compile_expression(
+                            expression, rec.linktype, snaplen=snap, optimize=optimize
+                        )
+                    prog = progs[key] = ClassicProgram(
+                        pc.filter, engine=engine, name=expression, kernel_checks=False
                     )
-                    prog = progs[key] = ClassicProgram(pc.filter, engine=engine, name=expression)
                     res.programs[rec.linktype] = len(pc.filter)
+                    if prog.kernel_refusal:
+                        note(
+                            f"libpcap's program for link type {rec.linktype} is one the kernel "
+                            f"refuses ({prog.kernel_refusal}); it runs as libpcap runs it "
+                            "in user space"
+                        )
                 data = rec.data
                 ret = prog.run_captured(data, rec.orig_len)
                 res.packets += 1

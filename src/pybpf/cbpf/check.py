@@ -65,8 +65,16 @@ class ClassicError(VerifierError):
         super().__init__(message, index=index, errno=errno)
 
 
-def check_classic(prog: Sequence[SockFilter]) -> None:
-    """Raise ClassicError when the kernel's bpf_check_classic would refuse ``prog``."""
+def check_classic(prog: Sequence[SockFilter], *, kernel: bool = True) -> None:
+    """Raise ClassicError when the kernel's bpf_check_classic would refuse ``prog``.
+
+    ``kernel=False`` keeps only the rules without which a program cannot run
+    at all (opcodes, jump targets, scratch addresses, constant divisors and
+    shifts, the final RET) and skips two the kernel adds for safety: unknown
+    ancillary offsets (they read as failed loads) and scratch words read
+    before being written (they read as 0 here). libpcap's own ``bpf_filter``
+    makes neither check; tcpdump runs such programs in user space.
+    """
     flen = len(prog)
     if flen == 0:
         raise ClassicError("a classic program needs at least one instruction")
@@ -104,7 +112,7 @@ def check_classic(prog: Sequence[SockFilter]) -> None:
                         index=pc,
                     )
         elif code in (BPF_LD | BPF_W | BPF_ABS, BPF_LD | BPF_H | BPF_ABS, BPF_LD | BPF_B | BPF_ABS):
-            if k >= _AD_OFF and ancillary_of(code, k) is None:
+            if kernel and k >= _AD_OFF and ancillary_of(code, k) is None:
                 raise ClassicError(
                     f"unknown ancillary load at SKF_AD_OFF+{k - _AD_OFF} "
                     "(no such SKF_AD_* extension)",
@@ -115,7 +123,8 @@ def check_classic(prog: Sequence[SockFilter]) -> None:
         raise ClassicError(
             f"the last instruction must be a ret, not opcode {last:#06x}", index=flen - 1
         )
-    check_load_and_stores(prog)
+    if kernel:
+        check_load_and_stores(prog)
 
 
 def check_load_and_stores(prog: Sequence[SockFilter]) -> None:

@@ -99,6 +99,12 @@ def libpcap() -> ctypes.CDLL:
         lib.pcap_datalink_val_to_name.restype = ctypes.c_char_p
         lib.pcap_datalink_val_to_name.argtypes = [ctypes.c_int]
         lib.pcap_lib_version.restype = ctypes.c_char_p
+        lib.pcap_open_offline.restype = ctypes.c_void_p
+        lib.pcap_open_offline.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
+        lib.pcap_datalink.restype = ctypes.c_int
+        lib.pcap_datalink.argtypes = [ctypes.c_void_p]
+        lib.pcap_snapshot.restype = ctypes.c_int
+        lib.pcap_snapshot.argtypes = [ctypes.c_void_p]
         return lib
     raise NotSupportedError(INSTALL_HINT, errno=E.ENOENT)
 
@@ -179,26 +185,57 @@ def compile_expression(
         p = lib.pcap_open_dead(dlt, snaplen)
         if not p:
             raise BpfError(f"libpcap cannot open a handle of link type {linktype}")
-        try:
-            prog = _BpfProgram()
-            rc = lib.pcap_compile(
-                p, ctypes.byref(prog), expression.encode(), int(optimize), netmask
+        return _compile_on(p, expression, linktype, snaplen, optimize, netmask)
+
+
+def compile_for_file(
+    expression: str, path: str, *, optimize: bool = True, netmask: int = 0
+) -> PcapProgram | None:
+    """Compile as ``tcpdump -r path`` does: on libpcap's own handle of the file.
+
+    A savefile handle is what tcpdump compiles against, and libpcap's code for
+    it can differ from a dead handle's: for DLT_NULL/DLT_LOOP captures it
+    accepts the address-family values of every OS that writes them, in the
+    file's byte order. Returns None when libpcap cannot open the file (tcpdump
+    could not read it either); the program's ``linktype`` is the file's.
+    """
+    lib = libpcap()
+    errbuf = ctypes.create_string_buffer(512)
+    with _lock:
+        p = lib.pcap_open_offline(path.encode(), errbuf)
+        if not p:
+            return None
+        dlt = lib.pcap_datalink(p)
+        linktype = _DLT_TO_LINKTYPE.get(dlt, dlt)
+        return _compile_on(p, expression, linktype, lib.pcap_snapshot(p), optimize, netmask)
+
+
+_DLT_TO_LINKTYPE = {v: k for k, v in _LINKTYPE_TO_DLT.items()}
+
+
+def _compile_on(
+    p: int, expression: str, linktype: int, snaplen: int, optimize: bool, netmask: int
+) -> PcapProgram:
+    """pcap_compile on handle ``p`` (closed afterwards); the caller holds _lock."""
+    lib = libpcap()
+    dlt = _LINKTYPE_TO_DLT.get(linktype, linktype)
+    try:
+        prog = _BpfProgram()
+        rc = lib.pcap_compile(p, ctypes.byref(prog), expression.encode(), int(optimize), netmask)
+        if rc != 0:
+            msg = lib.pcap_geterr(p).decode(errors="replace")
+            raise BpfError(
+                f"libpcap cannot compile {expression!r} for link type {linktype_name(dlt)}: {msg}",
+                errno=E.EINVAL,
             )
-            if rc != 0:
-                msg = lib.pcap_geterr(p).decode(errors="replace")
-                raise BpfError(
-                    f"libpcap cannot compile {expression!r} for link type "
-                    f"{linktype_name(dlt)}: {msg}",
-                    errno=E.EINVAL,
-                )
-            try:
-                insns = [
-                    SockFilter(prog.bf_insns[i].code, prog.bf_insns[i].jt,
-                               prog.bf_insns[i].jf, prog.bf_insns[i].k)
-                    for i in range(prog.bf_len)
-                ]  # fmt: skip
-            finally:
-                lib.pcap_freecode(ctypes.byref(prog))
+        try:
+            insns = [
+                SockFilter(prog.bf_insns[i].code, prog.bf_insns[i].jt,
+                           prog.bf_insns[i].jf, prog.bf_insns[i].k)
+                for i in range(prog.bf_len)
+            ]  # fmt: skip
         finally:
-            lib.pcap_close(p)
+            lib.pcap_freecode(ctypes.byref(prog))
+    finally:
+        lib.pcap_close(p)
     return PcapProgram(expression, linktype, snaplen, insns)

@@ -46,7 +46,7 @@ from ..helpers.proto import Helper, Proto
 from ..isa import Insn
 from ..net.skb import ETH_HLEN, SkBuff
 from . import ancillary
-from .check import check_classic
+from .check import ClassicError, check_classic
 from .convert import (
     FUNC_GET_PRANDOM_U32,
     FUNC_GET_SMP_PROCESSOR_ID,
@@ -139,7 +139,10 @@ class ClassicProgram:
     ``prog`` is a list of :class:`SockFilter` (or ``(code, jt, jf, k)`` tuples)
     or raw ``struct sock_filter`` bytes. Raises
     :class:`pybpf.cbpf.check.ClassicError` (EINVAL) when the kernel would
-    refuse the program.
+    refuse the program; with ``kernel_checks=False`` only what makes a program
+    unrunnable is refused (libpcap's user-space view, see
+    :func:`pybpf.cbpf.check.check_classic`) and :attr:`kernel_refusal` says why
+    the kernel would refuse it.
     """
 
     prog_type = uapi.BPF_PROG_TYPE_SOCKET_FILTER
@@ -151,6 +154,7 @@ class ClassicProgram:
         engine: str = "interp",
         name: str = "",
         budget: int | None = None,
+        kernel_checks: bool = True,
     ):
         if isinstance(prog, (bytes, bytearray, memoryview)):
             from .insn import decode  # noqa: PLC0415
@@ -158,7 +162,14 @@ class ClassicProgram:
             filt = decode(prog)
         else:
             filt = as_filters(prog)
-        check_classic(filt)
+        check_classic(filt, kernel=kernel_checks)
+        #: why the kernel would refuse the program ("" when it accepts it)
+        self.kernel_refusal = ""
+        if not kernel_checks:
+            try:
+                check_classic(filt)
+            except ClassicError as e:
+                self.kernel_refusal = str(e)
         if engine not in ENGINES:
             raise BpfError(f"unknown engine {engine!r} (choose from {', '.join(ENGINES)})")
         self.filter: list[SockFilter] = filt
