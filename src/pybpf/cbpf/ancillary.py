@@ -181,12 +181,10 @@ def _dissect(skb: Any) -> _Keys | None:
                     return None
                 if hdr[0] != 0x11 or hdr[1] != 0:  # is_pppoe_ses_hdr_valid: ver 1 type 1 code 0
                     return None
+                # the 16-bit PPP protocol (Linux 6.18 does not take a compressed
+                # one-byte protocol: checked against the kernel)
                 ppp = (hdr[6] << 8) | hdr[7]
-                if ppp & 0x0100:  # compressed one-byte PPP protocol
-                    ppp >>= 8
-                    nhoff += 7
-                else:
-                    nhoff += 8
+                nhoff += 8
                 if ppp == 0x21:
                     proto = ETH_P_IP
                 elif ppp == 0x57:

@@ -192,8 +192,9 @@ def parse_c_array(text: str, names: Mapping[str, int] | None = None) -> list[Soc
             vals = [_c_eval(a, env, line) for a in args]
             out.append(_fits(line, *vals))
         elif args:
-            # an outer initializer (struct sock_fprog = { len, filter }) or not a sock_filter
-            if not all(re.fullmatch(r"\s*[A-Za-z_.&][\w.\[\]()&]*\s*", a) for a in args):
+            # numbers in a group that is not 4 long: a broken sock_filter; anything else
+            # (struct sock_fprog = { .len = 4, .filter = code }) is another initializer
+            if all(re.fullmatch(r"\s*-?(0[xX][0-9A-Fa-f]+|\d+)[uUlL]*\s*", a) for a in args):
                 raise AsmError(
                     f"{{{body.strip()}}} has {len(args)} fields; struct sock_filter has 4",
                     line=line,
@@ -307,9 +308,9 @@ def _image_insn(n: int, op: str, operand: str, jt: str | None, jf: str | None) -
         return SockFilter(_IMG_MEM[op], 0, 0, num(operand[2:-1]))
     if op in _IMG_SIZES and operand.startswith("[") and operand.endswith("]"):
         inner = operand[1:-1].strip()
-        if inner.startswith("x"):
-            off = inner[1:].strip().lstrip("+")
-            return SockFilter(isa.BPF_LD | _IMG_SIZES[op] | isa.BPF_IND, 0, 0, num(off))
+        ind = re.fullmatch(r"x\s*\+\s*(-?\d+)", inner)
+        if ind:
+            return SockFilter(isa.BPF_LD | _IMG_SIZES[op] | isa.BPF_IND, 0, 0, num(ind.group(1)))
         k = _IMAGE_ANC[inner] if inner in _IMAGE_ANC else num(inner)
         return SockFilter(isa.BPF_LD | _IMG_SIZES[op] | isa.BPF_ABS, 0, 0, k)
     if op == "ldxb":

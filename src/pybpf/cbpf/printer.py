@@ -160,13 +160,13 @@ def _targets(prog: Sequence[SockFilter]) -> set[int]:
     for i, f in enumerate(prog):
         if f.code == BPF_JMP | BPF_JA:
             out.add(i + 1 + f.k)
-        elif is_cond_jump(f.code):
-            if f.jt:
+        elif is_cond_jump(f.code):  # the labels _asm_insn() writes
+            if f.jf == 0:
                 out.add(i + 1 + f.jt)
-            if f.jf:
+            elif f.jt == 0 and f.code & 0xF0 != BPF_JSET:
                 out.add(i + 1 + f.jf)
-            if f.jt == 0 and f.jf and f.code & 0xF0 == BPF_JSET:
-                out.add(i + 1)  # "jset #k, L<next>, L<false>": bpf_asm has no negated jset
+            else:  # both ("jset #k, L<next>, L<false>": bpf_asm has no negated jset)
+                out |= {i + 1 + f.jt, i + 1 + f.jf}
     return out
 
 
