@@ -115,7 +115,9 @@ def tcpdump_program(expr: str, flag: str = "-ddd", linktype: str = "EN10MB") -> 
 
 def tcpdump_count(path: Path, expr: str) -> int | None:
     """What ``tcpdump -r path --count expr`` counts (None when tcpdump cannot read it)."""
-    out = subprocess.run([TCPDUMP, "-r", str(path), "--count", expr], capture_output=True, text=True)
+    out = subprocess.run(
+        [TCPDUMP, "-r", str(path), "--count", expr], capture_output=True, text=True
+    )
     m = re.search(r"(\d+) packets?", out.stdout + out.stderr)
     return None if m is None else int(m.group(1))
 

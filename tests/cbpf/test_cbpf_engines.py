@@ -71,7 +71,11 @@ def test_classic_vm_and_interpreter_agree(prog, i, meta, seed) -> None:
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(classic_programs(size=40), st.lists(st.sampled_from(range(len(FRAMES))), min_size=5, max_size=5), _meta)
+@given(
+    classic_programs(size=40),
+    st.lists(st.sampled_from(range(len(FRAMES))), min_size=5, max_size=5),
+    _meta,
+)
 def test_jit_agrees_with_the_interpreter(prog, idx, meta) -> None:
     interp = ClassicProgram(prog, engine="interp")
     jit = ClassicProgram(prog, engine="jit")
@@ -149,7 +153,11 @@ def test_ret_keeps_min_of_value_and_length() -> None:
 
 
 def test_loads_past_the_end_return_zero_in_every_engine() -> None:
-    for src in ("ld [1000]\nret #1", "ldx #2000\nldb [x + 0]\nret #1", "ldxb 4*([3000]&0xf)\nret #1"):
+    for src in (
+        "ld [1000]\nret #1",
+        "ldx #2000\nldb [x + 0]\nret #1",
+        "ldxb 4*([3000]&0xf)\nret #1",
+    ):
         prog = assemble(src)
         for eng in ("classic", "interp"):
             assert ClassicProgram(prog, engine=eng).run(bytes(64)) == 0, (src, eng)

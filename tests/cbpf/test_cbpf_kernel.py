@@ -21,9 +21,9 @@ from collections import Counter
 
 import pytest
 from classic_cases import EXPRESSIONS, classic_programs, ethernet_frames
-from conftest import require_bpf
 from hypothesis import HealthCheck, given, settings
 
+from conftest import require_bpf
 from pybpf.cbpf import ClassicProgram, SockFilter
 from pybpf.cbpf.asm import assemble
 from pybpf.cbpf.convert import internal_calls_in
@@ -109,9 +109,7 @@ def test_ancillary_loads_on_a_real_socket(rig, name: str) -> None:
 
 
 def _nl_frame(attrs: list[tuple[int, bytes]], pad: int = 64) -> bytes:
-    body = b"".join(
-        struct.pack("<HH", 4 + len(v), t) + v + bytes(-len(v) % 4) for t, v in attrs
-    )
+    body = b"".join(struct.pack("<HH", 4 + len(v), t) + v + bytes(-len(v) % 4) for t, v in attrs)
     return bytes(12) + b"\x88\xb5" + body + bytes(pad)  # a local-experimental EtherType
 
 
@@ -141,8 +139,10 @@ def _eth(proto: int, payload: bytes) -> bytes:
 def poff_frames() -> list[tuple[str, bytes]]:
     tcp = struct.pack("!HHIIBBHHH", 1, 2, 0, 0, 0x80, 0x18, 0, 0, 0) + bytes(12) + b"data" * 10
     udp = struct.pack("!HHHH", 1, 2, 30, 0) + b"x" * 22
-    ip6 = lambda nh, pl: struct.pack("!IHBB16s16s", 0x60000000, len(pl), nh, 64, bytes(16),
-                                     bytes(16)) + pl  # fmt: skip  # noqa: E731
+
+    def ip6(nh: int, pl: bytes) -> bytes:
+        return struct.pack("!IHBB16s16s", 0x60000000, len(pl), nh, 64, bytes(16), bytes(16)) + pl
+
     return [
         ("ipv4-tcp-opts", _eth(0x800, _ip4(6, tcp))),
         ("ipv4-options", _eth(0x800, _ip4(17, udp, ihl=7))),
@@ -155,7 +155,10 @@ def poff_frames() -> list[tuple[str, bytes]]:
         ("ipv4-other", _eth(0x800, _ip4(99, bytes(40)))),
         ("ipip", _eth(0x800, _ip4(4, _ip4(17, udp)))),
         ("ipv6-in-ipv4", _eth(0x800, _ip4(41, ip6(17, udp)))),
-        ("ipv6-hop-dst-udp", _eth(0x86DD, ip6(0, bytes([60, 0]) + bytes(6) + bytes([17, 1]) + bytes(14) + udp))),
+        (
+            "ipv6-hop-dst-udp",
+            _eth(0x86DD, ip6(0, bytes([60, 0]) + bytes(6) + bytes([17, 1]) + bytes(14) + udp)),
+        ),
         ("ipv6-frag-first", _eth(0x86DD, ip6(44, bytes([6, 0, 0, 1]) + bytes(4) + tcp))),
         ("ipv6-frag-later", _eth(0x86DD, ip6(44, bytes([6, 0, 0, 0x10]) + bytes(4) + tcp))),
         ("ipv6-icmp6", _eth(0x86DD, ip6(58, bytes(40)))),

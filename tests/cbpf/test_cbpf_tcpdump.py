@@ -36,7 +36,8 @@ def compare(files: list[Path], exprs: list[str], engine: str) -> list[str]:
     diffs = []
     with ThreadPoolExecutor(2) as pool:
         for expr in exprs:
-            counts = dict(zip(files, pool.map(lambda f: tcpdump_count(f, expr), files)))
+            got = pool.map(tcpdump_count, files, [expr] * len(files))
+            counts = dict(zip(files, got, strict=True))
             for f in files:
                 want = counts[f]
                 if want is None:  # tcpdump cannot read the file (or the link type lacks EXPR)
@@ -60,7 +61,9 @@ def test_pybpf_compiles_what_tcpdump_compiles_for_each_file() -> None:
 
     for f in captures():
         for expr in ("ip6", "tcp port 80", "vlan and udp"):
-            out = subprocess.run([TCPDUMP, "-r", str(f), "-d", expr], capture_output=True, text=True)
+            out = subprocess.run(
+                [TCPDUMP, "-r", str(f), "-d", expr], capture_output=True, text=True
+            )
             if out.returncode:
                 continue
             prog = compile_for_file(expr, str(f))
