@@ -93,7 +93,7 @@ def attach_cgroup(prog: Any, cgroup: str | os.PathLike[str], direction: str = "i
     try:
         cfd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     except OSError as e:
-        raise KernelError(f"cgroup {path}: {e.strerror}", errno=e.errno) from None
+        raise KernelError(f"cgroup {path}: {e.strerror}", errno=e.errno or errno.ENOENT) from None
     try:
         return Link(prog, cfd, _CGROUP[direction], 0, f"to cgroup {path} {direction}")
     finally:
