@@ -9,16 +9,18 @@ import click
 from ..asm.disasm import is_elf, listing, objdump, raw_file
 from ..errors import BpfError
 from . import main
+from .files import INPUT_FILE
 
 
 @main.command()
-@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.argument("file", type=INPUT_FILE)
 @click.option(
     "--section",
+    "-s",
     "-j",
     "section",
     default=None,
-    help="Only this ELF section (any section, executable or not).",
+    help="Only this ELF section (any section, executable or not); -j as in llvm-objdump.",
 )
 @click.option("--hex", "hex_", is_flag=True, help="Numbers in hex, as LLVM 19 prints them.")
 @click.option(
@@ -46,10 +48,20 @@ def disasm(file: str, section: str | None, hex_: bool, exact: bool, source: bool
         _programs(file, section, hex_, exact, source)
         return
     if is_elf(file):
-        click.echo(objdump(file, section=section, hex=hex_), nl=False)
+        # the header names the user's file, not the compile cache's object
+        text = objdump(file, section=section, hex=hex_)
+        click.echo(text.replace(f"\n{file}:\t", f"\n{path}:\t", 1), nl=False)
         return
     if section is not None:
         raise BpfError(f"{file}: --section applies to ELF objects only (this is raw bytes)")
+    size = path.stat().st_size
+    if size == 0:
+        raise BpfError(f"{path}: empty file: no instructions to disassemble")
+    if size % 8:
+        raise BpfError(
+            f"{path}: {size} bytes is not a multiple of 8 (whole 8-byte instructions), "
+            "and the file is not an ELF object"
+        )
     click.echo(listing(raw_file(file), hex=hex_, exact=exact), nl=False)
 
 

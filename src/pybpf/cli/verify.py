@@ -12,10 +12,11 @@ import click
 
 from ..errors import BpfError, VerifierError
 from . import main
+from .files import INPUT_FILE
 
 
 @main.command()
-@click.argument("prog", type=click.Path(exists=True, dir_okay=False))
+@click.argument("prog", type=INPUT_FILE)
 @click.option(
     "--section",
     "-s",
