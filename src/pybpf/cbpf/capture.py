@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..errors import CaptureError
 from .libpcap import DEFAULT_SNAPLEN, compile_expression, compile_for_file
@@ -41,6 +42,23 @@ class FilterRun:
     #: link type -> number of classic instructions compiled for it
     programs: dict[int, int] = field(default_factory=dict)
 
+    def replay_result(self) -> Any:
+        """The same counts as a :class:`pybpf.net.replay.ReplayResult` (a packet socket's
+        vocabulary: received, accepted, dropped_by_filter, delivered_bytes ...)."""
+        from ..net.replay import ReplayResult  # noqa: PLC0415
+
+        counters = {
+            "received": self.packets,
+            "accepted": self.accepted,
+            "dropped_by_filter": self.packets - self.accepted,
+            "delivered_bytes": self.bytes_delivered,
+            "queue_drops": 0,
+            "filter_errors": 0,
+        }
+        return ReplayResult(
+            self.expression, counters, list(self.warnings), self.files_read, self.files_failed
+        )
+
 
 def _snaplen(reader: object) -> int:
     s = getattr(reader, "snaplen", 0) or 0
@@ -59,7 +77,6 @@ def filter_captures(
     from ..net.capture import open_capture  # noqa: PLC0415
 
     res = FilterRun(expression)
-    progs: dict[tuple[int, int], ClassicProgram] = {}
 
     def note(msg: str) -> None:
         res.warnings.append(msg)
@@ -82,7 +99,7 @@ def filter_captures(
         # tcpdump compiles on libpcap's handle of the file; records of another link type
         # (pcapng can mix them) get a program for a dead handle of theirs
         own = compile_for_file(expression, os.fspath(f), optimize=optimize)
-        progs = {}
+        progs: dict[tuple[int, int], ClassicProgram] = {}
         with reader:
             for rec in reader.records(strict=False):
                 key = (rec.linktype, snap)

@@ -25,6 +25,7 @@ import click
 
 from ..errors import BpfError
 from . import main
+from .files import INPUT_FILE, write_atomic
 
 _ENGINES = ("interp", "jit", "classic")
 
@@ -39,6 +40,13 @@ def _u64(text: str) -> int:
     return v & 0xFFFF_FFFF_FFFF_FFFF
 
 
+def _write(path: str, data: bytes) -> None:
+    try:
+        write_atomic(path, data)
+    except OSError as e:
+        raise BpfError(f"{path}: cannot write: {e.strerror or e}", errno=e.errno) from None
+
+
 def _policy(path: str, arch: str) -> list:
     from ..seccomp import read_policy  # noqa: PLC0415
 
@@ -51,7 +59,7 @@ def seccomp_group() -> None:
 
 
 @seccomp_group.command("dump")
-@click.argument("policy", type=click.Path(exists=True, dir_okay=False))
+@click.argument("policy", type=INPUT_FILE)
 @click.option(
     "--arch", default=None, help="system call names for this arch (default: the policy's)"
 )
@@ -99,7 +107,7 @@ def dump_command(policy: str, arch: str | None, fmt: str) -> None:
 
 
 @seccomp_group.command("asm")
-@click.argument("source", type=click.Path(exists=True, dir_okay=False))
+@click.argument("source", type=INPUT_FILE)
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="write raw bytes here")
 @click.option("--arch", default="x86_64", show_default=True, help="arch of system call names")
 @click.option(
@@ -133,8 +141,7 @@ def asm_command(
                 raise BpfError("raw bytes to a terminal: give -o FILE (or --format c)")
             sys.stdout.buffer.write(data)
             return
-        with open(output, "wb") as fh:
-            fh.write(data)
+        _write(output, data)
         click.echo(f"{output}: {len(prog)} instructions ({len(data)} bytes)", err=True)
         return
     text = {
@@ -145,14 +152,13 @@ def asm_command(
         "seccomp": lambda p: dump(p, arch),
     }[fmt](prog)
     if output:
-        with open(output, "w") as fh:
-            fh.write(text)
+        _write(output, text.encode())
     else:
         click.echo(text, nl=False)
 
 
 @seccomp_group.command("emu")
-@click.argument("policy", type=click.Path(exists=True, dir_okay=False))
+@click.argument("policy", type=INPUT_FILE)
 @click.argument("syscall")
 @click.argument("args", nargs=-1)
 @click.option("--arch", default="x86_64", show_default=True, help="x86_64, i386, aarch64 ...")
@@ -161,7 +167,7 @@ def asm_command(
     "--stack",
     "stack",
     multiple=True,
-    type=click.Path(exists=True, dir_okay=False),
+    type=INPUT_FILE,
     help="another policy installed after POLICY (repeatable; the kernel runs all)",
 )
 @click.option("--engine", type=click.Choice(_ENGINES), default="interp", show_default=True)
@@ -224,7 +230,7 @@ def emu_command(
 
 
 @seccomp_group.command("rules")
-@click.argument("rules", type=click.Path(exists=True, dir_okay=False))
+@click.argument("rules", type=INPUT_FILE)
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="write raw bytes here")
 @click.option("--arch", default=None, help="system call names in the printed dump")
 def rules_command(rules: str, output: str | None, arch: str | None) -> None:
@@ -242,8 +248,7 @@ def rules_command(rules: str, output: str | None, arch: str | None) -> None:
     with policy:
         raw = policy.export()
     if output:
-        with open(output, "wb") as fh:
-            fh.write(raw)
+        _write(output, raw)
         click.echo(f"{output}: {len(raw) // 8} instructions ({len(raw)} bytes)", err=True)
     else:
         click.echo(dump(decode(raw), arch), nl=False)
