@@ -157,7 +157,7 @@ def asm_command(
         click.echo(text, nl=False)
 
 
-@seccomp_group.command("emu")
+@seccomp_group.command("emu", context_settings={"ignore_unknown_options": True})
 @click.argument("policy", type=INPUT_FILE)
 @click.argument("syscall")
 @click.argument("args", nargs=-1)

@@ -27,9 +27,9 @@ import ctypes
 import errno as E
 import mmap
 import os
+import select
 import signal
 import sys
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -72,7 +72,7 @@ def _runner() -> ctypes.CDLL:
     lib.pybpf_seccomp_probe.restype = ctypes.c_int
     lib.pybpf_seccomp_probe.argtypes = [
         ctypes.POINTER(_SockFprog), ctypes.c_int, ctypes.c_uint, ctypes.c_long,
-        ctypes.POINTER(ctypes.c_long), ctypes.c_int, ctypes.c_void_p,
+        ctypes.POINTER(ctypes.c_long), ctypes.c_int, ctypes.c_void_p, ctypes.c_int,
     ]  # fmt: skip
     return lib
 
@@ -175,7 +175,11 @@ def run_in_kernel(
 
     ``filters`` are raw bytes, instruction lists or SeccompFilters; ``args`` the
     64-bit arguments. ``arch="i386"`` makes the call through ``int $0x80`` (x86_64
-    hosts with IA-32 emulation), so the filters see AUDIT_ARCH_I386.
+    hosts with IA-32 emulation), so the filters see AUDIT_ARCH_I386. One thread
+    installs the filters one after the other, as a program stacking them does,
+    so each install is a seccomp(2) call the filters before it judge: a filter
+    that does not allow seccomp(2) stops the rest (``install_failed``, or the
+    action it takes on the install).
     """
     if sys.platform != "linux":
         raise NotSupportedError("seccomp(2) exists on Linux only", errno=E.ENOSYS)
@@ -191,30 +195,28 @@ def run_in_kernel(
     shared = mmap.mmap(-1, mmap.PAGESIZE, flags=mmap.MAP_SHARED)
     res = _ProbeResult.from_buffer(shared)
     i386 = int(a == AUDIT_ARCH_I386 and os.uname().machine == "x86_64")
+    rfd, wfd = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: never returns
         try:
+            os.close(rfd)
             ctypes.CDLL(None).prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
             rc = lib.pybpf_seccomp_probe(
-                arr, len(filters), flags, nr, argv, i386, ctypes.addressof(res)
+                arr, len(filters), flags, nr, argv, i386, ctypes.addressof(res), wfd
             )
             os._exit(100 + min(-rc, 100) if rc < 0 else 99)
         except BaseException:  # noqa: BLE001
             os._exit(98)
-    deadline = time.monotonic() + timeout
+    os.close(wfd)
     status = None
     try:
-        while True:
-            if res.status:
-                break
-            got, status = os.waitpid(pid, os.WNOHANG)
-            if got:
-                break
-            if time.monotonic() > deadline:
-                break
-            time.sleep(0.0005)
+        # a byte: the child recorded an outcome; end of file: the child died
+        ready, _, _ = select.select([rfd], [], [], timeout)
+        if ready and not res.status:
+            _, status = os.waitpid(pid, 0)
         outcome = _read(res, status, timeout)
     finally:
+        os.close(rfd)
         if status is None:
             try:
                 os.kill(pid, signal.SIGKILL)

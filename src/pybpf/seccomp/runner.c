@@ -20,7 +20,9 @@
  *     in waitpid.
  *
  * After recording, the worker spins until the parent kills the child: its
- * exit would make system calls the policy may turn into a kill.
+ * exit would make system calls the policy may turn into a kill. A watcher
+ * thread (unfiltered, like the main thread) notices the result and writes a
+ * byte to notify_fd, so the parent can wait in select() instead of polling.
  *
  * arch_i386 makes the call through "int $0x80", the i386 entry a 64-bit
  * process can use: seccomp then sees AUDIT_ARCH_I386 and i386 numbers.
@@ -35,6 +37,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 enum {
@@ -121,8 +124,9 @@ static void *worker(void *p)
 #if defined(__x86_64__)
 	if (j->arch_i386) {
 		ret = call_int80(j->nr, j->args);
-		res->ret = ret;
+		/* as glibc's syscall() reports it: -1 and errno */
 		res->err = (ret < 0 && ret > -4096) ? (int)-ret : 0;
+		res->ret = res->err ? -1 : ret;
 	} else
 #endif
 	{
@@ -138,13 +142,29 @@ static void *worker(void *p)
 	return NULL;
 }
 
+static int g_notify_fd = -1;
+
+static void *watcher(void *p)
+{
+	struct timespec ts = { 0, 20000 };
+
+	(void)p;
+	while (__atomic_load_n(&g_res->status, __ATOMIC_SEQ_CST) == PROBE_RUNNING)
+		nanosleep(&ts, NULL);
+	while (write(g_notify_fd, "x", 1) < 0 && errno == EINTR)
+		;
+	for (;;)
+		pause();
+	return NULL;
+}
+
 /* Returns 0 when the worker ran (see res->status); -errno when the setup failed. */
 int pybpf_seccomp_probe(struct sock_fprog *progs, int nprogs, unsigned int flags, long nr,
-			const long *args, int arch_i386, struct probe_result *res)
+			const long *args, int arch_i386, struct probe_result *res, int notify_fd)
 {
 	struct probe_job job;
 	struct sigaction sa;
-	pthread_t t;
+	pthread_t t, w;
 	int rc;
 
 	memset(&job, 0, sizeof(job));
@@ -162,6 +182,10 @@ int pybpf_seccomp_probe(struct sock_fprog *progs, int nprogs, unsigned int flags
 	sa.sa_flags = SA_SIGINFO;
 	if (sigaction(SIGSYS, &sa, NULL))
 		return -errno;
+	g_notify_fd = notify_fd;
+	rc = pthread_create(&w, NULL, watcher, NULL);
+	if (rc)
+		return -rc;
 	rc = pthread_create(&t, NULL, worker, &job);
 	if (rc)
 		return -rc;
