@@ -45,6 +45,7 @@ from ..errors import BpfError, NotSupportedError
 from ..helpers.proto import Helper, Proto
 from ..isa import Insn
 from ..net.skb import ETH_HLEN, SkBuff
+from ..progtypes import render_sk_buff
 from . import ancillary
 from .check import ClassicError, check_classic
 from .convert import (
@@ -128,6 +129,36 @@ def _captured_skb(data: bytes) -> SkBuff:
     )
 
 
+class _Record:
+    """A captured record as the interpreter's LD_ABS sees it: bytes from offset 0.
+
+    Enough for programs that read only packet bytes and the length (what libpcap
+    compiles); a load at a negative (SKF_NET_OFF/SKF_LL_OFF based) offset goes
+    through a full sk_buff.
+    """
+
+    __slots__ = ("data", "n")
+
+    def __init__(self, data: bytes):
+        self.data = data
+        self.n = len(data)
+
+    def load_abs(self, off: int, size: int) -> int | None:
+        off &= 0xFFFF_FFFF
+        if off < 0x8000_0000:
+            if off + size > self.n:
+                return None
+            return int.from_bytes(self.data[off : off + size], "big")
+        return _captured_skb(self.data).load_abs(off, size)
+
+
+def _ctx_reads(insns: Sequence[Insn]) -> set[int]:
+    """The __sk_buff offsets a converted program loads (from R6, the context)."""
+    from .convert import REG_CTX  # noqa: PLC0415
+
+    return {i.off for i in insns if i.code & 0x07 == 0x01 and i.src == REG_CTX}
+
+
 def _runt_skb(data: bytes) -> SkBuff:
     """A frame shorter than an Ethernet header, as a packet socket holds it (no L3)."""
     return SkBuff(head=bytearray(data), mac_off=0, network_off=len(data))
@@ -188,6 +219,11 @@ class ClassicProgram:
             self._mem = Memory()
             self._image = bytearray(_SIZEOF_SK_BUFF)
             self._ctx = self._mem.add_region(self._image, name="ctx (__sk_buff)")
+        reads = _ctx_reads(self.insns)
+        #: the converted program reads sk_buff fields besides len (render them per packet)
+        self._needs_skb_fields = bool(reads - {0})
+        #: ... or makes a call (helpers look at the sk_buff)
+        self._calls = any(i.code == 0x85 for i in self.insns)
 
     # --- running -----------------------------------------------------------------------
     def run_skb(self, skb: SkBuff, *, cpu: int = 0, wire_len: int | None = None) -> int:
@@ -204,11 +240,9 @@ class ClassicProgram:
                 return ancillary.value(skb, ad, a, x, cpu)
 
             return vm.run(skb.load_abs, length, anc)
-        from ..progtypes import render_sk_buff  # noqa: PLC0415
-
-        render_sk_buff(skb, self._image)
-        if wire_len is not None:
-            _LEN.pack_into(self._image, 0, wire_len & M32)
+        if self._needs_skb_fields:
+            render_sk_buff(skb, self._image)
+        _LEN.pack_into(self._image, 0, length & M32)
         return int(self._engine.run(mem=self._mem, ctx=skb, r1=self._ctx.base, cpu=cpu)) & M32
 
     def run(
@@ -255,6 +289,15 @@ class ClassicProgram:
                 return _captured_skb(data).load_abs(off, size)
 
             return vm.run(load, wire)
+        if (
+            vm is None
+            and self.engine == "interp"
+            and not self._needs_skb_fields
+            and not self._calls
+        ):
+            _LEN.pack_into(self._image, 0, wire & M32)
+            ret = self._engine.run(mem=self._mem, ctx=_Record(data), r1=self._ctx.base)
+            return int(ret) & M32
         return self.run_skb(_captured_skb(data), wire_len=wire)
 
     def test_run(self, data: bytes | bytearray | memoryview, repeat: int = 1) -> Any:
