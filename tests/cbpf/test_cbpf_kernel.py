@@ -257,6 +257,24 @@ def test_converted_random_programs_with_test_run(prog) -> None:
     assert not diffs, diffs[:5]
 
 
+def test_xor_cpu_and_random_on_a_real_socket(rig) -> None:
+    """SKF_AD_ALU_XOR_X is exact; the cpu and a random number can only be range-checked."""
+    import os
+
+    frames = FRAMES[:20]
+    xor = ClassicProgram(assemble("ld #0x35\nldx #0x0f\nld [-4056]\nadd #1\nret a"))
+    assert not compare_on_socket(rig, xor, frames)
+    assert xor.run(frames[0][1]) == (0x35 ^ 0x0F) + 1
+    for src, hi in (("ld #cpu\nadd #1\nret a", os.cpu_count() or 1),
+                    ("ld #rand\nand #0x3f\nadd #1\nret a", 64)):  # fmt: skip
+        prog = ClassicProgram(assemble(src))
+        rig.attach(prog)
+        for _, frame in frames:
+            k = rig.deliver(frame)
+            assert k is None or 1 <= k <= hi, (src, k)
+            assert 1 <= prog.run(model_skb(rig, frame)) <= hi
+
+
 def test_report_kernel_agreement() -> None:
     """Print what the comparisons above covered (pytest -s shows it)."""
     for k, v in sorted(STATS.items()):

@@ -177,6 +177,8 @@ class ClassicProgram:
     """
 
     prog_type = uapi.BPF_PROG_TYPE_SOCKET_FILTER
+    #: a user-space program has no kernel fd (pybpf.api.Program)
+    fd = -1
 
     def __init__(
         self,
@@ -300,15 +302,23 @@ class ClassicProgram:
             return int(ret) & M32
         return self.run_skb(_captured_skb(data), wire_len=wire)
 
-    def test_run(self, data: bytes | bytearray | memoryview, repeat: int = 1) -> Any:
+    def test_run(
+        self, data: bytes | bytearray | memoryview, repeat: int = 1, ctx_in: bytes | None = None
+    ) -> Any:
         """BPF_PROG_TEST_RUN of the converted program (data from the network header on).
 
-        Returns a :class:`pybpf.user.program.TestRunResult`; refuses what the
-        kernel refuses (EINVAL: fewer than 14 bytes, more than a page, an IPv4 or
-        IPv6 EtherType with too few bytes for its header).
+        Returns a :class:`pybpf.api.TestRunResult`; refuses what the kernel
+        refuses (EINVAL: fewer than 14 bytes, more than a page, an IPv4 or IPv6
+        EtherType with too few bytes for its header). ``ctx_in`` (an
+        ``__sk_buff`` to start from) is not modelled for classic programs.
         """
-        from ..user.program import TEST_RUN_MAX_DATA, TestRunResult  # noqa: PLC0415
+        from ..api import TestRunResult  # noqa: PLC0415
+        from ..user.program import TEST_RUN_MAX_DATA  # noqa: PLC0415
 
+        if ctx_in is not None:
+            raise NotSupportedError(
+                "test_run with ctx_in is not modelled for classic programs", errno=E.EOPNOTSUPP
+            )
         data = bytes(data)
         if len(data) < ETH_HLEN or len(data) > TEST_RUN_MAX_DATA:
             raise BpfError(
@@ -361,6 +371,9 @@ class ClassicProgram:
         from .kernel import attach_filter  # noqa: PLC0415
 
         attach_filter(sock, self.filter)
+
+    def close(self) -> None:
+        """Nothing to release (pybpf.api.Program): the program lives in this process."""
 
     def __len__(self) -> int:
         return len(self.filter)
