@@ -128,6 +128,7 @@ __all__ = [
     "REG_TMP",
     "REG_X",
     "convert_filter",
+    "internal_call_id",
     "internal_calls_in",
     "scratch_offset",
 ]
@@ -148,17 +149,17 @@ FUNC_GET_PRANDOM_U32 = 7
 FUNC_GET_SMP_PROCESSOR_ID = 8
 
 
-def _internal_id(ad: int) -> int:
+def internal_call_id(ad: int) -> int:
     """The call number pybpf gives the kernel-internal function behind ancillary ``ad``."""
     return SKF_AD_OFF + ad
 
 
 #: kernel-internal calls (no helper id exists), numbered SKF_AD_OFF + the ancillary's number
 INTERNAL_CALLS: dict[int, str] = {
-    _internal_id(SKF_AD_PAY_OFFSET): "bpf_skb_get_pay_offset",
-    _internal_id(SKF_AD_NLATTR): "bpf_skb_get_nlattr",
-    _internal_id(SKF_AD_NLATTR_NEST): "bpf_skb_get_nlattr_nest",
-    _internal_id(SKF_AD_HATYPE): "skb->dev->type",
+    internal_call_id(SKF_AD_PAY_OFFSET): "bpf_skb_get_pay_offset",
+    internal_call_id(SKF_AD_NLATTR): "bpf_skb_get_nlattr",
+    internal_call_id(SKF_AD_NLATTR_NEST): "bpf_skb_get_nlattr_nest",
+    internal_call_id(SKF_AD_HATYPE): "skb->dev->type",
 }
 
 #: struct __sk_buff offsets (include/uapi/linux/bpf.h) of the fields ancillaries read
@@ -252,10 +253,10 @@ def _ancillary(ad: int) -> list[Insn] | None:
     if ad == SKF_AD_ALU_XOR_X:
         return [_alu32_reg(BPF_XOR, REG_A, REG_X)]
     if ad == SKF_AD_HATYPE:
-        return [_mov64_reg(REG_ARG1, REG_CTX), _call(_internal_id(ad))]
+        return [_mov64_reg(REG_ARG1, REG_CTX), _call(internal_call_id(ad))]
     if ad in (SKF_AD_PAY_OFFSET, SKF_AD_NLATTR, SKF_AD_NLATTR_NEST, SKF_AD_CPU, SKF_AD_RANDOM):
         fn = {SKF_AD_CPU: FUNC_GET_SMP_PROCESSOR_ID, SKF_AD_RANDOM: FUNC_GET_PRANDOM_U32}.get(
-            ad, _internal_id(ad)
+            ad, internal_call_id(ad)
         )
         return [
             _mov64_reg(REG_ARG1, REG_CTX),

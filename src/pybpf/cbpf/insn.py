@@ -56,7 +56,7 @@ from ..isa import (
     BPF_X,
     BPF_XOR,
 )
-from ..uapi import SKF_AD_OFF, SKF_LL_OFF, SKF_NET_OFF
+from ..uapi import SKF_AD_OFF
 
 __all__ = [
     "ANCILLARY",
@@ -165,16 +165,6 @@ def ancillary_of(code: int, k: int) -> Ancillary | None:
     off = k - (SKF_AD_OFF & 0xFFFF_FFFF)
     if 0 <= off < SKF_AD_MAX:
         return ANCILLARY.get(off)
-    return None
-
-
-def header_base(k: int) -> tuple[str, int] | None:
-    """For an absolute load at ``k``: ("net"/"ll", offset) when k is SKF_NET_OFF/SKF_LL_OFF based."""
-    sk = k - (1 << 32) if k & 0x8000_0000 else k
-    if SKF_NET_OFF <= sk < SKF_AD_OFF:
-        return "net", sk - SKF_NET_OFF
-    if SKF_LL_OFF <= sk < SKF_NET_OFF:
-        return "ll", sk - SKF_LL_OFF
     return None
 
 

@@ -52,8 +52,8 @@ from .convert import (
     FUNC_GET_PRANDOM_U32,
     FUNC_GET_SMP_PROCESSOR_ID,
     INTERNAL_CALLS,
-    _internal_id,
     convert_filter,
+    internal_call_id,
     internal_calls_in,
 )
 from .insn import (
@@ -77,7 +77,7 @@ _SIZEOF_SK_BUFF = 192
 
 
 def _internal_helper(ad: int, fn: Any) -> Helper:
-    hid = _internal_id(ad)
+    hid = internal_call_id(ad)
     return Helper(hid, INTERNAL_CALLS[hid], Proto(), fn)
 
 
@@ -88,18 +88,18 @@ def classic_helpers() -> dict[int, Helper]:
     return {
         FUNC_GET_PRANDOM_U32: HELPERS[FUNC_GET_PRANDOM_U32],
         FUNC_GET_SMP_PROCESSOR_ID: HELPERS[FUNC_GET_SMP_PROCESSOR_ID],
-        _internal_id(SKF_AD_PAY_OFFSET): _internal_helper(
+        internal_call_id(SKF_AD_PAY_OFFSET): _internal_helper(
             SKF_AD_PAY_OFFSET, lambda env, *_: ancillary.skb_get_poff(env.ctx)
         ),
-        _internal_id(SKF_AD_NLATTR): _internal_helper(
+        internal_call_id(SKF_AD_NLATTR): _internal_helper(
             SKF_AD_NLATTR,
             lambda env, r1, r2, r3, *_: ancillary.skb_get_nlattr(env.ctx, r2 & M32, r3 & M32),
         ),
-        _internal_id(SKF_AD_NLATTR_NEST): _internal_helper(
+        internal_call_id(SKF_AD_NLATTR_NEST): _internal_helper(
             SKF_AD_NLATTR_NEST,
             lambda env, r1, r2, r3, *_: ancillary.skb_get_nlattr_nest(env.ctx, r2 & M32, r3 & M32),
         ),
-        _internal_id(SKF_AD_HATYPE): _internal_helper(
+        internal_call_id(SKF_AD_HATYPE): _internal_helper(
             SKF_AD_HATYPE, lambda env, *_: ancillary.dev_type(env.ctx)
         ),
     }

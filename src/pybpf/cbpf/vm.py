@@ -190,6 +190,11 @@ def _compile(prog: Sequence[SockFilter], seccomp: bool) -> Callable[..., int]:
     return namespace["_classic"]  # type: ignore[no-any-return]
 
 
+def _reads_no_metadata(f: SockFilter) -> bool:
+    anc = ancillary_of(f.code, f.k)
+    return anc is None or anc.number == SKF_AD_ALU_XOR_X
+
+
 class ClassicVM:
     """A checked classic program compiled to Python; :meth:`run` executes it once.
 
@@ -202,11 +207,7 @@ class ClassicVM:
         self.seccomp = seccomp
         self._fn = _compile(self.prog, seccomp)
         #: the program reads packet bytes and the length only (no ancillary loads)
-        self.packet_only = all(
-            ancillary_of(f.code, f.k) is None
-            or ancillary_of(f.code, f.k).number == SKF_AD_ALU_XOR_X  # type: ignore[union-attr]
-            for f in self.prog
-        )
+        self.packet_only = all(_reads_no_metadata(f) for f in self.prog)
 
     def run(
         self,

@@ -39,7 +39,7 @@ from typing import Any
 from ..cbpf.insn import SockFilter, as_filters, decode, encode
 from ..errors import BpfError, NotSupportedError
 from .actions import MAX_ERRNO, Action
-from .data import AUDIT_ARCH_I386, AUDIT_ARCH_X86_64, arch_value
+from .data import AUDIT_ARCH_I386, arch_value
 
 __all__ = ["Outcome", "run_in_kernel", "unfiltered"]
 
@@ -184,17 +184,18 @@ def run_in_kernel(
     if sys.platform != "linux":
         raise NotSupportedError("seccomp(2) exists on Linux only", errno=E.ENOSYS)
     a = arch_value(arch) if isinstance(arch, str) else arch
-    if a not in (AUDIT_ARCH_X86_64, AUDIT_ARCH_I386) or os.uname().machine != "x86_64":
-        if not (a == arch_value(os.uname().machine) if os.uname().machine else False):
-            raise NotSupportedError(
-                f"this {os.uname().machine} host cannot make {arch} system calls", errno=E.ENOSYS
-            )
+    machine = os.uname().machine
+    native = arch_value(machine) if machine in ("x86_64", "aarch64", "i386", "i686") else None
+    if a != native and not (machine == "x86_64" and a == AUDIT_ARCH_I386):
+        raise NotSupportedError(
+            f"this {machine} host cannot make {arch} system calls", errno=E.ENOSYS
+        )
     lib = _runner()
     arr, keep = _fprogs(filters)
     argv = (ctypes.c_long * 6)(*[_as_long(v) for v in (list(args) + [0] * 6)[:6]])
     shared = mmap.mmap(-1, mmap.PAGESIZE, flags=mmap.MAP_SHARED)
     res = _ProbeResult.from_buffer(shared)
-    i386 = int(a == AUDIT_ARCH_I386 and os.uname().machine == "x86_64")
+    i386 = int(a == AUDIT_ARCH_I386 and machine == "x86_64")
     rfd, wfd = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: never returns
