@@ -28,6 +28,7 @@ COMMAND_MODULES = (
     "attach",
     "demo",
     "iov",
+    "seccomp",
 )
 
 

@@ -36,10 +36,25 @@ from .files import INPUT_FILE
     help="Interleave the C source lines (from the object's .BTF.ext line info), "
     "as llvm-objdump -S does.",
 )
-def disasm(file: str, section: str | None, hex_: bool, exact: bool, source: bool) -> None:
+@click.option(
+    "--ebpf",
+    is_flag=True,
+    help="For a classic program: the eBPF the kernel converts it to (bpf_convert_filter).",
+)
+def disasm(
+    file: str, section: str | None, hex_: bool, exact: bool, source: bool, ebpf: bool
+) -> None:
     """Disassemble FILE: an eBPF ELF object, a C file (compiled first), a macro module
-    (.py), or raw little-endian instructions."""
+    (.py), raw little-endian instructions, or a classic program (printed as tcpdump -d)."""
     path = Path(file)
+    from ..cbpf.files import classic_file, classic_listing
+
+    classic = classic_file(file)
+    if classic is not None:
+        click.echo(classic_listing(classic, ebpf=ebpf, hex=hex_), nl=False)
+        return
+    if ebpf:
+        raise BpfError(f"{file}: --ebpf shows what a classic program converts to; this is eBPF")
     if path.suffix == ".c":
         from ..spec.cc import compile_c
 

@@ -152,8 +152,14 @@ def _warn(msg: str) -> None:
 
 
 @main.command("run")
-@click.argument("prog", type=INPUT_FILE)
+@click.argument("prog", type=INPUT_FILE, required=False)
 @click.argument("more_pcaps", nargs=-1, type=click.Path(), metavar="")
+@click.option(
+    "--filter",
+    "expression",
+    default=None,
+    help="a pcap filter expression (compiled by libpcap) instead of PROG; counts as tcpdump",
+)
 @click.option(
     "--pcap",
     "pcaps",
@@ -186,8 +192,9 @@ def _warn(msg: str) -> None:
     help="tables: show all-zero array elements too (JSON always lists all)",
 )
 def run_command(
-    prog: str,
+    prog: str | None,
     more_pcaps: tuple[str, ...],
+    expression: str | None,
     pcaps: tuple[str, ...],
     section: str | None,
     as_json: bool,
@@ -197,11 +204,23 @@ def run_command(
 ) -> None:
     """Run PROG over every packet of the captures and print its maps.
 
-    PROG: an eBPF object (.o), a C file (compiled on the fly) or a macro module (.py).
+    PROG: an eBPF object (.o), a C file (compiled on the fly), a macro module (.py), or a
+    classic BPF program (tcpdump -d/-dd/-ddd, bpf_asm text, raw struct sock_filter bytes).
     """
     files = [*pcaps, *more_pcaps]
+    if expression is not None and prog is not None:
+        files.insert(0, prog)  # with --filter every positional argument is a capture
     if not files:
         raise click.UsageError("give at least one capture: --pcap FILE [FILE ...]")
+    if expression is None and prog is None:
+        raise click.UsageError("give a program (PROG) or a filter expression (--filter EXPR)")
+    from ..cbpf.files import classic_file
+
+    classic = None if prog is None or expression is not None else classic_file(prog)
+    if expression is not None or classic is not None:
+        _run_classic(expression, classic, prog, files, engine, backend, as_json)
+        return
+    assert prog is not None
     coll = load_collection(prog, backend, engine)
     try:
         name, program = coll.select(section)
@@ -214,3 +233,49 @@ def run_command(
             print_human(res, coll, nonzero=not show_all)
     finally:
         coll.close()
+
+
+def _run_classic(
+    expression: str | None,
+    classic: Any,
+    prog: str | None,
+    files: list[str],
+    engine: str,
+    backend: str,
+    as_json: bool,
+) -> None:
+    """``--filter EXPR`` (libpcap's program over the records, as tcpdump filters them), or
+    a classic PROG on the packet socket (SO_ATTACH_FILTER; the kernel backend attaches it
+    to a real socket on a veth pair): the socket's counters, as for an eBPF program."""
+    if expression is not None:
+        from ..cbpf.capture import filter_captures
+
+        if backend == "kernel":
+            raise BpfError(
+                "--filter runs libpcap's program over the capture records as tcpdump does; "
+                "--backend kernel does not apply (attach a classic PROG to test the kernel)"
+            )
+        res = filter_captures(expression, files, engine=engine, warn=_warn).replay_result()
+    else:
+        from ..cbpf.kernel import KernelClassicFilter
+        from ..cbpf.program import ClassicProgram
+
+        name = Path(str(prog)).name
+        program: Any = (
+            KernelClassicFilter(classic, name=name)
+            if backend == "kernel"
+            else ClassicProgram(classic, engine=engine, name=name)
+        )
+        res, _sock = run_captures(program, files, name=name, progress=not as_json, warn=_warn)
+    if res.files_read == 0:
+        raise BpfError("no packets could be read from " + ", ".join(files))
+    if as_json:
+        click.echo(json.dumps({"program": res.program, **res.counters, "maps": {}}))
+        return
+    from rich.console import Console
+
+    from .output import render_counters
+
+    render_counters(
+        Console(), {"program": res.program, **res.counters}, title=f"socket ({backend} backend)"
+    )

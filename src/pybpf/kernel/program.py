@@ -350,6 +350,24 @@ class KernelProgram(FdObject):
         """setsockopt(SO_ATTACH_BPF): filter every packet the socket receives."""
         _setsockopt(sock, uapi.SO_ATTACH_BPF, struct.pack("i", self._fd()), "SO_ATTACH_BPF")
 
+    def attach_xdp(self, dev: int | str, mode: str = "generic") -> Any:
+        """Attach this XDP program to a device; the returned Link detaches it when closed."""
+        from .link import attach_xdp
+
+        return attach_xdp(self, dev, mode)
+
+    def attach_tc(self, dev: int | str, direction: str = "ingress") -> Any:
+        """Attach this tc program to a device's ingress or egress (tcx); returns the Link."""
+        from .link import attach_tcx
+
+        return attach_tcx(self, dev, direction)
+
+    def attach_cgroup(self, cgroup: str | os.PathLike[str], direction: str = "ingress") -> Any:
+        """Attach this cgroup_skb program to a cgroup v2 directory; returns the Link."""
+        from .link import attach_cgroup
+
+        return attach_cgroup(self, cgroup, direction)
+
     @staticmethod
     def detach(sock: socket.socket | int) -> None:
         """setsockopt(SO_DETACH_BPF): remove the socket's filter (ENOENT if it has none)."""

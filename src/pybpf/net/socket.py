@@ -151,6 +151,16 @@ class _FilterMixin:
         self.filter = prog
         self._runner = self._make_runner(run)
 
+    def attach_filter(self, prog: Any, *, engine: str = "interp") -> None:
+        """SO_ATTACH_FILTER: a classic program (instructions, raw ``struct sock_filter``
+        bytes or a :class:`pybpf.cbpf.ClassicProgram`), checked and converted as the
+        kernel does (EINVAL when bpf_check_classic refuses it); replaces any filter."""
+        from ..cbpf.program import ClassicProgram
+
+        if not isinstance(prog, ClassicProgram):
+            prog = ClassicProgram(prog, engine=engine)
+        self.attach(prog)
+
     def detach(self) -> None:
         """SO_DETACH_BPF: remove the filter (ENOENT when there is none, as sk_detach_filter)."""
         if self.filter is None:
