@@ -145,12 +145,12 @@ def bench_capture(count: int, runs: int) -> list[dict[str, Any]]:
 
 def _frame() -> bytes:
     """A 150-byte TCP/IPv4 frame from the test captures, Ethernet header given twice."""
-    from pybpf.net.socket import kernel_test_run_frame
+    from pybpf.kernel.program import twice_mac_header
 
     for f in ethernet_frames():
         if len(f) >= 54 and f[12:14] == b"\x08\x00" and f[23] == 6:
             frame = f[:150].ljust(150, b"\0")
-            return kernel_test_run_frame(frame)
+            return twice_mac_header(frame)
     raise SystemExit("no TCP frame in tests/data/pcaps")
 
 
