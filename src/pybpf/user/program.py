@@ -38,7 +38,7 @@ from ..api import TestRunResult
 from ..errors import BpfError, InsnError, NotSupportedError, VerifierError
 from ..helpers import HELPERS, helpers_for
 from ..isa import Insn
-from ..net.skb import ETH_HLEN, QDISC_CB_PRIV_LEN, SkBuff, Sock
+from ..net.skb import ETH_HLEN, QDISC_CB_PRIV_LEN, SkBuff, Sock, eth_type_trans
 from ..progtypes import (
     SIZEOF_SK_BUFF,
     get_prog_type,
@@ -158,6 +158,7 @@ class Program:
         self._mem: Any = None
         self._ctx_image = bytearray(SIZEOF_SK_BUFF)
         self._ctx_region: Any = None
+        self._runner: Any = None
         self.sock = Sock(cookie=self.state.next_cookie())
         self.state.fds.install(self)
 
@@ -293,12 +294,47 @@ class Program:
             )
         return self._mem
 
+    def packet_runner(self) -> Any:
+        """The JIT's native packet runner (:class:`pybpf.vm.batch.PacketRunner`): runs,
+        test runs and captures with the per-packet loop in C; None with the interpreter."""
+        if self._runner is None and self.engine == "jit" and self.type_info.ctx_fields:
+            from ..vm.batch import PacketRunner
+
+            self._runner = PacketRunner(
+                self._interp,
+                self._memory(),
+                self._ctx_region,
+                prog_type=self.prog_type,
+                ctx_factory=self._skb_of,
+                rng=self.state.rng,
+            )
+        return self._runner
+
+    def _skb_of(self, data: bytes, meta: Any) -> SkBuff:
+        """The SkBuff of a packet the native runner presented (for a helper run in Python)."""
+        skb = SkBuff(
+            head=bytearray(data),
+            mac_off=meta.mac_off,
+            network_off=meta.net_off,
+            protocol=meta.protocol,
+            pkt_type=meta.pkt_type,
+            ifindex=meta.ifindex,
+            sk=self.sock,
+        )
+        if meta.vlan_present:
+            skb.vlan_present, skb.vlan_tci, skb.vlan_proto = 1, meta.vlan_tci, meta.vlan_proto
+        return skb
+
     def run_skb(self, skb: SkBuff, *, cpu: int = 0) -> int:
         """Run once with ``skb`` as the context; returns the u32 return value."""
         if self.type_info.ctx_fields is None:
             raise NotSupportedError(f"running {self.type_info.name} programs is not supported")
         mem = self._memory()
         del self._interp.trace[:]
+        runner = self.packet_runner()
+        if runner is not None and not skb.frags:  # the JIT, natively
+            runner.cpu = cpu
+            return int(runner.test_run(skb, 1)[0])
         render_sk_buff(skb, self._ctx_image)
         ret = self._interp.run(mem=mem, ctx=skb, r1=self._ctx_region.base, cpu=cpu)
         writeback_sk_buff(skb, self._ctx_image, self.prog_type)
@@ -346,6 +382,16 @@ class Program:
             skb = data_or_skb
             skb.cb[:] = bytes(len(skb.cb))
         else:
+            runner = self.packet_runner()
+            if runner is not None and not skb_args and len(data_or_skb) >= ETH_HLEN:
+                # what SkBuff.from_frame(frame) builds, without building it: the JIT, natively
+                from ..vm.batch import FrameMeta
+
+                frame = bytes(data_or_skb)
+                proto, ptype = eth_type_trans(frame)
+                del self._interp.trace[:]
+                runner.cpu = cpu
+                return int(runner.run_packet(frame, FrameMeta(0, ETH_HLEN, proto, ptype, 1)))
             skb_args.setdefault("sk", self.sock)
             skb = SkBuff.from_frame(data_or_skb, **skb_args)
         return self.run_skb(skb, cpu=cpu)
@@ -409,10 +455,17 @@ class Program:
         skb.ifindex = ifindex
         if ctx is not None:
             _ctx_to_skb(ctx, skb)
-        t0 = time.perf_counter_ns()
-        for _ in range(repeat):  # bpf_test_run: the same skb every time, cb[] carries over
-            retval = self.run_skb(skb, cpu=cpu)
-        duration = (time.perf_counter_ns() - t0) // repeat
+        runner = self.packet_runner()
+        if runner is not None:  # the JIT: the repeat loop runs natively and times itself
+            self._memory()
+            del self._interp.trace[:]
+            runner.cpu = cpu
+            retval, duration = runner.test_run(skb, repeat)
+        else:
+            t0 = time.perf_counter_ns()
+            for _ in range(repeat):  # bpf_test_run: the same skb every time, cb[] carries over
+                retval = self.run_skb(skb, cpu=cpu)
+            duration = (time.perf_counter_ns() - t0) // repeat
         data_out = skb.tobytes() if is_l2 else bytes(ETH_HLEN) + skb.tobytes()
         ctx_out = b""
         if ctx is not None:

@@ -469,14 +469,14 @@ class PacketRunner:
         ifindex: int = 0,
         verdicts: bool = False,
         chunk: int = CHUNK,
-        progress: Callable[[int, int], None] | None = None,
+        progress: Callable[[int, int, int], None] | None = None,
     ) -> BatchResult:
         """Run on every packet of a pcap or pcapng file, as a PacketSocket bound to
         ``ifindex`` (0: any) sees it, presented as ``mode`` says (see pybpf.net.linktype).
 
         Damage ends the run with every earlier packet run (``damage``); a file that is
-        not a capture raises CaptureError. ``progress(bytes_read, total)`` is called
-        after each chunk of packets.
+        not a capture raises CaptureError. ``progress(bytes_read, file_size, packets)`` is
+        called after each chunk of packets.
         """
         if mode not in _MODES:
             raise ValueError(f"presentation mode must be one of {tuple(_MODES)}, not {mode!r}")
@@ -506,7 +506,7 @@ class PacketRunner:
                     err.batch = res  # type: ignore[attr-defined]
                     raise err
                 if progress is not None:
-                    progress(int(c.pos), int(c.size))
+                    progress(int(c.pos), int(c.size), res.packets)
                 if counts.packets < chunk:
                     break
             res.linktypes = {int(c.lt_ids[i]): int(c.lt_counts[i]) for i in range(c.nlt)}
