@@ -386,3 +386,31 @@ def test_bad_capture_raises_capture_error(tmp_path: Path) -> None:
     with pytest.raises(OSError):  # as open_capture: the caller words it
         runner.run_capture(tmp_path / "missing.pcap")
     coll.close()
+
+
+def test_program_run_on_the_jit_builds_the_skb_as_from_frame() -> None:
+    """Program.run(frame) with the JIT presents the frame natively (eth_type_trans on a
+    device whose address is all zeros): every destination kind, 802.3 and runts."""
+    body = bytes(range(60))
+    frames = [
+        bytes(6) + bytes(6) + b"\x08\x00" + body,  # to the device: PACKET_HOST
+        b"\xff" * 6 + bytes(6) + b"\x86\xdd" + body,  # broadcast
+        b"\x01\x00\x5e\x00\x00\x01" + bytes(6) + b"\x08\x00" + body,  # multicast
+        b"\x02" * 6 + bytes(6) + b"\x08\x06" + body,  # another host
+        b"\x02" * 6 + bytes(6) + b"\x00\x40" + b"\xff\xff" + body,  # 802.3, raw IPX
+        b"\x02" * 6 + bytes(6) + b"\x00\x40" + body,  # 802.2
+        b"\x02" * 6 + bytes(6) + b"\x00\x40\xff",  # 802.2, 15 bytes
+        b"\x02" * 6 + bytes(6) + b"\x08\x00",  # the header alone
+    ]
+    text = (  # pkt_type, protocol, ifindex and len folded into the 32-bit verdict
+        "mov %r6, %r1\nldxw %r0, [%r6+4]\nldxw %r2, [%r6+16]\nlsh %r2, 3\nxor %r0, %r2\n"
+        "ldxw %r2, [%r6+40]\nlsh %r2, 20\nxor %r0, %r2\nldxw %r2, [%r6+0]\nlsh %r2, 22\n"
+        "xor %r0, %r2\nexit"
+    )
+    from pybpf.asm.text import assemble
+    from pybpf.user.program import Program
+
+    interp, jit = Program(assemble(text)), Program(assemble(text), engine="jit")
+    assert jit.packet_runner() is not None
+    for f in frames:
+        assert jit.run(f) == interp.run(f), f.hex()

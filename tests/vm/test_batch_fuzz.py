@@ -91,8 +91,8 @@ def campaign(seed: int, n: int) -> tuple[int, int]:
 
         runner = PacketRunner(jit, other._memory(), other._ctx_region, ctx_factory=ctx)
         for frame in frames:
-            want = _outcome(lambda f=frame: interp.run(f))
-            got = _outcome(lambda f=frame: runner.run_packet(f, _meta(f)))
+            want = _outcome(lambda f=frame, p=interp: p.run(f))
+            got = _outcome(lambda f=frame, r=runner: r.run_packet(f, _meta(f)))
             assert got == want, (pa, frame.hex())
         assert _contents(fb) == _contents(fa), pa
     return n, accepted

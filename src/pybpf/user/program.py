@@ -38,7 +38,7 @@ from ..api import TestRunResult
 from ..errors import BpfError, InsnError, NotSupportedError, VerifierError
 from ..helpers import HELPERS, helpers_for
 from ..isa import Insn
-from ..net.skb import ETH_HLEN, QDISC_CB_PRIV_LEN, SkBuff, Sock, eth_type_trans
+from ..net.skb import ETH_HLEN, QDISC_CB_PRIV_LEN, SkBuff, Sock
 from ..progtypes import (
     SIZEOF_SK_BUFF,
     get_prog_type,
@@ -382,16 +382,12 @@ class Program:
             skb = data_or_skb
             skb.cb[:] = bytes(len(skb.cb))
         else:
-            runner = self.packet_runner()
+            runner = self._runner or self.packet_runner()
             if runner is not None and not skb_args and len(data_or_skb) >= ETH_HLEN:
-                # what SkBuff.from_frame(frame) builds, without building it: the JIT, natively
-                from ..vm.batch import FrameMeta
-
-                frame = bytes(data_or_skb)
-                proto, ptype = eth_type_trans(frame)
+                # what SkBuff.from_frame(frame) builds, built natively: the JIT's fast path
                 del self._interp.trace[:]
                 runner.cpu = cpu
-                return int(runner.run_packet(frame, FrameMeta(0, ETH_HLEN, proto, ptype, 1)))
+                return int(runner.run_eth(bytes(data_or_skb)))
             skb_args.setdefault("sk", self.sock)
             skb = SkBuff.from_frame(data_or_skb, **skb_args)
         return self.run_skb(skb, cpu=cpu)

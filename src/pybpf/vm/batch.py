@@ -171,6 +171,7 @@ class PacketRunner:
         self._lazy = _LazyContext(self)
         self._dref = ctypes.byref(self.driver)
         self._run_frame = self.so.vm_run_frame
+        self._run_eth = self.so.vm_run_eth_frame
 
     # --- setting up native runs -----------------------------------------------------------
     def _native(self, name: str | None) -> int:
@@ -386,6 +387,22 @@ class PacketRunner:
         finally:
             self._finish()
         if rc:
+            raise self._fail(rc, None)
+        return int(d.r0 & M32)
+
+    def run_eth(self, frame: bytes, ifindex: int = 1) -> int:
+        """Run once on an Ethernet ``frame`` from its MAC header, as a receiving device
+        builds the skb (pybpf.net.skb.SkBuff.from_frame's defaults: eth_type_trans with
+        an all-zero device address); the u32 verdict."""
+        d = self.driver
+        self._prepare(self._lazy, native_rng=False, writeback=False)
+        try:
+            rc = self._run_eth(self._dref, frame, len(frame), ifindex)
+        finally:
+            self._finish()
+        if rc:
+            if rc < 0:
+                raise NotSupportedError(f"a frame of {len(frame)} bytes has no Ethernet header")
             raise self._fail(rc, None)
         return int(d.r0 & M32)
 

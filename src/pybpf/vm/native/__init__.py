@@ -253,6 +253,8 @@ def lib() -> ctypes.CDLL:
         vp,
         ctypes.POINTER(VmCounts),
     ]
+    so.vm_run_eth_frame.restype = ctypes.c_int
+    so.vm_run_eth_frame.argtypes = [ctypes.POINTER(VmDriver), ctypes.c_char_p, u64, u32]
     so.vm_run_frame.restype = ctypes.c_int
     so.vm_run_frame.argtypes = [ctypes.POINTER(VmDriver), vp, u64, ctypes.POINTER(VmFrameMeta)]
     so.vm_capture_new.restype = ctypes.POINTER(VmCapture)

@@ -20,6 +20,11 @@
 #include "vm.h"
 
 #define M32 0xffffffffull
+#define ETH_HLEN_ 14
+#define PACKET_HOST_ 0
+#define PACKET_BROADCAST_ 1
+#define PACKET_MULTICAST_ 2
+#define PACKET_OTHERHOST_ 3
 #define NEG(e) ((uint64_t)(-(int64_t)(e)))
 #define EFAULT_ 14
 
@@ -381,6 +386,32 @@ int vm_run_frame(struct vm_driver *d, const uint8_t *frame, uint64_t len,
 		 const struct vm_frame_meta *meta)
 {
 	skb_from_meta(&d->env.skb, frame, len, meta);
+	return run_one(d);
+}
+
+/* An Ethernet frame from its MAC header as a receiving device builds its skb
+ * (pybpf.net.skb.SkBuff.from_frame: eth_type_trans with the device address all
+ * zeros and the broadcast address all ones, data at the MAC header) */
+int vm_run_eth_frame(struct vm_driver *d, const uint8_t *frame, uint64_t len, uint32_t ifindex)
+{
+	static const uint8_t zero[6], ones[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+	struct vm_frame_meta m = {0, ETH_HLEN_, 0, 0, ifindex, 0, 0, 0};
+	if (len < ETH_HLEN_)
+		return -1;
+	if (!memcmp(frame, zero, 6))
+		m.pkt_type = PACKET_HOST_;
+	else if (frame[0] & 1)
+		m.pkt_type = memcmp(frame, ones, 6) ? PACKET_MULTICAST_ : PACKET_BROADCAST_;
+	else
+		m.pkt_type = PACKET_OTHERHOST_;
+	uint32_t proto = (uint32_t)frame[12] << 8 | frame[13];
+	if (proto >= 0x0600)
+		m.protocol = proto;
+	else if (len >= ETH_HLEN_ + 2 && frame[14] == 0xff && frame[15] == 0xff)
+		m.protocol = 0x0001; /* ETH_P_802_3: raw IPX */
+	else
+		m.protocol = 0x0004; /* ETH_P_802_2 */
+	skb_from_meta(&d->env.skb, frame, len, &m);
 	return run_one(d);
 }
 
