@@ -414,3 +414,27 @@ def test_program_run_on_the_jit_builds_the_skb_as_from_frame() -> None:
     assert jit.packet_runner() is not None
     for f in frames:
         assert jit.run(f) == interp.run(f), f.hex()
+
+
+def test_replay_names_the_failing_packet_under_both_engines(tmp_path: Path) -> None:
+    """pybpf run's replay: the same error, naming the packet, pc and address, either way."""
+    from pybpf.net.replay import replay_captures
+
+    src = tmp_path / "faulting.c"
+    src.write_text(FAULTING)
+    path = next(p for p in captures() if p.name == "IGMP_V2.pcap")
+    messages = []
+    for engine in ("interp", "jit"):
+        coll = pybpf.load(src, verify=False)
+        prog = coll.program()
+        if engine == "jit":  # Program(engine="jit") verifies: this one must run unverified
+            prog.engine = "jit"
+            prog._interp = JitEngine(
+                prog.insns, helpers=prog.helpers, maps=prog._resolve_map, prog=prog
+            )
+        with pytest.raises(MemoryAccessError) as ei:
+            replay_captures(prog, [path])
+        messages.append(str(ei.value))
+        coll.close()
+    assert messages[0] == messages[1]
+    assert messages[0].startswith("packet 4, pc ")

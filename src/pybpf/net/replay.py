@@ -16,7 +16,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import CaptureError
+from ..errors import CaptureError, VmError
+from ..vm.engine import locate
 from .capture import open_capture
 from .linktype import SUPPORTED_LINKTYPES, linktype_name
 from .socket import PacketSocket
@@ -118,7 +119,10 @@ def replay_captures(
                 for pkt in reader.iter_packets(strict=False):
                     if pkt.linktype not in SUPPORTED_LINKTYPES:
                         unmodelled[pkt.linktype] = unmodelled.get(pkt.linktype, 0) + 1
-                    deliver(pkt)
+                    try:
+                        deliver(pkt)
+                    except VmError as e:  # as the native path says it: which packet
+                        raise locate(e, packet=n) from None
                     if queue:  # a reader draining the socket as fast as it fills
                         queue.clear()
                         sock.rmem_alloc = 0
