@@ -53,8 +53,8 @@ CAPTURE_PROGRAMS = {
     "sockex2": EXAMPLES / "sockex2_kern.c",
 }
 TEST_RUN_PROGRAMS = {
-    "sockex1 (12 insns)": EXAMPLES / "sockex1_macros.py",
-    "sockex2 (flow dissector)": EXAMPLES / "sockex2_kern.c",
+    "sockex1_macros": EXAMPLES / "sockex1_macros.py",
+    "sockex2 flow dissector": EXAMPLES / "sockex2_kern.c",
 }
 SUM_LOOP = """
 mov %r0, 0
