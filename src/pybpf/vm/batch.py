@@ -229,6 +229,12 @@ class PacketRunner:
             d.ctx_bpf = self.ctx_region.base
             d.stack_top = main.top
             d.prog_type = self.prog_type
+            # verified, of a type that may write cb[] only (sk_filter_is_valid_access): what
+            # it writes to the __sk_buff is what the writeback and the next render keep
+            d.cb_only = int(
+                self.prog_type in _CB_ONLY_TYPES
+                and all(_verified(b.env.prog) for _i, b, _c in self._bound.values())
+            )
             mview = main.machine
             assert isinstance(mview, NativeMachine)
             for _img2, b, _calls in self._bound.values():
@@ -532,6 +538,15 @@ class PacketRunner:
                     c.err.decode("utf-8", "replace"), offset=int(c.err_offset), path=cap.path
                 )
             return res
+
+
+#: program types whose verified programs write no __sk_buff field but cb[]
+_CB_ONLY_TYPES = frozenset({uapi.BPF_PROG_TYPE_SOCKET_FILTER, uapi.BPF_PROG_TYPE_CGROUP_SKB})
+
+
+def _verified(prog: Any) -> bool:
+    """Whether ``prog`` carries pybpf's verifier's result (it was verified)."""
+    return getattr(getattr(prog, "verification", None), "stats", None) is not None
 
 
 def _frame_bytes(prog: Any) -> int:

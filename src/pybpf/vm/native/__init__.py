@@ -119,7 +119,7 @@ class VmDriver(ctypes.Structure):
         ("prog_type", u32),
         ("writeback", u32),
         ("templated", u32),
-        ("pad0", u32),
+        ("cb_only", u32),
         ("tmpl", u8 * SIZEOF_SK_BUFF),
         ("failed_image", vp),
         ("failed_rc", i32),

@@ -151,7 +151,7 @@ struct vm_driver {
 	uint32_t prog_type;
 	uint32_t writeback; /* copy what the program wrote to the __sk_buff back (test_run) */
 	uint32_t templated; /* the __sk_buff image comes from `tmpl` (test_run's repeat loop) */
-	uint32_t pad0;
+	uint32_t cb_only;   /* a verified program whose type may write cb[] only */
 	uint8_t tmpl[SIZEOF_SK_BUFF];
 	/* after a packet that failed: the image it failed in and its EXIT_* code */
 	struct vm_image *failed_image;
