@@ -6,7 +6,10 @@
 the budget, LDDW constants — with two back ends: ``Interpreter``
 (interp.py, Python built from the semantics in ops.py) and ``JitEngine``
 (jit/, LLVM through llvmlite). api.py holds what the VM asks of maps,
-contexts and helpers, and what helpers see of a run.
+contexts and helpers, and what helpers see of a run. ``PacketRunner``
+(batch.py) runs a JitEngine's program natively over captures, frame lists,
+single packets and test_run's repeat loop; native/ is its C (helpers, the
+socket buffer, capture reading, the drivers).
 """
 
 from __future__ import annotations
