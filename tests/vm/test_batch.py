@@ -40,6 +40,7 @@ PROGRAMS = {
     "sockex1_macros": EXAMPLES / "sockex1_macros.py",
     "sockex3_btf": EXAMPLES / "sockex3_btf_kern.c",
     "helpers": DATA / "batch_helpers.c",
+    "ringbuf": DATA / "batch_ringbuf.c",
 }
 
 
@@ -132,8 +133,17 @@ def _load(source: Path, engine: str) -> Any:
 
 
 def contents(coll: Any) -> dict[str, Any]:
-    """Every map's elements (hash maps: a random seed places them, so not their bytes)."""
-    return {n: sorted(m.items()) for n, m in coll.maps.items() if n != "jmp"}
+    """Every map's elements (hash maps: a random seed places them, so not their bytes);
+    a ring buffer's records (consumed) and its storage."""
+    out: dict[str, Any] = {}
+    for n, m in coll.maps.items():
+        if n == "jmp":
+            continue
+        if hasattr(m, "consume"):
+            out[n] = (m.consume(), bytes(m.storage))
+        else:
+            out[n] = sorted(m.items())
+    return out
 
 
 def reference(source: Path, files: list[Path], **sock: Any) -> tuple[Any, list[int], dict, Any]:

@@ -8,6 +8,7 @@
  *   nat_skb_load_bytes                         pybpf.helpers.skb.skb_load_bytes
  *   nat_map_lookup_elem / update / delete      pybpf.helpers.maps (through the maps' C ops)
  *   nat_tail_call                              pybpf.helpers.maps.tail_call + the core's limit
+ *   nat_ringbuf_*                              pybpf.helpers.output (through the ring's C ops)
  *   nat_ktime_get_ns, nat_get_prandom_u32,     pybpf.helpers.time
  *   nat_get_smp_processor_id
  *
@@ -252,6 +253,100 @@ static uint64_t nat_map_delete_elem(uint64_t *rt, uint64_t idx, uint64_t r1, uin
 	return (uint64_t)m->ops->map_delete_elem(m, key, map_cpu(rt, h));
 }
 
+/* --- ring buffers (kernel/bpf/ringbuf.c through the map's ops; pybpf.helpers.output) --- */
+
+/* The handle entry of a native ring buffer map, or NULL */
+static struct vm_handle *ringbuf_of(uint64_t *rt, uint64_t h)
+{
+	struct vm_handle *e = vm_handle_of(rt, h);
+	if (!e || !e->map || !e->map->ops || !e->map->ops->ringbuf_reserve)
+		return NULL;
+	return e;
+}
+
+/* The ring buffer whose storage holds the record at `addr`: its handle entry */
+static struct vm_handle *ringbuf_holding(uint64_t *rt, uint64_t addr)
+{
+	struct vm_env *env = vm_env_of(rt);
+	for (uint64_t k = 0; k < env->nhandles; k++) {
+		struct vm_handle *e = &env->handles[k];
+		if (e->map && e->map->ops && e->map->ops->ringbuf_reserve &&
+		    (e->storage_base >> 32) == (addr >> 32))
+			return e;
+	}
+	return NULL;
+}
+
+#define U64_MAX_ 0xffffffffffffffffull
+#define RINGBUF_HDR_SZ 8
+
+static uint64_t nat_ringbuf_output(uint64_t *rt, uint64_t idx, uint64_t r1, uint64_t r2,
+				   uint64_t r3, uint64_t r4, uint64_t r5, uint64_t pc)
+{
+	struct vm_handle *e = ringbuf_of(rt, r1);
+	if (!e || r4 == U64_MAX_) /* Python refuses that flags value with its own error */
+		return pycall(rt, idx, r1, r2, r3, r4, r5, pc);
+	uint64_t n = r3 & M32;
+	const uint8_t *data = vm_xlate(rt, r2, n, 0);
+	if (!data)
+		return vm_memfault(rt, 0, r2, n);
+	return (uint64_t)e->map->ops->ringbuf_output(e->map, data, n, r4);
+}
+
+static uint64_t nat_ringbuf_reserve(uint64_t *rt, uint64_t idx, uint64_t r1, uint64_t r2,
+				    uint64_t r3, uint64_t r4, uint64_t r5, uint64_t pc)
+{
+	struct vm_handle *e = ringbuf_of(rt, r1);
+	if (!e)
+		return pycall(rt, idx, r1, r2, r3, r4, r5, pc);
+	if (r3)
+		return 0;
+	uint8_t *p = e->map->ops->ringbuf_reserve(e->map, r2, 0);
+	if (!p)
+		return 0;
+	return e->storage_base + (uint64_t)(p - e->map->storage);
+}
+
+/* submit or discard: anything but a reserved record of a ring buffer goes to Python,
+ * which raises the error */
+static uint64_t ringbuf_commit(uint64_t *rt, uint64_t idx, uint64_t r1, uint64_t r2, uint64_t r3,
+			       uint64_t r4, uint64_t r5, uint64_t pc, int discard)
+{
+	struct vm_handle *e = ringbuf_holding(rt, r1);
+	if (!e || r2 == U64_MAX_ || r1 < e->storage_base)
+		return pycall(rt, idx, r1, r2, r3, r4, r5, pc);
+	uint64_t off = r1 - e->storage_base;
+	if (off < RINGBUF_HDR_SZ || off >= (uint64_t)e->map->max_entries + RINGBUF_HDR_SZ)
+		return pycall(rt, idx, r1, r2, r3, r4, r5, pc);
+	uint8_t *sample = e->map->storage + off;
+	long err = discard ? e->map->ops->ringbuf_discard(e->map, sample, r2)
+			   : e->map->ops->ringbuf_submit(e->map, sample, r2);
+	if (err)
+		return pycall(rt, idx, r1, r2, r3, r4, r5, pc);
+	return 0;
+}
+
+static uint64_t nat_ringbuf_submit(uint64_t *rt, uint64_t idx, uint64_t r1, uint64_t r2,
+				   uint64_t r3, uint64_t r4, uint64_t r5, uint64_t pc)
+{
+	return ringbuf_commit(rt, idx, r1, r2, r3, r4, r5, pc, 0);
+}
+
+static uint64_t nat_ringbuf_discard(uint64_t *rt, uint64_t idx, uint64_t r1, uint64_t r2,
+				    uint64_t r3, uint64_t r4, uint64_t r5, uint64_t pc)
+{
+	return ringbuf_commit(rt, idx, r1, r2, r3, r4, r5, pc, 1);
+}
+
+static uint64_t nat_ringbuf_query(uint64_t *rt, uint64_t idx, uint64_t r1, uint64_t r2,
+				  uint64_t r3, uint64_t r4, uint64_t r5, uint64_t pc)
+{
+	struct vm_handle *e = ringbuf_of(rt, r1);
+	if (!e || r2 == U64_MAX_)
+		return pycall(rt, idx, r1, r2, r3, r4, r5, pc);
+	return e->map->ops->ringbuf_query(e->map, r2);
+}
+
 /* bpf_tail_call(ctx, prog_array, index): an empty slot, an index past the end or the
  * MAX_TAIL_CALL_CNT limit fall through with R0 unchanged */
 static uint64_t nat_tail_call(uint64_t *rt, uint64_t idx, uint64_t r1, uint64_t r2, uint64_t r3,
@@ -282,6 +377,11 @@ static const struct native_helper HELPERS[] = {
 	{"map_update_elem", nat_map_update_elem, 1},
 	{"map_delete_elem", nat_map_delete_elem, 1},
 	{"tail_call", nat_tail_call, 0},
+	{"ringbuf_output", nat_ringbuf_output, 1},
+	{"ringbuf_reserve", nat_ringbuf_reserve, 1},
+	{"ringbuf_submit", nat_ringbuf_submit, 1},
+	{"ringbuf_discard", nat_ringbuf_discard, 1},
+	{"ringbuf_query", nat_ringbuf_query, 1},
 	{"skb_load_bytes", nat_skb_load_bytes, 0},
 	{"ktime_get_ns", nat_ktime_get_ns, 0},
 	{"get_prandom_u32", nat_get_prandom_u32, 0},
