@@ -17,6 +17,7 @@ import pytest
 from pybpf.errors import BpfError, VerifierError
 from pybpf.net.skb import SkBuff, eth_type_trans
 from pybpf.user.program import Program
+from pybpf.user.state import UserState
 from pybpf.verifier.check import Verifier
 from pybpf.vm.batch import FrameMeta, PacketRunner
 from pybpf.vm.jit import JitEngine
@@ -53,6 +54,8 @@ def campaign(seed: int, n: int) -> tuple[int, int]:
     fa, fb = Fuzzer(seed=seed), Fuzzer(seed=seed)  # the same programs, separate maps
     corpus_a, corpus_b = fa.corpus_programs(), fb.corpus_programs()
     frames = [f for f in fa.frames if len(f) >= 14]
+    by_fd_a = {m.fd: m for m in fa.maps.values()}
+    by_fd_b = {m.fd: m for m in fb.maps.values()}
     accepted = 0
     for i in range(n):
         if i % 3 == 2:
@@ -63,10 +66,14 @@ def campaign(seed: int, n: int) -> tuple[int, int]:
             pa, pb = fa.random_program(), fb.random_program()
         privileged = fa.rng.random() < 0.7
         fb.rng.random()
+        # each engine its own generator, seeded alike (bpf_get_prandom_u32)
+        sa, sb = UserState(), UserState()
+        sa.rng.seed(i)
+        sb.rng.seed(i)
         try:
             Verifier(pa, privileged=privileged).verify()
-            interp = Program(pa, budget=BUDGET)
-            other = Program(pb, budget=BUDGET)
+            interp = Program(pa, budget=BUDGET, state=sa, maps=by_fd_a)
+            other = Program(pb, budget=BUDGET, state=sb, maps=by_fd_b)
         except (VerifierError, BpfError):
             continue
         accepted += 1
