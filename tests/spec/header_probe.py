@@ -548,8 +548,10 @@ def helpers(hs: HeaderSet, header: str, names_: Iterable[str], workdir: Path) ->
 
 
 def is_sentinel(name: str) -> bool:
-    """An enumerator or macro that counts the others (``__MAX_BPF_MAP_TYPE``, ``TCA_BPF_MAX``)."""
-    return "MAX" in name.upper().split("_") or name.upper().startswith("__MAX")
+    """An enumerator or macro that counts the others (``__MAX_BPF_MAP_TYPE``, ``TCA_BPF_MAX``,
+    ``__TCA_TAPRIO_TC_ENTRY_CNT``): a newer kernel's has a larger value."""
+    parts = name.upper().split("_")
+    return "MAX" in parts or parts[-1] == "CNT"
 
 
 def extends(ref: Layout, new: Layout) -> bool:
