@@ -228,10 +228,23 @@ def _typedefs(text: str) -> set[str]:
     return out
 
 
+#: what a header needs included before it (libbpf's headers assume <linux/types.h>)
+PRELUDE = {
+    "bpf/bpf_helper_defs.h": ("linux/types.h",),
+    "bpf/bpf_helpers.h": ("linux/types.h",),
+    "bpf/bpf_endian.h": ("linux/types.h",),
+}
+
+
+def includes(header: str) -> list[str]:
+    """The headers a probe of ``header`` includes, in order."""
+    return [*PRELUDE.get(header, ()), header]
+
+
 def names(hs: HeaderSet, header: str, workdir: Path) -> Names:
     """Everything ``#include <header>`` defines from the set's own files."""
     src = workdir / f"names_{_slug(header)}.c"
-    src.write_text(f"#include <{header}>\n")
+    src.write_text("".join(f"#include <{h}>\n" for h in includes(header)))
     res = _run(_cc(hs, ["-E", "-dM", str(src)]), workdir)
     if res.returncode:
         raise ProbeError(f"{hs.name}: #include <{header}> does not preprocess:\n{res.stderr}")
@@ -360,10 +373,10 @@ def _read_values(obj: Path, keys: list[str]) -> dict[str, Value]:
         if s.name.startswith("__pv") and s.name[4:].isdigit():
             data = elf.sections[s.shndx].data[s.value : s.value + 24]
             v, size, signed = (int.from_bytes(data[i : i + 8], "little") for i in (0, 8, 16))
+            if 0 < size < 8:
+                v &= (1 << (size * 8)) - 1
             if signed and size and v >> (size * 8 - 1) & 1:
                 v -= 1 << (size * 8)
-            elif size < 8:
-                v &= (1 << (size * 8)) - 1
             out[keys[int(s.name[4:])]] = Value(v, size, bool(signed))
     return out
 
@@ -379,6 +392,8 @@ def _shape(btf: BTF, tid: int, depth: int = 0) -> tuple:
     if t.id == 0:
         return ("void",)
     if k == BTF_KIND_INT:
+        if t.name == "char":  # signed or not is the compiler's choice (the kernel: unsigned)
+            return ("char",)
         return ("int", t.size, bool(t.int_encoding & BTF_INT_SIGNED))
     if k in (BTF_KIND_ENUM, BTF_KIND_ENUM64):
         return ("enum", t.size)
@@ -512,10 +527,12 @@ class HelperDef:
     proto: tuple
 
 
-def helpers(hs: HeaderSet, header: str, names_: Iterable[str], workdir: Path) -> dict[str, HelperDef]:
+def helpers(
+    hs: HeaderSet, header: str, names_: Iterable[str], workdir: Path
+) -> dict[str, HelperDef]:
     """Each helper's id (the call clang emits for it) and prototype shape."""
     names_ = sorted(names_)
-    lines = [f"#include <{header}>\n"]
+    lines = [f"#include <{h}>\n" for h in includes(header)]
     for i, n in enumerate(names_):
         lines.append(f"__typeof__({n}) __hp{i};\n")
         lines.append(f"long __hc{i}(void) {{ return ((long (*)(void)){n})(); }}\n")
@@ -628,8 +645,8 @@ def compare(ref: HeaderSet, new: HeaderSet, header: str, wd: Path) -> Diff:
     # values of everything that is an integer constant in the reference
     exprs = {n: macro_expr(n, p) for n, (p, _) in rn.macros.items() if n not in EXCUSED}
     exprs.update({n: n for n in rn.enumerators})
-    rv = evaluate(ref, [header], exprs, wd)
-    nv = evaluate(new, [header], {k: exprs[k] for k in rv}, wd)
+    rv = evaluate(ref, includes(header), exprs, wd)
+    nv = evaluate(new, includes(header), {k: exprs[k] for k in rv}, wd)
     for k, v in sorted(rv.items()):
         d.checked += 1
         w = nv.get(k)
@@ -639,6 +656,10 @@ def compare(ref: HeaderSet, new: HeaderSet, header: str, wd: Path) -> Diff:
             d.problems.setdefault(k, f"{exprs[k]} is {v.value:#x} in {ref.name}, not a constant here")
         elif is_sentinel(k) and w.value >= v.value and w.size == v.size:
             d.grown.append(k)
+        elif w.value == v.value >= 0 and w.size == v.size:
+            # a macro that became an enumerator (or back): (1U << 0) is unsigned, the
+            # enumerator an int; the same non-negative value either way
+            d.grown.append(k)
         else:
             d.problems[k] = f"{exprs[k]} is {_fmt(w)} here, {_fmt(v)} in {ref.name}"
     # layouts
@@ -646,8 +667,8 @@ def compare(ref: HeaderSet, new: HeaderSet, header: str, wd: Path) -> Diff:
     want.update({f"union {n}": f"union {n}" for n in rn.unions})
     want.update({f"enum {n}": f"enum {n}" for n in rn.enums})
     want.update({n: n for n in rn.typedefs})
-    rl = layouts(ref, [header], want, wd)
-    nl = layouts(new, [header], {k: want[k] for k in rl}, wd)
+    rl = layouts(ref, includes(header), want, wd)
+    nl = layouts(new, includes(header), {k: want[k] for k in rl}, wd)
     for k, lay in sorted(rl.items()):
         d.checked += 1
         m = nl.get(k)
@@ -714,12 +735,89 @@ def system_set() -> HeaderSet | None:
     return HeaderSet("system", (stub, inc, arch), own=own)
 
 
+#: libbpf's translation of kernel-internal types in documented helper prototypes
+_DOC_TYPES = (
+    (r"\bstruct bpf_map\b", "void"),
+    (r"\bstruct sk_buff\b", "struct __sk_buff"),
+    (r"\bstruct xdp_buff\b", "struct xdp_md"),
+    (r"\bstruct sk_msg_buff\b", "struct sk_msg_md"),
+    (r"\bsize_t\b", "unsigned long"),
+    (r"\b([us])(8|16|32|64)\b", r"__\1\2"),
+)
+#: helpers whose libbpf declaration takes any context where the kernel documents one
+_DOC_CTX = {"get_socket_cookie", "sk_assign"}
+
+
+def doc_helper_defs(bpf_h: str) -> str:
+    """bpf_helper_defs.h as libbpf builds it from the prototypes documented in bpf.h."""
+    ids = {m.group(1): int(m.group(2)) for m in re.finditer(r"FN\((\w+), (\d+),", bpf_h)}
+    out = ["#include <linux/types.h>\n"]
+    seen = set()
+    for m in re.finditer(r"^ \* (\S.*?)\bbpf_(\w+)\((.*?)\)\s*$", bpf_h, re.M):
+        ret, name, args = m.group(1).strip(), m.group(2), m.group(3)
+        if name not in ids or name in seen:
+            continue
+        seen.add(name)
+        for pat, rep in _DOC_TYPES:
+            ret, args = re.sub(pat, rep, ret), re.sub(pat, rep, args)
+        if name in _DOC_CTX:
+            args = re.sub(r"^[^,]*", "void *ctx", args)
+        for tag in set(re.findall(r"struct (\w+)", ret + args)):
+            out.append(f"struct {tag};")
+        out.append(f"static {ret} (*bpf_{name})({args}) = (void *) {ids[name]};")
+    return "\n".join(out) + "\n"
+
+
+def source_tree_set(root: Path) -> HeaderSet | None:
+    """The uapi headers of a kernel source tree and its libbpf (.ci/fetch-kernel-samples).
+
+    A source tree's headers are not installed ones: ``make headers_install``
+    strips ``__user`` and ``<linux/compiler.h>`` and writes the asm/ headers an
+    architecture takes from asm-generic. A stub directory does the same here.
+    """
+    uapi, arch, libbpf = root / "uapi", root / "uapi" / "arch-x86", root / "libbpf"
+    if not (uapi / "linux" / "bpf.h").is_file() or not (arch / "asm").is_dir():
+        return None
+    stub = Path(tempfile.mkdtemp(prefix="pybpf-stub-"))
+    for d in ("gnu", "linux", "asm", "sys"):
+        (stub / d).mkdir()
+    # <linux/if.h> takes struct sockaddr from the C library
+    (stub / "sys" / "socket.h").write_text(
+        "struct sockaddr { unsigned short sa_family; char sa_data[14]; };\n"
+    )
+    (stub / "gnu" / "stubs-32.h").write_text("")
+    (stub / "linux" / "compiler.h").write_text("#define __user\n#define __force\n")
+    (stub / "linux" / "compiler_types.h").write_text("")
+    (stub / "asm" / "bitsperlong.h").write_text(
+        "#ifndef __ASM_X86_BITSPERLONG_H\n#define __ASM_X86_BITSPERLONG_H\n"
+        "#define __BITS_PER_LONG 64\n#include <asm-generic/bitsperlong.h>\n#endif\n"
+    )
+    # libbpf generates bpf_helper_defs.h from bpf.h's documentation when it is built
+    (stub / "bpf").mkdir()
+    (stub / "bpf" / "bpf_helper_defs.h").write_text(
+        doc_helper_defs((uapi / "linux" / "bpf.h").read_text())
+    )
+    (stub / "bpf_helper_defs.h").write_text("#include <bpf/bpf_helper_defs.h>\n")
+    for generic in (uapi / "asm-generic").glob("*.h"):
+        if not (arch / "asm" / generic.name).exists():
+            (stub / "asm" / generic.name).write_text(f"#include <asm-generic/{generic.name}>\n")
+    return HeaderSet(
+        "linux-source",
+        (stub, uapi, arch, libbpf),
+        own=(stub / "asm", stub / "bpf", uapi, libbpf),
+        defines=("__attribute_const__=",),
+    )
+
+
 if __name__ == "__main__":  # a developer's view: python tests/spec/header_probe.py linux/ip.h
     import sys
 
     from pybpf.spec.cc import INCLUDE_DIR
 
     ref = system_set()
+    if sys.argv[1] == "--tree":
+        ref = source_tree_set(Path(sys.argv[2]))
+        del sys.argv[1:3]
     assert ref is not None
     mine = HeaderSet("pybpf", (INCLUDE_DIR,))
     wd = tmpdir()
@@ -728,3 +826,41 @@ if __name__ == "__main__":  # a developer's view: python tests/spec/header_probe
         print(f"== {h}: {d.checked} checked, {len(d.problems)} problems, grown {d.grown}")
         for k, v in d.problems.items():
             print(f"  {k}: {v}")
+
+
+# ---- the running kernel's BTF as a reference -------------------------------------------------
+
+VMLINUX = Path("/sys/kernel/btf/vmlinux")
+
+
+def btf_layouts(btf: BTF, want: Iterable[str]) -> dict[str, Layout]:
+    """Layouts of the types named (``struct X``, ``union X``, ``enum X``, typedef) in ``btf``."""
+    kinds = {
+        "struct": (BTF_KIND_STRUCT,),
+        "union": (BTF_KIND_UNION,),
+        "enum": (BTF_KIND_ENUM, BTF_KIND_ENUM64),
+    }
+    out: dict[str, Layout] = {}
+    for key in want:
+        word, _, name = key.partition(" ")
+        if not name:
+            tid = btf.find(key, BTF_KIND_TYPEDEF)
+            if tid is not None:
+                out[key] = layout_of(btf, tid, "typedef")
+            continue
+        for k in kinds[word]:
+            tid = btf.find(name, k)
+            if tid is not None:
+                out[key] = layout_of(btf, tid, word)
+                break
+    return out
+
+
+def btf_enumerators(btf: BTF) -> dict[str, Value]:
+    """Every enumerator of ``btf`` (the first definition of a name wins)."""
+    out: dict[str, Value] = {}
+    for t in btf.types:
+        if t.kind in (BTF_KIND_ENUM, BTF_KIND_ENUM64):
+            for name, v in t.enums:
+                out.setdefault(name, Value(v, t.size, t.kind_flag))
+    return out

@@ -13,7 +13,8 @@ struct tcphdr {
 	__be16	dest;
 	__be32	seq;
 	__be32	ack_seq;
-	__u16	res1:4,
+	__u16	ae:1,		/* accurate ECN (RFC 9768) */
+		res1:3,
 		doff:4,		/* header length in 32-bit words */
 		fin:1,
 		syn:1,
@@ -46,7 +47,8 @@ enum {
 	TCP_FLAG_RST = __constant_cpu_to_be32(0x00040000),
 	TCP_FLAG_SYN = __constant_cpu_to_be32(0x00020000),
 	TCP_FLAG_FIN = __constant_cpu_to_be32(0x00010000),
-	TCP_RESERVED_BITS = __constant_cpu_to_be32(0x0F000000),
+	TCP_FLAG_AE = __constant_cpu_to_be32(0x01000000),
+	TCP_RESERVED_BITS = __constant_cpu_to_be32(0x0E000000),
 	TCP_DATA_OFFSET = __constant_cpu_to_be32(0xF0000000)
 };
 
@@ -231,6 +233,17 @@ struct tcp_info {
 	__u16	tcpi_total_rto;
 	__u16	tcpi_total_rto_recoveries;
 	__u32	tcpi_total_rto_time;
+
+	/* accurate ECN counters */
+	__u32	tcpi_received_ce;
+	__u32	tcpi_delivered_e1_bytes;
+	__u32	tcpi_delivered_e0_bytes;
+	__u32	tcpi_delivered_ce_bytes;
+	__u32	tcpi_received_e1_bytes;
+	__u32	tcpi_received_e0_bytes;
+	__u32	tcpi_received_ce_bytes;
+	__u16	tcpi_accecn_fail_mode;
+	__u16	tcpi_accecn_opt_seen;
 };
 
 /* netlink attributes of SCM_TIMESTAMPING_OPT_STATS */

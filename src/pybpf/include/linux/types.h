@@ -10,6 +10,11 @@
 #ifndef __ASSEMBLY__
 #include <linux/posix_types.h>
 
+#ifdef __SIZEOF_INT128__
+typedef __signed__ __int128 __s128 __attribute__((aligned(16)));
+typedef unsigned __int128 __u128 __attribute__((aligned(16)));
+#endif
+
 #ifdef __CHECKER__
 #define __bitwise	__attribute__((bitwise))
 #else
