@@ -406,11 +406,11 @@ def _shape(btf: BTF, tid: int, depth: int = 0) -> tuple:
     if k == BTF_KIND_ARRAY:
         return ("array", t.nelems, _shape(btf, t.elem_type, depth))
     if k == BTF_KIND_FWD:
-        return ("union" if t.kind_flag else "struct", t.name)
+        return ("union" if t.kind_flag else "struct", _essential(t.name))
     if k in (BTF_KIND_STRUCT, BTF_KIND_UNION):
         word = "struct" if k == BTF_KIND_STRUCT else "union"
         if t.name:
-            return (word, t.name)
+            return (word, _essential(t.name))
         return (word, None, t.size, tuple(flat_members(btf, t.id)))
     if k == BTF_KIND_FUNC_PROTO:
         return (
@@ -419,6 +419,11 @@ def _shape(btf: BTF, tid: int, depth: int = 0) -> tuple:
             tuple(_shape(btf, m.type, depth + 1) for m in t.members),
         )
     return (t.kind_name,)
+
+
+def _essential(name: str) -> str:
+    """A name without the ``___N`` a C dump adds to the second type of the same name."""
+    return re.sub(r"___\d+$", "", name)
 
 
 def flat_members(btf: BTF, tid: int, base: int = 0) -> list[tuple[str, int, int, tuple]]:

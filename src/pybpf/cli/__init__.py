@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "attach",
     "demo",
     "iov",
+    "btf",
 )
 
 
