@@ -780,7 +780,10 @@ def source_tree_set(root: Path) -> HeaderSet | None:
     strips ``__user`` and ``<linux/compiler.h>`` and writes the asm/ headers an
     architecture takes from asm-generic. A stub directory does the same here.
     """
-    uapi, arch, libbpf = root / "uapi", root / "uapi" / "arch-x86", root / "libbpf"
+    tree = root / "linux"
+    uapi = tree / "include" / "uapi"
+    arch = tree / "arch" / "x86" / "include" / "uapi"
+    libbpf = tree / "tools" / "lib"  # <bpf/bpf_helpers.h> is tools/lib/bpf/bpf_helpers.h
     if not (uapi / "linux" / "bpf.h").is_file() or not (arch / "asm").is_dir():
         return None
     stub = Path(tempfile.mkdtemp(prefix="pybpf-stub-"))
