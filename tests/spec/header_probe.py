@@ -233,6 +233,7 @@ PRELUDE = {
     "bpf/bpf_helper_defs.h": ("linux/types.h",),
     "bpf/bpf_helpers.h": ("linux/types.h",),
     "bpf/bpf_endian.h": ("linux/types.h",),
+    "linux/hdlc/ioctl.h": ("linux/if.h",),  # takes IFNAMSIZ from where it is included
 }
 
 

@@ -348,10 +348,16 @@ def extern_error(
     pybpf models neither.
     """
     kind = _extern_kind(btf, sym.name)
-    if is_call:
+    if is_call and kind == ".ksyms":
         what = (
             f"calls the kernel function {sym.name!r} (a kfunc: extern __ksym); "
             "pybpf does not support kfuncs"
+        )
+    elif is_call:
+        what = (
+            f"calls {sym.name!r}, a function the program does not define: eBPF has no C "
+            "library (clang calls memcpy/memset/memcmp when it cannot expand them inline, "
+            "for a size that is not a constant)"
         )
     elif kind == ".kconfig":
         what = (
