@@ -106,6 +106,9 @@ KERNEL_TYPES = """/* what samples/bpf get in the kernel tree from the kernel's o
 #include <asm/byteorder.h>
 typedef __u8 u8; typedef __s8 s8; typedef __u16 u16; typedef __s16 s16;
 typedef __u32 u32; typedef __s32 s32; typedef __u64 u64; typedef __s64 s64;
+typedef _Bool bool;
+#define true 1
+#define false 0
 #define likely(x) __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
 #define __force
@@ -190,10 +193,11 @@ def expectations(spec: ObjectSpec) -> dict[str, Expect]:
     return out
 
 
-_NAMED = {"INT_MIN": -(2**31), "INT_MAX": 2**31 - 1, "POINTER_VALUE": 0xBADCAFE}
+_NAMED = {"INT_MIN": -(2**31), "INT_MAX": 2**31 - 1}
 
 
 def _int(s: str) -> int | None:
+    """A stated return value; None for POINTER_VALUE (test_loader: "some pointer")."""
     s = s.strip()
     if s in _NAMED:
         return _NAMED[s]
@@ -220,6 +224,8 @@ class Outcome:
     runs: int = 0  # test runs compared
     mismatches: list[str] = field(default_factory=list)
     reason: str = ""
+    #: the kernel's return value on TEST_DATA, when the test states one
+    kernel_retval: int | None = None
 
 
 def _first(msg: str) -> str:
@@ -231,8 +237,13 @@ def _first(msg: str) -> str:
 
 
 def _alone(spec: ObjectSpec, prog: ProgramSpec) -> ObjectSpec:
+    """``prog`` with the object's maps, and the programs the object's PROG_ARRAYs
+    are initialised with (their slots must name loaded programs)."""
+    names = {prog.name}
+    for m in spec.maps.values():
+        names.update(str(v) for v in (m.extra.get("values") or {}).values())
     return ObjectSpec(
-        programs={prog.name: prog},
+        programs={n: p for n, p in spec.programs.items() if n in names},
         maps=dict(spec.maps),
         license=spec.license,
         btf=spec.btf,
@@ -256,7 +267,13 @@ def _retval(prog, data: bytes) -> str:
 def run_program(
     spec: ObjectSpec, prog: ProgramSpec, frames: list[bytes], file: str, expect: Expect | None
 ) -> Outcome:
-    """Load ``prog`` alone in both backends; compare verdicts, then test-run results."""
+    """Load ``prog`` alone in both backends; compare verdicts, then test-run results.
+
+    Results are compared where they are meant to be reproducible: the samples
+    (packet counters: every frame, then their maps) and the selftests that state
+    their return value (``__retval``). Other selftests may return a pointer's bits
+    or a random number, which no second implementation can reproduce.
+    """
     out = Outcome(file, prog.name, prog.section, prog.prog_type, "", expect=expect)
     if prog.prog_type in NOT_YET:
         out.status = "type not supported yet"
@@ -274,7 +291,7 @@ def run_program(
         kernel = _load(one, "kernel")
         out.kernel = "accepted"
     except BpfError as e:
-        out.kernel = f"refused: {_first(e)}"
+        out.kernel = f"refused: {_reason(e)}"
     try:
         if out.user.startswith("not supported"):
             out.status = "user backend cannot load"
@@ -285,21 +302,50 @@ def run_program(
             out.status = "both refuse"
         else:
             out.status = "both accept"
-            up, kp = user.program(), kernel.program()
-            for i, data in enumerate([TEST_DATA, *frames]):
-                a, b = _retval(up, data), _retval(kp, data)
-                out.runs += 1
-                if a != b:
-                    out.mismatches.append(f"input {i}: pybpf {a}, kernel {b}")
-            if out.mismatches:
-                out.status = "results differ"
+            sample = file.startswith("samples/")
+            if sample or (expect is not None and expect.retval is not None):
+                _compare_runs(out, user, kernel, [TEST_DATA, *frames], maps=sample)
     finally:
         if kernel is not None:
             kernel.close()
     return out
 
 
-def corpus_frames(limit: int = 8) -> list[bytes]:
+def _compare_runs(out: Outcome, user, kernel, inputs: list[bytes], maps: bool) -> None:
+    """Run both on every input, on CPU 0 (pybpf's default; samples key maps by the CPU)."""
+    up, kp = user.program(out.program), kernel.program(out.program)
+    cpus = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {0})
+    try:
+        for i, data in enumerate(inputs):
+            a, b = _retval(up, data), _retval(kp, data)
+            if i == 0 and b.lstrip("-").isdigit():
+                out.kernel_retval = int(b)
+            out.runs += 1
+            if a != b:
+                out.mismatches.append(f"input {i}: pybpf {a}, kernel {b}")
+    finally:
+        os.sched_setaffinity(0, cpus)
+    if maps:
+        for name, um in user.maps.items():
+            if um.type not in (uapi.BPF_MAP_TYPE_HASH, uapi.BPF_MAP_TYPE_ARRAY):
+                continue
+            if sorted(um.items()) != sorted(kernel.maps[name].items()):
+                out.mismatches.append(f"map {name!r} differs after the runs")
+    if out.mismatches:
+        out.status = "results differ"
+
+
+def _reason(e: BaseException) -> str:
+    """The kernel verifier's own last words (the log's last line that is not statistics)."""
+    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+    for ln in reversed(lines):
+        if not ln.startswith(("processed ", "verification time", "stack depth", "mark_precise")):
+            return ln[:200]
+    return _first(str(e))
+
+
+def corpus_frames(limit: int | None = 8) -> list[bytes]:
     """The first frames of every capture in tests/data/pcaps (Ethernet ones)."""
     from pybpf.net.capture import read_packets
 
@@ -315,8 +361,13 @@ def corpus_frames(limit: int = 8) -> list[bytes]:
     return out
 
 
-def run_file(src: Path, env: dict[str, list[Path]], frames: list[bytes]) -> Iterator[Outcome]:
-    """Every in-scope program of one file (or one outcome saying why the file fails)."""
+def run_file(
+    src: Path, env: dict[str, list[Path]], frames: list[bytes], sample_frames: list[bytes]
+) -> Iterator[Outcome]:
+    """Every in-scope program of one file (or one outcome saying why the file fails).
+
+    Samples run on ``sample_frames`` (every frame of the captures), selftests on ``frames``.
+    """
     try:
         obj = compile_source(src, env)
     except CompileError as e:
@@ -334,7 +385,8 @@ def run_file(src: Path, env: dict[str, list[Path]], frames: list[bytes]) -> Iter
         e = exp.get(prog.name)
         if e is not None and e.auxiliary:
             continue
-        yield run_program(spec, prog, frames, rel(src), e)
+        inputs = sample_frames if SAMPLES in src.parents else frames
+        yield run_program(spec, prog, inputs, rel(src), e)
 
 
 def _compile_reason(text: str) -> str:
@@ -345,3 +397,67 @@ def _compile_reason(text: str) -> str:
         if "error:" in ln:
             return ln.split("error:", 1)[1].strip()[:160]
     return _first(text)
+
+
+# ---- figures --------------------------------------------------------------------------------
+
+_ORDER = (
+    "both accept",
+    "both refuse",
+    "verdicts differ",
+    "results differ",
+    "user backend cannot load",
+    "object refused",
+    "does not compile",
+    "type not supported yet",
+)
+
+
+def figures(outcomes: list[Outcome]) -> str:
+    """The report: counts by outcome and tree, then every failure with its reason."""
+    from collections import Counter
+
+    files = {o.file for o in outcomes}
+    bad_files = {o.file for o in outcomes if o.status in ("does not compile", "object refused")}
+    progs = [o for o in outcomes if o.program != "*"]
+    run = [o for o in progs if o.status != "type not supported yet"]
+    lines = [
+        f"corpus: {version()}: {len(files)} files with packet programs",
+        f"  compile with pybpf's headers: {len(files) - len([o for o in outcomes if o.status == 'does not compile'])}"
+        f" of {len(files)} files; objects pybpf reads: {len(files) - len(bad_files)}",
+        f"  programs: {len(progs)} ({len(run)} socket filters, "
+        f"{len(progs) - len(run)} XDP/tc/cgroup_skb: type not supported yet)",
+    ]
+    by = Counter(o.status for o in outcomes)
+    for st in _ORDER:
+        if by.get(st):
+            unit = "files" if st in ("does not compile", "object refused") else "programs"
+            lines.append(f"  {st}: {by[st]} {unit}")
+    agree = by.get("both accept", 0) + by.get("both refuse", 0)
+    judged = agree + by.get("verdicts differ", 0) + by.get("results differ", 0)
+    lines.append(f"  pybpf agrees with the kernel on {agree} of {judged} socket filters both load")
+    runs = sum(o.runs for o in run)
+    lines.append(f"  test runs compared: {runs} ({sum(len(o.mismatches) for o in run)} differ)")
+    stated = [o for o in run if o.expect and o.expect.success is not None and o.kernel]
+    k_ok = sum((o.kernel == "accepted") == o.expect.success for o in stated if o.expect)
+    lines.append(f"  the kernel matches the tests' own __success/__failure in {k_ok} of {len(stated)}")
+    lines.append("")
+    for o in outcomes:
+        if o.status in ("both accept", "both refuse", "type not supported yet"):
+            continue
+        why = o.reason or "; ".join(o.mismatches[:3]) or f"pybpf {o.user}; kernel {o.kernel}"
+        lines.append(f"{o.status:24} {o.file} {o.program}: {why}")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":  # the report: python tests/spec/kernel_corpus.py
+    import tempfile
+
+    sys_path = str(Path(__file__).resolve().parents[1])
+    import sys
+
+    sys.path.insert(0, sys_path)
+    env = build_env(Path(tempfile.mkdtemp(prefix="pybpf-corpus-")))
+    sel, allf = corpus_frames(), corpus_frames(None)
+    outs = [o for src in sources() for o in run_file(src, env, sel, allf)]
+    print(figures(outs))
