@@ -561,10 +561,7 @@ def helpers(
             calls = [i.imm for i in isa.decode(code, check=False) if isa.is_helper_call(i)]
             if len(calls) == 1:
                 ids[int(s.name[4:])] = calls[0]
-    return {
-        n: HelperDef(ids.get(i, -1), protos.get(i, ()))
-        for i, n in enumerate(names_)
-    }
+    return {n: HelperDef(ids.get(i, -1), protos.get(i, ())) for i, n in enumerate(names_)}
 
 
 # ---- comparison -------------------------------------------------------------------------------
@@ -659,7 +656,9 @@ def compare(ref: HeaderSet, new: HeaderSet, header: str, wd: Path) -> Diff:
         if w == v:
             continue
         if w is None:
-            d.problems.setdefault(k, f"{exprs[k]} is {v.value:#x} in {ref.name}, not a constant here")
+            d.problems.setdefault(
+                k, f"{exprs[k]} is {v.value:#x} in {ref.name}, not a constant here"
+            )
         elif is_sentinel(k) and w.value >= v.value and w.size == v.size:
             d.grown.append(k)
         elif w.value == v.value >= 0 and w.size == v.size:

@@ -64,9 +64,7 @@ NOT_YET = {
     uapi.BPF_PROG_TYPE_SCHED_ACT,
     uapi.BPF_PROG_TYPE_CGROUP_SKB,
 }
-_SEC_RE = re.compile(
-    r'SEC\("(socket|xdp|tc|tcx|classifier|action|cgroup_skb)[^"]*"\)'
-)
+_SEC_RE = re.compile(r'SEC\("(socket|xdp|tc|tcx|classifier|action|cgroup_skb)[^"]*"\)')
 #: the selftests' input to BPF_PROG_TEST_RUN (test_loader.c: TEST_DATA_LEN zero bytes)
 TEST_DATA = bytes(64)
 
@@ -348,7 +346,6 @@ def _reason(e: BaseException) -> str:
 def corpus_frames(limit: int | None = 8) -> list[bytes]:
     """The first frames of every capture in tests/data/pcaps (Ethernet ones)."""
     from pybpf.net.capture import read_packets
-
     from support.paths import captures
 
     out = []
@@ -440,7 +437,9 @@ def figures(outcomes: list[Outcome]) -> str:
     lines.append(f"  test runs compared: {runs} ({sum(len(o.mismatches) for o in run)} differ)")
     stated = [o for o in run if o.expect and o.expect.success is not None and o.kernel]
     k_ok = sum((o.kernel == "accepted") == o.expect.success for o in stated if o.expect)
-    lines.append(f"  the kernel matches the tests' own __success/__failure in {k_ok} of {len(stated)}")
+    lines.append(
+        f"  the kernel matches the tests' own __success/__failure in {k_ok} of {len(stated)}"
+    )
     lines.append("")
     for o in outcomes:
         if o.status in ("both accept", "both refuse", "type not supported yet"):

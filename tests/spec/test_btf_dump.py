@@ -14,6 +14,7 @@ import subprocess
 from collections import Counter
 from pathlib import Path
 
+import header_probe as hp
 import pytest
 from click.testing import CliRunner
 
@@ -21,8 +22,6 @@ from pybpf.cli import main
 from pybpf.spec.btf import BTF
 from pybpf.spec.btf_dump import dump_c, dump_raw, read_btf
 from pybpf.spec.cc import compile_c
-
-import header_probe as hp
 from support.paths import DATA, PCAPS
 
 _TAGS = {4: "struct", 5: "union", 6: "enum", 19: "enum"}
@@ -30,9 +29,7 @@ _TAGS = {4: "struct", 5: "union", 6: "enum", 19: "enum"}
 
 def named_types(btf: BTF) -> dict[str, str]:
     """C spellings of every struct, union, enum and typedef with a name of its own."""
-    seen = Counter(
-        (t.kind in _TAGS, t.name) for t in btf.types if t.name and t.kind in (*_TAGS, 8)
-    )
+    seen = Counter((t.kind in _TAGS, t.name) for t in btf.types if t.name and t.kind in (*_TAGS, 8))
     out = {}
     for t in btf.types:
         if not t.name or seen[(t.kind in _TAGS, t.name)] > 1 or t.name.startswith("__builtin"):
@@ -62,8 +59,11 @@ def test_roundtrip_of_the_hard_cases(tmp_path):
     original = hp.btf_layouts(btf, want)
     text = dump_c(btf)
     again = dumped_layouts(text, want, tmp_path, "dump")
-    diff = {k: hp._layout_diff(original[k], again.get(k, hp.Layout("?", -1))) for k in original
-            if again.get(k) != original[k]}
+    diff = {
+        k: hp._layout_diff(original[k], again.get(k, hp.Layout("?", -1)))
+        for k in original
+        if again.get(k) != original[k]
+    }
     assert not diff, diff
     assert "__attribute__((packed))" in text and "mode(byte)" in text
     assert "\tenum {\n\t\tINLINE_X = 0," in text  # anonymous: printed where it is used
@@ -94,8 +94,15 @@ def test_dump_refuses_what_is_not_btf(tmp_path):
     nodebug = tmp_path / "nodebug.c"
     nodebug.write_text("int x = 1;\n")
     obj = tmp_path / "nodebug.o"
-    exe = [*hp.compiler_command(), "-target", "bpfel-freestanding", "-c", str(nodebug), "-o",
-           str(obj)]
+    exe = [
+        *hp.compiler_command(),
+        "-target",
+        "bpfel-freestanding",
+        "-c",
+        str(nodebug),
+        "-o",
+        str(obj),
+    ]
     subprocess.run(exe, check=True, capture_output=True, timeout=120)
     res = runner.invoke(main, ["btf", "dump", str(obj)])
     assert res.exit_code == 1 and "has no .BTF section" in res.output
@@ -167,15 +174,18 @@ def test_every_kernel_type_keeps_its_layout_and_bpftool_is_measured_alike(tmp_pa
     kernel = hp.btf_layouts(btf, want)
     ours = dumped_layouts(dump_c(btf), want, tmp_path, "pybpf")
     wrong = [k for k in kernel if ours.get(k) != kernel[k]]
-    assert not wrong, [(k, hp._layout_diff(kernel[k], ours[k]) if k in ours else "missing")
-                       for k in wrong[:20]]
+    assert not wrong, [
+        (k, hp._layout_diff(kernel[k], ours[k]) if k in ours else "missing") for k in wrong[:20]
+    ]
     assert len(kernel) > 10000
     bpftool = shutil.which("bpftool")
     if bpftool is None:
         pytest.skip("bpftool is not installed: its dump cannot be measured")
     res = subprocess.run(
         [bpftool, "btf", "dump", "file", str(hp.VMLINUX), "format", "c"],
-        capture_output=True, text=True, timeout=600,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert res.returncode == 0, res.stderr
     theirs = dumped_layouts(res.stdout, want, tmp_path, "bpftool")
@@ -183,5 +193,7 @@ def test_every_kernel_type_keeps_its_layout_and_bpftool_is_measured_alike(tmp_pa
     assert set(theirs) == set(ours)
     differ = [k for k in kernel if theirs.get(k) != ours.get(k)]
     assert all(ours[k] == kernel[k] for k in differ)
-    print(f"{len(kernel)} types; bpftool's dump differs from the kernel in {len(differ)}: "
-          f"{differ[:8]}")
+    print(
+        f"{len(kernel)} types; bpftool's dump differs from the kernel in {len(differ)}: "
+        f"{differ[:8]}"
+    )

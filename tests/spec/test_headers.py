@@ -27,6 +27,8 @@ import re
 import subprocess
 from pathlib import Path
 
+import header_probe as hp
+import kernel_corpus
 import pytest
 
 from pybpf import isa, uapi
@@ -35,9 +37,6 @@ from pybpf.spec.btf import BTF
 from pybpf.spec.cc import BASE_FLAGS, INCLUDE_DIR, compile_c, compiler_command, shipped_headers
 from pybpf.spec.elf import load_object
 from pybpf.spec.helper_decls import DECLS
-
-import header_probe as hp
-import kernel_corpus
 
 #: the headers libbpf-style programs include (issue 17)
 HEADERS = [
@@ -129,8 +128,11 @@ def test_agrees_with_the_running_kernels_btf(header, workdir):
     known = hp.btf_enumerators(kernel)
     mine = {e: e for e in n.enumerators if e in known}
     values = hp.evaluate(MINE, hp.includes(header), mine, workdir)
-    wrong = {e: (values.get(e), known[e].value) for e in mine if values.get(e, None) is None
-             or values[e].value != known[e].value}
+    wrong = {
+        e: (values.get(e), known[e].value)
+        for e in mine
+        if values.get(e, None) is None or values[e].value != known[e].value
+    }
     assert not wrong, wrong
     # every enumerator of an enum the header shares with the kernel is in the header
     missing = []
@@ -202,8 +204,17 @@ def test_include_search_is_pybpf_s_headers_and_the_compiler_s_only(tmp_path):
     src = tmp_path / "v.c"
     src.write_text("int x;\n")
     res = subprocess.run(
-        [*compiler_command(), *BASE_FLAGS, "-I", str(INCLUDE_DIR), "-v", "-c", str(src), "-o",
-         str(tmp_path / "v.o")],
+        [
+            *compiler_command(),
+            *BASE_FLAGS,
+            "-I",
+            str(INCLUDE_DIR),
+            "-v",
+            "-c",
+            str(src),
+            "-o",
+            str(tmp_path / "v.o"),
+        ],
         capture_output=True,
         text=True,
         timeout=120,
@@ -242,7 +253,9 @@ def test_the_comparison_finds_what_is_wrong(tmp_path, workdir):
     text = p.read_text()
     text = text.replace("#define ETH_P_IP\t0x0800", "#define ETH_P_IP\t0x0801")
     text = text.replace("#define ETH_P_ARP\t0x0806\n", "")
-    text = text.replace("\t__be16\t\th_proto;\n} __attribute__((packed));", "\t__be32\t\th_proto;\n};")
+    text = text.replace(
+        "\t__be16\t\th_proto;\n} __attribute__((packed));", "\t__be32\t\th_proto;\n};"
+    )
     p.write_text(text)
     d = hp.compare(MINE, hp.HeaderSet("bad", (bad,)), "linux/if_ether.h", workdir)
     assert set(d.problems) == {"ETH_P_IP", "ETH_P_ARP", "struct ethhdr"}, d.problems
@@ -296,9 +309,22 @@ def test_libbpf_macros_compile_to_the_same_object_as_libbpf_s(tmp_path):
     for hs in (ref, MINE):
         obj = tmp_path / f"m-{hs.name}.o"
         res = subprocess.run(
-            [*compiler_command(), "-target", "bpfel-freestanding", "-g", "-O2", "-mcpu=v3",
-             *hs.flags(), "-c", str(src), "-o", str(obj)],
-            capture_output=True, text=True, timeout=120,
+            [
+                *compiler_command(),
+                "-target",
+                "bpfel-freestanding",
+                "-g",
+                "-O2",
+                "-mcpu=v3",
+                *hs.flags(),
+                "-c",
+                str(src),
+                "-o",
+                str(obj),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
         assert res.returncode == 0, res.stderr
         objs[hs.name] = load_object(obj)
@@ -309,6 +335,10 @@ def test_libbpf_macros_compile_to_the_same_object_as_libbpf_s(tmp_path):
     for name in ("hosts", "jumps"):
         ma, mb = a.maps[name], b.maps[name]
         assert (ma.type, ma.key_size, ma.value_size, ma.max_entries, ma.flags) == (
-            mb.type, mb.key_size, mb.value_size, mb.max_entries, mb.flags
+            mb.type,
+            mb.key_size,
+            mb.value_size,
+            mb.max_entries,
+            mb.flags,
         )
     assert b.maps["hosts"].value_size == 20

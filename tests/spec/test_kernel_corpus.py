@@ -19,9 +19,8 @@ from __future__ import annotations
 
 import re
 
-import pytest
-
 import kernel_corpus as kc
+import pytest
 
 pytestmark = [pytest.mark.slow, pytest.mark.kernel]
 

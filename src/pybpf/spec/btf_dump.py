@@ -217,7 +217,11 @@ class CDumper:
             return
         self._declared.add(tid)
         t = self.types[tid]
-        word = "union" if (t.kind == BTF_KIND_UNION or (t.kind == BTF_KIND_FWD and t.kind_flag)) else "struct"
+        word = (
+            "union"
+            if (t.kind == BTF_KIND_UNION or (t.kind == BTF_KIND_FWD and t.kind_flag))
+            else "struct"
+        )
         self._out.append(f"{word} {self.name(tid)};\n\n")
 
     def define(self, tid: int) -> None:
@@ -335,14 +339,11 @@ class CDumper:
         out = []
         while cur < to:
             gap = to - cur
-            for name, bits in _PADS:
-                if cur % bits == 0 and gap >= bits:
-                    n = bits
-                    break
-            else:
-                # up to the next byte (or the end), in the unit that holds cur
-                n = min(gap, 8 - cur % 8) if cur % 8 else min(gap, 8)
-                name = "char"
+            fits = [(nm, b) for nm, b in _PADS if cur % b == 0 and gap >= b]
+            if fits:
+                name, n = fits[0]
+            else:  # up to the next byte (or the end), inside the byte that holds cur
+                name, n = "char", min(gap, 8 - cur % 8) if cur % 8 else min(gap, 8)
             out.append(f"{ind}{name}: {n};")
             cur += n
         return out

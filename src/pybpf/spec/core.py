@@ -121,7 +121,9 @@ def _skip_mods(btf: BTF, tid: int) -> int:
 
 
 def _find_type(btf: BTF, kind: int, name: str) -> int | None:
-    kinds = (BTF_KIND_ENUM, BTF_KIND_ENUM64) if kind in (BTF_KIND_ENUM, BTF_KIND_ENUM64) else (kind,)
+    kinds = (
+        (BTF_KIND_ENUM, BTF_KIND_ENUM64) if kind in (BTF_KIND_ENUM, BTF_KIND_ENUM64) else (kind,)
+    )
     for k in kinds:
         tid = btf.find(name, k)
         if tid is not None:
