@@ -137,7 +137,8 @@ def build_env(workdir: Path) -> dict[str, list[Path]]:
         (gen / "vmlinux.h").write_text(dump_c(read_btf(vmlinux)))
     return {
         "samples": [shim, gen, SAMPLES, SELFTESTS],
-        "selftests": [gen, SELFTESTS],
+        # the selftests' build finds <../../../tools/include/linux/filter.h> three levels down
+        "selftests": [gen, SELFTESTS, TREE / "tools" / "testing" / "selftests"],
     }
 
 
