@@ -73,8 +73,6 @@ def neg(e: int) -> int:
 
 HEADER = """#include <bpf_helpers.h>
 char _license[] SEC("license") = "GPL";
-struct bpf_dynptr { __u64 __opaque[2]; } __attribute__((aligned(8)));
-struct bpf_timer { __u64 __opaque[2]; } __attribute__((aligned(8)));
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__type(key, __u32);

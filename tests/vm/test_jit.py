@@ -250,7 +250,6 @@ def test_helpers_see_the_registers_and_pc_of_the_call() -> None:
 CALLBACKS_C = r"""
 #include <bpf_helpers.h>
 char _license[] SEC("license") = "GPL";
-struct bpf_timer { __u64 __opaque[2]; } __attribute__((aligned(8)));
 struct { __uint(type, BPF_MAP_TYPE_ARRAY); __type(key, __u32); __type(value, __u64);
          __uint(max_entries, 8); } out SEC(".maps");
 struct elem { __u64 fired; struct bpf_timer t; };

@@ -390,7 +390,7 @@ def value(skb: Any, ad: int, a: int, x: int, cpu: int = 0, rng: Any = None) -> i
     if ad == SKF_AD_NLATTR_NEST:
         return skb_get_nlattr_nest(skb, a, x)
     if ad == SKF_AD_RANDOM:
-        from ..helpers.time import get_prandom_u32  # noqa: PLC0415
+        from ..helpers.time import get_prandom_u32
 
         return get_prandom_u32(None)
     raise ValueError(f"SKF_AD {ad} is not a value load")

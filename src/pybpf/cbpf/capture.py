@@ -45,7 +45,7 @@ class FilterRun:
     def replay_result(self) -> Any:
         """The same counts as a :class:`pybpf.net.replay.ReplayResult` (a packet socket's
         vocabulary: received, accepted, dropped_by_filter, delivered_bytes ...)."""
-        from ..net.replay import ReplayResult  # noqa: PLC0415
+        from ..net.replay import ReplayResult
 
         counters = {
             "received": self.packets,
@@ -74,7 +74,7 @@ def filter_captures(
     warn: Callable[[str], None] | None = None,
 ) -> FilterRun:
     """Run ``expression`` (compiled by libpcap) over every record of ``files``."""
-    from ..net.capture import open_capture  # noqa: PLC0415
+    from ..net.capture import open_capture
 
     res = FilterRun(expression)
 

@@ -55,8 +55,8 @@ def classic_file(path: str | os.PathLike[str]) -> list[SockFilter] | None:
 
 def verify_classic(prog: list[SockFilter], name: str) -> tuple[bool, str]:
     """``pybpf verify`` of a classic program: the kernel's bpf_check_classic verdict."""
-    from .check import ClassicError, check_classic  # noqa: PLC0415
-    from .convert import convert_filter  # noqa: PLC0415
+    from .check import ClassicError, check_classic
+    from .convert import convert_filter
 
     try:
         check_classic(prog)
@@ -72,13 +72,13 @@ def verify_classic(prog: list[SockFilter], name: str) -> tuple[bool, str]:
 
 def classic_listing(prog: list[SockFilter], *, ebpf: bool = False, hex: bool = False) -> str:
     """``pybpf disasm`` of a classic program: tcpdump -d's listing, or the converted eBPF."""
-    from .printer import image  # noqa: PLC0415
+    from .printer import image
 
     if not ebpf:
         return image(prog)
-    from ..asm.disasm import listing  # noqa: PLC0415
-    from .check import check_classic  # noqa: PLC0415
-    from .convert import convert_filter  # noqa: PLC0415
+    from ..asm.disasm import listing
+    from .check import check_classic
+    from .convert import convert_filter
 
     check_classic(prog)
     return str(listing(convert_filter(prog), hex=hex))

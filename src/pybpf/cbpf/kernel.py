@@ -16,8 +16,10 @@ import errno as E
 import os
 import socket
 from collections.abc import Sequence
+from typing import Any
 
-from ..errors import KernelError
+from .. import uapi
+from ..errors import KernelError, NotSupportedError
 from ..uapi import SO_ATTACH_FILTER, SO_DETACH_FILTER
 from .insn import SOCK_FILTER_SIZE, SockFilter, decode, encode
 
@@ -109,8 +111,8 @@ class KernelClassicFilter:
     """
 
     def __init__(self, prog: Sequence[SockFilter], *, name: str = "", rig: object = None):
-        from .check import check_classic  # noqa: PLC0415
-        from .convert import convert_filter  # noqa: PLC0415
+        from .check import check_classic
+        from .convert import convert_filter
 
         self.filter = list(prog)
         check_classic(self.filter)
@@ -127,7 +129,7 @@ class KernelClassicFilter:
     def run(self, data_or_skb: object) -> int:
         """Bytes of the frame the filtered socket received (raises KernelError when the
         receive path dropped the frame before any socket)."""
-        from ..kernel.netns import shared_rig  # noqa: PLC0415
+        from ..kernel.netns import shared_rig
 
         frame_of = getattr(data_or_skb, "frame", None)
         frame = frame_of() if callable(frame_of) else bytes(data_or_skb)  # type: ignore[call-overload]
@@ -144,9 +146,9 @@ class KernelClassicFilter:
     def test_run(self, data: bytes, repeat: int = 1, ctx_in: bytes | None = None) -> object:
         """BPF_PROG_TEST_RUN of the converted eBPF (loaded with bpf() on first use)."""
         if self._kp is None:
-            from .program import ClassicProgram  # noqa: PLC0415
+            from .convert import convert_filter
 
-            self._kp = ClassicProgram(self.filter).kernel_program()
+            self._kp = load_converted(convert_filter(self.filter))
         return self._kp.test_run(data, repeat, ctx_in)  # type: ignore[attr-defined]
 
     def close(self) -> None:
@@ -156,3 +158,25 @@ class KernelClassicFilter:
 
     def __repr__(self) -> str:
         return f"<KernelClassicFilter {self.name or '(anonymous)'} {len(self.filter)} insns>"
+
+
+def load_converted(insns: Any, **kw: Any) -> Any:
+    """A converted classic filter loaded into the running kernel as a socket filter.
+
+    The kernel verifies it. A program that uses SKF_AD_PAY_OFFSET,
+    SKF_AD_NLATTR[_NEST] or SKF_AD_HATYPE needs a kernel-internal call that
+    bpf() cannot express: NotSupportedError, naming it (attach the classic
+    program with SO_ATTACH_FILTER instead).
+    """
+    from ..kernel.program import KernelProgram
+    from .convert import internal_calls_in
+
+    internal = internal_calls_in(insns)
+    if internal:
+        pc, what = internal[0]
+        raise NotSupportedError(
+            f"the converted program calls the kernel-internal {what} (insn {pc}); "
+            "bpf() cannot load that: attach the classic filter with SO_ATTACH_FILTER",
+            errno=E.EOPNOTSUPP,
+        )
+    return KernelProgram(insns, uapi.BPF_PROG_TYPE_SOCKET_FILTER, **kw)

@@ -54,7 +54,6 @@ from .convert import (
     INTERNAL_CALLS,
     convert_filter,
     internal_call_id,
-    internal_calls_in,
 )
 from .insn import (
     SKF_AD_HATYPE,
@@ -83,7 +82,7 @@ def _internal_helper(ad: int, fn: Any) -> Helper:
 
 def classic_helpers() -> dict[int, Helper]:
     """The calls a converted classic program makes: two public helpers, the internal ones."""
-    from ..helpers import HELPERS  # noqa: PLC0415
+    from ..helpers import HELPERS
 
     return {
         FUNC_GET_PRANDOM_U32: HELPERS[FUNC_GET_PRANDOM_U32],
@@ -107,13 +106,13 @@ def classic_helpers() -> dict[int, Helper]:
 
 def make_engine(insns: Sequence[Insn], engine: str, *, budget: int | None = None) -> Any:
     """An Interpreter or JitEngine for a converted classic program (no eBPF verifier)."""
-    from ..vm.interp import DEFAULT_BUDGET, Interpreter  # noqa: PLC0415
+    from ..vm.interp import DEFAULT_BUDGET, Interpreter
 
     helpers = classic_helpers()
     if engine == "interp":
         return Interpreter(insns, helpers=helpers, budget=budget or DEFAULT_BUDGET)
     if engine == "jit":
-        from ..vm.jit import JitEngine  # noqa: PLC0415
+        from ..vm.jit import JitEngine
 
         return JitEngine(insns, helpers=helpers, budget=budget or DEFAULT_BUDGET)
     raise BpfError(f"unknown engine {engine!r} (choose from {', '.join(ENGINES)})")
@@ -154,7 +153,7 @@ class _Record:
 
 def _ctx_reads(insns: Sequence[Insn]) -> set[int]:
     """The __sk_buff offsets a converted program loads (from R6, the context)."""
-    from .convert import REG_CTX  # noqa: PLC0415
+    from .convert import REG_CTX
 
     return {i.off for i in insns if i.code & 0x07 == 0x01 and i.src == REG_CTX}
 
@@ -190,7 +189,7 @@ class ClassicProgram:
         kernel_checks: bool = True,
     ):
         if isinstance(prog, (bytes, bytearray, memoryview)):
-            from .insn import decode  # noqa: PLC0415
+            from .insn import decode
 
             filt = decode(prog)
         else:
@@ -216,7 +215,7 @@ class ClassicProgram:
             self._vm = ClassicVM(filt)
         else:
             self._engine = make_engine(self.insns, engine, budget=budget)
-            from ..vm.memory import Memory  # noqa: PLC0415
+            from ..vm.memory import Memory
 
             self._mem = Memory()
             self._image = bytearray(_SIZEOF_SK_BUFF)
@@ -312,8 +311,8 @@ class ClassicProgram:
         EtherType with too few bytes for its header). ``ctx_in`` (an
         ``__sk_buff`` to start from) is not modelled for classic programs.
         """
-        from ..api import TestRunResult  # noqa: PLC0415
-        from ..user.program import TEST_RUN_MAX_DATA  # noqa: PLC0415
+        from ..api import TestRunResult
+        from ..user.program import TEST_RUN_MAX_DATA
 
         if ctx_in is not None:
             raise NotSupportedError(
@@ -347,28 +346,15 @@ class ClassicProgram:
         return encode(self.filter, byteorder)
 
     def kernel_program(self, **kw: Any) -> Any:
-        """The converted eBPF loaded into the running kernel (a KernelProgram).
+        """The converted eBPF loaded into the running kernel (a KernelProgram); see
+        :func:`pybpf.cbpf.kernel.load_converted`."""
+        from .kernel import load_converted
 
-        The kernel verifies it as a socket filter. A program that uses
-        SKF_AD_PAY_OFFSET, SKF_AD_NLATTR[_NEST] or SKF_AD_HATYPE needs a
-        kernel-internal call that bpf() cannot express: NotSupportedError, naming
-        it (attach the classic program with :meth:`attach` instead).
-        """
-        internal = internal_calls_in(self.insns)
-        if internal:
-            pc, what = internal[0]
-            raise NotSupportedError(
-                f"the converted program calls the kernel-internal {what} (insn {pc}); "
-                "bpf() cannot load that: attach the classic filter with SO_ATTACH_FILTER",
-                errno=E.EOPNOTSUPP,
-            )
-        from ..kernel.program import KernelProgram  # noqa: PLC0415
-
-        return KernelProgram(self.insns, uapi.BPF_PROG_TYPE_SOCKET_FILTER, **kw)
+        return load_converted(self.insns, **kw)
 
     def attach(self, sock: Any) -> None:
         """setsockopt(SO_ATTACH_FILTER) on a real socket (or fd): the kernel checks and runs it."""
-        from .kernel import attach_filter  # noqa: PLC0415
+        from .kernel import attach_filter
 
         attach_filter(sock, self.filter)
 
@@ -387,7 +373,7 @@ class ClassicProgram:
 
 def load_classic(path: str | os.PathLike[str], **kw: Any) -> ClassicProgram:
     """A ClassicProgram from a file in any form :func:`pybpf.cbpf.forms.read_classic` reads."""
-    from .forms import read_classic  # noqa: PLC0415
+    from .forms import read_classic
 
     kw.setdefault("name", os.path.basename(os.fspath(path)))
     return ClassicProgram(read_classic(path), **kw)

@@ -29,6 +29,7 @@ COMMAND_MODULES = (
     "demo",
     "iov",
     "seccomp",
+    "btf",
 )
 
 

@@ -48,7 +48,7 @@ def _write(path: str, data: bytes) -> None:
 
 
 def _policy(path: str, arch: str) -> list:
-    from ..seccomp import read_policy  # noqa: PLC0415
+    from ..seccomp import read_policy
 
     return read_policy(path, arch=arch)
 
@@ -72,10 +72,10 @@ def seccomp_group() -> None:
 )
 def dump_command(policy: str, arch: str | None, fmt: str) -> None:
     """Disassemble POLICY (and say whether seccomp(2) would accept it)."""
-    from ..cbpf import printer  # noqa: PLC0415
-    from ..cbpf.check import ClassicError  # noqa: PLC0415
-    from ..seccomp.check import check_seccomp  # noqa: PLC0415
-    from ..seccomp.text import dump, guess_arch  # noqa: PLC0415
+    from ..cbpf import printer
+    from ..cbpf.check import ClassicError
+    from ..seccomp.check import check_seccomp
+    from ..seccomp.text import dump, guess_arch
 
     prog = _policy(policy, arch or "x86_64")
     arch = arch or guess_arch(prog)
@@ -96,8 +96,8 @@ def dump_command(policy: str, arch: str | None, fmt: str) -> None:
     elif fmt == "ddd":
         click.echo(printer.decimal(prog), nl=False)
     else:
-        from ..asm.disasm import disassemble  # noqa: PLC0415
-        from ..cbpf.convert import convert_filter  # noqa: PLC0415
+        from ..asm.disasm import disassemble
+        from ..cbpf.convert import convert_filter
 
         if rewritten is None:
             raise BpfError(f"{policy}: seccomp(2) would refuse it ({refusal}): no eBPF to show")
@@ -122,10 +122,10 @@ def asm_command(
     source: str, output: str | None, arch: str, fmt: str | None, no_check: bool
 ) -> None:
     """Assemble SOURCE (seccomp-tools text or any classic form) into a policy."""
-    from ..cbpf import printer  # noqa: PLC0415
-    from ..cbpf.insn import encode  # noqa: PLC0415
-    from ..seccomp.check import check_seccomp  # noqa: PLC0415
-    from ..seccomp.text import dump  # noqa: PLC0415
+    from ..cbpf import printer
+    from ..cbpf.insn import encode
+    from ..seccomp.check import check_seccomp
+    from ..seccomp.text import dump
 
     prog = _policy(source, arch)
     if not no_check:
@@ -190,9 +190,9 @@ def emu_command(
     kernel: bool,
 ) -> None:
     """Emulate SYSCALL (a name or number) with ARGs (64-bit, any base) under POLICY."""
-    from ..seccomp import FilterStack, SeccompData, SeccompFilter  # noqa: PLC0415
-    from ..seccomp.data import arch_value  # noqa: PLC0415
-    from ..seccomp.syscalls import resolve_syscall  # noqa: PLC0415
+    from ..seccomp import FilterStack, SeccompData, SeccompFilter
+    from ..seccomp.data import arch_value
+    from ..seccomp.syscalls import resolve_syscall
 
     if len(args) > 6:
         raise BpfError(f"a system call has at most 6 arguments, {len(args)} given")
@@ -210,7 +210,7 @@ def emu_command(
     action = st.evaluate(data)
     out: dict = action.to_json()
     if kernel:
-        from ..seccomp.kernel import run_in_kernel, unfiltered  # noqa: PLC0415
+        from ..seccomp.kernel import run_in_kernel, unfiltered
 
         got = run_in_kernel([f.filter for f in filters], nr, values, arch=arch)
         plain = unfiltered(nr, values, arch=arch)
@@ -235,9 +235,9 @@ def emu_command(
 @click.option("--arch", default=None, help="system call names in the printed dump")
 def rules_command(rules: str, output: str | None, arch: str | None) -> None:
     """Compile libseccomp RULES into a policy (raw bytes with -o, else the dump)."""
-    from ..cbpf.insn import decode  # noqa: PLC0415
-    from ..seccomp.libseccomp import parse_rules  # noqa: PLC0415
-    from ..seccomp.text import dump  # noqa: PLC0415
+    from ..cbpf.insn import decode
+    from ..seccomp.libseccomp import parse_rules
+    from ..seccomp.text import dump
 
     with open(rules) as fh:
         text = fh.read()

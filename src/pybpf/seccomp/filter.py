@@ -72,11 +72,11 @@ class SeccompFilter:
         if engine == "classic":
             self._vm = ClassicVM(self.rewritten, seccomp=True)
         else:
-            from ..vm.interp import Interpreter  # noqa: PLC0415
-            from ..vm.memory import Memory  # noqa: PLC0415
+            from ..vm.interp import Interpreter
+            from ..vm.memory import Memory
 
             if engine == "jit":
-                from ..vm.jit import JitEngine  # noqa: PLC0415
+                from ..vm.jit import JitEngine
 
                 self._engine = JitEngine(self.insns)
             else:

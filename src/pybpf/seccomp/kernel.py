@@ -66,7 +66,7 @@ class _SockFprog(ctypes.Structure):
 
 @cache
 def _runner() -> ctypes.CDLL:
-    from ..native import library  # noqa: PLC0415
+    from ..native import library
 
     lib = library("pybpf_seccomp_runner", [Path(__file__).with_name("runner.c")])
     lib.pybpf_seccomp_probe.restype = ctypes.c_int
