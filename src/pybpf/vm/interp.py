@@ -183,6 +183,13 @@ class _Gen:
         self.sites.append(k)
         return k
 
+    def _address(self, reg: int, off: int) -> str:
+        """A name holding the address ``reg + off``: the register itself, or ``a``."""
+        if off == 0:
+            return self.reg(reg)
+        self.emit(f"a = {self._addr(reg, off)}")
+        return "a"
+
     def _addr(self, reg: int, off: int) -> str:
         r = self.reg(reg)
         return r if off == 0 else f"({r} + {off & M64:#x}) & {_M64}"
@@ -199,11 +206,11 @@ class _Gen:
             b, n, u = (self.cache(k, p) for p in "bnu")
             rd = self.reg(dst)
             self.assign(dst)
-            self.emit(f"a = {self._addr(src, off)}")
-            self.emit(f"o = a - {b}")
+            a = self._address(src, off)
+            self.emit(f"o = {a} - {b}")
             fast = f"{u}[o]" if size == 1 else f"_U{size}({u}, o)[0]"
             self.emit(f"if 0 <= o <= {n}: {rd} = {fast}")
-            slow = f"{rd}, {b}, {n}, {u} = LD(a, {size}, {pc})"
+            slow = f"{rd}, {b}, {n}, {u} = LD({a}, {size}, {pc})"
             if self.loop is not None:
                 slow += f"; c{k}b, c{k}n, c{k}u = {b}, {n}, {u}"
             self.emit(f"else: {self.sync()}{slow}")
@@ -223,11 +230,11 @@ class _Gen:
             return
         k = self._site()
         b, n, u = (self.cache(k, p) for p in "bnu")
-        self.emit(f"a = {self._addr(dst, off)}")
-        self.emit(f"o = a - {b}")
+        a = self._address(dst, off)
+        self.emit(f"o = {a} - {b}")
         fast = f"{u}[o] = {value}" if size == 1 else f"_P{size}({u}, o, {value})"
         self.emit(f"if 0 <= o <= {n}: {fast}")
-        slow = f"{b}, {n}, {u} = ST(a, {size}, {value}, {pc})"
+        slow = f"{b}, {n}, {u} = ST({a}, {size}, {value}, {pc})"
         if self.loop is not None:
             slow += f"; c{k}b, c{k}n, c{k}u = {b}, {n}, {u}"
         self.emit(f"else: {self.sync()}{slow}")
