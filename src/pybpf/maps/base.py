@@ -2,7 +2,9 @@
 
 A map is one ``bytearray`` (``storage``) laid out the way the kernel lays the
 values out, plus the bookkeeping each type needs (hash buckets, LRU lists,
-trie nodes).  The public operations mirror the bpf() commands
+trie nodes).  Every type but PROG_ARRAY keeps both in C (native_map.py,
+bpf_map.h), so programs run natively use the same memory and algorithms; this
+module is the Python face.  The public operations mirror the bpf() commands
 (BPF_MAP_LOOKUP_ELEM, _UPDATE_ELEM, _DELETE_ELEM, _GET_NEXT_KEY,
 _LOOKUP_AND_DELETE_ELEM) and fail with the errno the kernel returns
 (kernel/bpf/syscall.c does the common checks, each type's file the rest).
@@ -48,6 +50,8 @@ ENOTSUPP = 524
 BPF_F_ACCESS_MASK = BPF_F_RDONLY | BPF_F_RDONLY_PROG | BPF_F_WRONLY | BPF_F_WRONLY_PROG
 #: Storage this simulation refuses to allocate (the kernel would fail with ENOMEM too).
 MAX_STORAGE = 1 << 30
+#: NR_CPUS of the largest kernel configurations: the most cpus a map may be sized for
+MAX_CPUS = 8192
 
 _NAME_RE = re.compile(r"[A-Za-z0-9_.]*")
 
@@ -371,10 +375,12 @@ class Map(MapFace):
     map_types: ClassVar[tuple[int, ...]] = ()
     #: values are per cpu (user space sees ncpus * round_up(value_size, 8) bytes)
     percpu: ClassVar[bool] = False
+    #: address of the map's struct pybpf_map (bpf_map.h); 0 for a type without one
+    native: int = 0
 
     def __new__(cls, type: int = 0, *args: Any, **kwargs: Any) -> Map:  # noqa: A002
         if cls is Map:
-            sub = Map._registry.get(type)
+            sub = Map._registry.get(type) if isinstance(type, int) else None
             if sub is None:
                 name = MAP_TYPE_NAMES.get(type, str(type))
                 raise map_err(E.EINVAL, f"map type {name} is not supported in user space")
@@ -406,15 +412,18 @@ class Map(MapFace):
             (max_entries, "max_entries"),
             (flags, "map_flags"),
         ):
-            if not 0 <= v < 1 << 32:
-                raise map_err(E.EINVAL, f"{what} {v} does not fit a u32")
+            if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v < 1 << 32:
+                raise map_err(E.EINVAL, f"{what} {v!r} does not fit a u32")
         self.type = type
         self.key_size = key_size
         self.value_size = value_size
         self.max_entries = max_entries
         self.flags = flags
         self.name = name
-        self.ncpus = ncpus if ncpus is not None else possible_cpus()
+        ncpus = ncpus if ncpus is not None else possible_cpus()
+        if not isinstance(ncpus, int) or isinstance(ncpus, bool) or not 1 <= ncpus <= MAX_CPUS:
+            raise map_err(E.EINVAL, f"ncpus {ncpus!r}: 1 to {MAX_CPUS} cpus")
+        self.ncpus = ncpus
         #: the simulated cpu a program runs on (selects the per-cpu value)
         self.cpu = 0
         self.frozen = False
@@ -553,24 +562,10 @@ class Map(MapFace):
         return self.value_offset(bytes(key))
 
     def prog_update(self, key: bytes, value: bytes, flags: int = 0) -> None:
-        """bpf_map_update_elem(): ``value_size`` bytes; per-cpu maps change this cpu's value.
-
-        As pcpu_init_value() does, a new per-cpu element starts zeroed on the other cpus.
-        """
+        """bpf_map_update_elem(): ``value_size`` bytes (per-cpu maps change this cpu's value)."""
         k = self._as_bytes(key, self.key_size, "key")
         v = self._as_bytes(value, self.value_size, "value")
-        if self.percpu:
-            self._prog_percpu_update(k, v, flags)
-        else:
-            self._update(k, v, flags)
-
-    def _prog_percpu_update(self, key: bytes, value: bytes, flags: int) -> None:
-        """A per-cpu element (always present, as in an array): replace this cpu's value."""
-        stride = round_up(self.value_size, 8)
-        old = self._lookup(key)
-        blob = bytearray(old if old is not None else bytes(stride * self.ncpus))
-        blob[self.cpu * stride : self.cpu * stride + self.value_size] = value
-        self._update(key, bytes(blob), flags)
+        self._update(k, v, flags)
 
     def prog_delete(self, key: bytes) -> None:
         """bpf_map_delete_elem()."""
