@@ -62,6 +62,7 @@ class ArrayBase(Map):
             return None
         return (i + 1).to_bytes(4, "little")
 
+
 #: what a failed op on an array says
 ARRAY_MESSAGES = {
     ("update", E.EINVAL): "bad update flags {flags:#x} (BPF_F_LOCK needs a bpf_spin_lock)",

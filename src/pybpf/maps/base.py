@@ -54,6 +54,8 @@ MAX_STORAGE = 1 << 30
 MAX_CPUS = 8192
 
 _NAME_RE = re.compile(r"[A-Za-z0-9_.]*")
+#: the ctypes objects a key or value may be given as
+_CTYPES = (ctypes._SimpleCData, ctypes.Structure, ctypes.Union, ctypes.Array)
 
 
 def round_up(n: int, a: int) -> int:
@@ -486,11 +488,13 @@ class Map(MapFace):
         return self.value_size
 
     def _as_bytes(self, obj: Any, size: int, what: str) -> bytes:
+        if type(obj) is bytes and len(obj) == size:
+            return obj
         if isinstance(obj, int) and not isinstance(obj, bool):
             if size not in (1, 2, 4, 8) or not -(1 << (8 * size - 1)) <= obj < 1 << (8 * size):
                 raise map_err(E.EINVAL, f"{what} {obj} does not fit {size} bytes")
             return (obj & ((1 << (8 * size)) - 1)).to_bytes(size, "little")
-        if isinstance(obj, ctypes._SimpleCData | ctypes.Structure | ctypes.Union | ctypes.Array):
+        if isinstance(obj, _CTYPES):
             obj = bytes(obj)
         if not isinstance(obj, bytes | bytearray | memoryview):
             raise map_err(E.EINVAL, f"{what} must be bytes, an int or a ctypes object")

@@ -68,7 +68,9 @@ class NativeMap(Map):
         ssize, psize = ctypes.c_uint64(), ctypes.c_uint64()
         err = lib.pybpf_map_mem_usage(ctypes.byref(attr), ctypes.byref(ssize), ctypes.byref(psize))
         if err:
-            raise map_err(-err, f"{self.type_name} attributes do not give a map ({os.strerror(-err)})")
+            raise map_err(
+                -err, f"{self.type_name} attributes do not give a map ({os.strerror(-err)})"
+            )
         if psize.value > MAX_PRIVATE:
             raise map_err(E.ENOMEM, f"map bookkeeping of {psize.value} bytes is too large")
         self._alloc_storage(ssize.value)

@@ -201,7 +201,7 @@ class RingBufMap(NativeMap):
                     E.EINVAL, f"ringbuf data is {len(data)} bytes, the ring has {len(self.storage)}"
                 )
             self.storage[:] = data
-        if not all(0 <= p < 1 << 64 for p in (cons, prod, pend)) or clib.lib().pybpf_ringbuf_restore(
-            self.native, cons, prod, pend
-        ):
+        if not all(
+            0 <= p < 1 << 64 for p in (cons, prod, pend)
+        ) or clib.lib().pybpf_ringbuf_restore(self.native, cons, prod, pend):
             raise map_err(E.EINVAL, f"ringbuf positions {cons}, {prod}, {pend} do not fit the ring")
