@@ -193,14 +193,16 @@ class TypedView:
 
     def _ev(self, value: Any) -> bytes:
         m = self.map
-        if self._percpu and isinstance(value, list) and len(value) == m.ncpus:
-            stride = round_up(m.value_size, 8)
-            return b"".join(self._v.encode(v).ljust(stride, b"\0") for v in value)
-        if self._percpu:
-            # the same value on every cpu
-            stride = round_up(m.value_size, 8)
-            return self._v.encode(value).ljust(stride, b"\0") * m.ncpus
-        return self._v.encode(value)
+        if not self._percpu:
+            return self._v.encode(value)
+        stride = round_up(m.value_size, 8)
+
+        def one(v: Any) -> bytes:
+            return m._as_bytes(self._v.encode(v), m.value_size, "value").ljust(stride, b"\0")
+
+        if isinstance(value, list) and len(value) == m.ncpus:
+            return b"".join(one(v) for v in value)
+        return one(value) * m.ncpus  # the same value on every cpu
 
     def lookup(self, key: Any) -> Any:
         return self._dv(self.map.lookup(self._k.encode(key)))
@@ -299,6 +301,8 @@ class MapFace(ABC):
         """Set a per-CPU map's value on every CPU at once (``values``: one per CPU)."""
         if not getattr(self, "percpu", False):
             raise MapError("not a per-cpu map", errno=E.EINVAL)
+        if not isinstance(values, list | tuple):
+            raise MapError("per-cpu values must be a list, one per cpu", errno=E.EINVAL)
         if len(values) != self.ncpus:
             raise MapError(f"{len(values)} values for {self.ncpus} cpus", errno=E.EINVAL)
         stride = round_up(self.value_size, 8)
@@ -384,7 +388,7 @@ class Map(MapFace):
         if cls is Map:
             sub = Map._registry.get(type) if isinstance(type, int) else None
             if sub is None:
-                name = MAP_TYPE_NAMES.get(type, str(type))
+                name = MAP_TYPE_NAMES.get(type, str(type)) if isinstance(type, int) else repr(type)
                 raise map_err(E.EINVAL, f"map type {name} is not supported in user space")
             return super().__new__(sub)
         return super().__new__(cls)
@@ -531,6 +535,8 @@ class Map(MapFace):
         self._check_write()
         k = self._key(key)
         v = self._as_bytes(value, self.user_value_size, "value")
+        if not isinstance(flags, int) or isinstance(flags, bool):
+            raise map_err(E.EINVAL, f"update flags must be an int, not {type(flags).__name__}")
         if flags & BPF_F_LOCK:
             # syscall.c: BPF_F_LOCK needs a bpf_spin_lock in the value (BTF); we have none
             raise map_err(E.EINVAL, "BPF_F_LOCK on a map value without bpf_spin_lock")

@@ -123,6 +123,8 @@ class RingBufMap(NativeMap):
 
     def output(self, data: bytes, flags: int = 0) -> int:
         """bpf_ringbuf_output(): 0, -EINVAL for bad flags, -EAGAIN when there is no room."""
+        if not isinstance(data, bytes | bytearray | memoryview):
+            raise map_err(E.EINVAL, f"ringbuf output takes bytes, not {type(data).__name__}")
         data = bytes(data)
         return int(self._c_output(self.native, data, len(data), self._flags(flags)))
 
