@@ -66,15 +66,45 @@ static inline int extract_bit(const uint8_t *data, uint32_t index)
 	return (data[index / 8] >> (7 - index % 8)) & 1;
 }
 
+static inline uint64_t load_be64(const uint8_t *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p, 8);
+	return __builtin_bswap64(v);
+}
+
 /* longest_prefix_match(): how many leading bits of node and key agree, at most the
- * shorter of their prefix lengths */
+ * shorter of their prefix lengths (compared 8 bytes at a time, as the kernel does) */
 static uint32_t longest_prefix_match(struct lpm_trie *trie, const struct lpm_trie_node *node,
 				     const uint8_t *data, uint32_t key_plen)
 {
 	uint32_t limit = node->prefixlen < key_plen ? node->prefixlen : key_plen;
-	uint32_t prefixlen = 0;
+	uint32_t prefixlen = 0, i = 0;
 
-	for (uint32_t i = 0; i < trie->data_size && prefixlen < limit; i++) {
+	for (; i + 8 <= trie->data_size && prefixlen < limit; i += 8) {
+		uint64_t diff = load_be64(node->data + i) ^ load_be64(data + i);
+
+		if (diff) {
+			prefixlen += __builtin_clzll(diff);
+			return prefixlen < limit ? prefixlen : limit;
+		}
+		prefixlen += 64;
+	}
+	if (i + 4 <= trie->data_size && prefixlen < limit) {
+		uint32_t a, b, diff;
+
+		memcpy(&a, node->data + i, 4);
+		memcpy(&b, data + i, 4);
+		diff = __builtin_bswap32(a ^ b);
+		if (diff) {
+			prefixlen += __builtin_clz(diff);
+			return prefixlen < limit ? prefixlen : limit;
+		}
+		prefixlen += 32;
+		i += 4;
+	}
+	for (; i < trie->data_size && prefixlen < limit; i++) {
 		uint8_t diff = node->data[i] ^ data[i];
 
 		if (diff) {
