@@ -96,6 +96,7 @@ def sized(size: int):
     flags=st.one_of(
         st.sampled_from([0, BPF_F_NO_PREALLOC, BPF_F_NO_COMMON_LRU, BPF_F_ZERO_SEED, 1 << 12]),
         st.integers(-5, 1 << 33),
+        junk,
     ),
     ncpus=st.one_of(st.none(), st.integers(-1, 5), st.just(1 << 20), junk),
     name=st.one_of(st.text(max_size=20), junk),

@@ -135,13 +135,14 @@ def test_kernel_accepts_object_btf(objs):
     from conftest import require_bpf
 
     require_bpf()
+    from pybpf.kernel import info as kinfo
     from pybpf.kernel import syscall as sc
 
     for path in objs.values():
         spec = load_object(path)
         fd = sc.btf_load(spec.btf.raw)
         try:
-            info = sc.btf_get_info(fd)
+            info = kinfo.btf_get_info(fd)
             assert info.btf_size == len(spec.btf.raw)
         finally:
             sc.close(fd)

@@ -301,7 +301,6 @@ int prog(struct __sk_buff *skb)
 
 def test_callbacks_bpf_loop_for_each_and_timers(tmp_path: Path) -> None:
     """Helpers that call back into the program (RunEnv.call_subprog, run_subprog)."""
-    from pybpf.helpers import timers
     from pybpf.spec.cc import compile_c
 
     src = tmp_path / "callbacks.c"
@@ -314,7 +313,7 @@ def test_callbacks_bpf_loop_for_each_and_timers(tmp_path: Path) -> None:
         prog = coll.program()
         runner: Any = JitProgram(prog, verify=False) if jit else prog
         rets = [runner.run(bytes(14 + n) + b"\x45" * 20) for n in range(0, 40, 3)]
-        fired = timers.advance_time(5_000)
+        fired = coll.backend.advance_time(5_000)
         results.append(
             (rets, fired, bytes(coll.maps["out"].storage), bytes(coll.maps["tmr"].storage))
         )

@@ -35,12 +35,12 @@ def map_update_elem(env: Any, r1: int, r2: int, r3: int, r4: int, *_: int) -> in
     key = env.mem.read(r2, m.key_size)
     value = env.mem.read(r3, m.value_size)
     _select_cpu(m, env.cpu)
-    timed = _timers.element_of(m, key) if _timers.has_timers(m) else None
+    timed = _timers.element_of(m, key) if _timers.has_timers(m, env) else None
     try:
         m.prog_update(key, value, r4)
     except MapError as exc:
         return _neg(_errno_of(exc))
-    _timers.free_fields(m, timed)
+    _timers.free_fields(m, timed, env)
     return 0
 
 
@@ -48,12 +48,12 @@ def map_delete_elem(env: Any, r1: int, r2: int, *_: int) -> int:
     m = _map(env, r1)
     key = env.mem.read(r2, m.key_size)
     _select_cpu(m, env.cpu)
-    timed = _timers.element_of(m, key) if _timers.has_timers(m) else None
+    timed = _timers.element_of(m, key) if _timers.has_timers(m, env) else None
     try:
         m.prog_delete(key)
     except MapError as exc:
         return _neg(_errno_of(exc))
-    _timers.free_fields(m, timed)
+    _timers.free_fields(m, timed, env)
     return 0
 
 
@@ -95,7 +95,7 @@ def _queue_op(op: str) -> HelperFn:
 
 def tail_call(env: Any, r1: int, r2: int, r3: int, *_: int) -> int:
     """Jump to the program in slot ``r3`` of prog array ``r2`` (empty slot: fall through)."""
-    from ..vm.interp import TailCall  # noqa: PLC0415 - interp imports this module's users
+    from ..vm.interp import TailCall  # interp imports this module's users
 
     m = _map(env, r2)
     index = r3 & 0xFFFF_FFFF

@@ -50,7 +50,7 @@ def get_socket_cookie(env: Any, r1: int, *_: int) -> int:
 
 
 def get_socket_uid(env: Any, r1: int, *_: int) -> int:
-    from ..net.skb import OVERFLOWUID  # noqa: PLC0415
+    from ..net.skb import OVERFLOWUID
 
     sk = getattr(_skb(env, "get_socket_uid"), "sk", None)
     if sk is None or not sk.full:

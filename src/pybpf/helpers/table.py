@@ -308,7 +308,7 @@ def helper_by_name(name: str) -> Helper:
 
 def helpers_for(prog_type: int) -> dict[int, Helper]:
     """The helpers a program of ``prog_type`` may call (what the interpreter is given)."""
-    from ..progtypes import allowed_helpers  # noqa: PLC0415
+    from ..progtypes import allowed_helpers
 
     allowed = allowed_helpers(prog_type)
     return {hid: h for hid, h in HELPERS.items() if hid in allowed}

@@ -9,25 +9,24 @@ module is the Python face.  The public operations mirror the bpf() commands
 _LOOKUP_AND_DELETE_ELEM) and fail with the errno the kernel returns
 (kernel/bpf/syscall.c does the common checks, each type's file the rest).
 
-User-space maps get a number from a process-wide table of fake file
-descriptors, so that ``BPF_LD_MAP_FD(reg, map.fd)`` and :func:`map_by_fd`
-behave like the kernel's fd table.
+A map gets a number from an fd table (:mod:`pybpf.fdtable`): its backend's,
+or the process's default table for a map made on its own, so that
+``BPF_LD_MAP_FD(reg, map.fd)`` resolves as the kernel's fd table does.
 """
 
 from __future__ import annotations
 
 import ctypes
 import errno as E
-import itertools
 import os
 import re
 import struct
-import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
-from ..errors import MapError
+from ..errors import BpfError, MapError
+from ..fdtable import FdTable, default_table
 from ..uapi import (
     BPF_EXIST,
     BPF_F_LOCK,
@@ -89,17 +88,14 @@ def flags_access_ok(flags: int) -> bool:
 
 # ----------------------------------------------------------------------------- fd table
 
-_FD_BASE = 1 << 20  # well above any real descriptor, so a fake fd never aliases a file
-_fd_counter = itertools.count(_FD_BASE)
-_fd_table: weakref.WeakValueDictionary[int, Map] = weakref.WeakValueDictionary()
 
-
-def map_by_fd(fd: int) -> Map:
-    """Resolve a fake map fd as the kernel resolves BPF_PSEUDO_MAP_FD (EBADF when unknown)."""
-    m = _fd_table.get(fd)
-    if m is None:
-        raise map_err(E.EBADF, f"fd {fd} is not a pybpf map")
-    return m
+def map_by_fd(fd: int, table: FdTable | None = None) -> Map:
+    """Resolve a map fd as the kernel resolves BPF_PSEUDO_MAP_FD (EBADF when unknown), in
+    ``table`` (default: the process's table of maps made outside a backend)."""
+    try:
+        return (table or default_table()).get(fd, Map, "map")
+    except BpfError as e:
+        raise map_err(E.EBADF, str(e)) from None
 
 
 # ----------------------------------------------------------------------------- typed codecs
@@ -115,7 +111,12 @@ class _Codec:
             self.kind = "raw"
         elif isinstance(spec, str):
             self.kind = "struct"
-            self.st = struct.Struct(spec)
+            try:
+                self.st = struct.Struct(spec)
+            except struct.error as e:
+                raise map_err(
+                    E.EINVAL, f"{what} format {spec!r} is not a struct format: {e}"
+                ) from None
             if self.st.size != size:
                 raise map_err(
                     E.EINVAL, f"{what} format {spec!r} is {self.st.size} bytes, map has {size}"
@@ -252,6 +253,16 @@ class TypedView:
 
     def items(self) -> list[tuple[Any, Any]]:
         return [(self._k.decode(k), self._dv(v)) for k, v in self.map.items()]
+
+    def __repr__(self) -> str:
+        def name(c: _Codec) -> str:
+            return "bytes" if c.kind == "raw" else getattr(c.spec, "__name__", repr(c.spec))
+
+        m = self.map
+        return (
+            f"<TypedView of map {m.name or '(unnamed)'} ({len(m)} entries): "
+            f"key {name(self._k)}, value {name(self._v)}>"
+        )
 
 
 # ----------------------------------------------------------------------------- Map
@@ -403,6 +414,7 @@ class Map(MapFace):
         name: str = "",
         *,
         ncpus: int | None = None,
+        fds: FdTable | None = None,
     ):
         if (
             not isinstance(name, str)
@@ -410,8 +422,6 @@ class Map(MapFace):
             or not _NAME_RE.fullmatch(name)
         ):
             raise map_err(E.EINVAL, f"map name {name!r}: at most 15 of [A-Za-z0-9_.]")
-        if flags & BPF_F_RDONLY and flags & BPF_F_WRONLY:
-            raise map_err(E.EINVAL, "BPF_F_RDONLY and BPF_F_WRONLY together")
         for v, what in (
             (key_size, "key_size"),
             (value_size, "value_size"),
@@ -420,6 +430,8 @@ class Map(MapFace):
         ):
             if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v < 1 << 32:
                 raise map_err(E.EINVAL, f"{what} {v!r} does not fit a u32")
+        if flags & BPF_F_RDONLY and flags & BPF_F_WRONLY:
+            raise map_err(E.EINVAL, "BPF_F_RDONLY and BPF_F_WRONLY together")
         self.type = type
         self.key_size = key_size
         self.value_size = value_size
@@ -436,8 +448,9 @@ class Map(MapFace):
         self.check_create()
         self.storage = bytearray()
         self._init_storage()
-        self.fd = next(_fd_counter)
-        _fd_table[self.fd] = self
+        self.fd = -1
+        self.fdtable: FdTable = fds if fds is not None else default_table()
+        self.fdtable.install(self)
 
     @classmethod
     def register(cls, sub: type[Map]) -> type[Map]:
@@ -586,9 +599,8 @@ class Map(MapFace):
         self.frozen = True
 
     def close(self) -> None:
-        """Drop the fake fd (as close(map_fd) would)."""
-        if _fd_table.get(self.fd) is self:
-            del _fd_table[self.fd]
+        """Drop the fd (as close(map_fd) would)."""
+        self.fdtable.close(self)
 
     # -- per-cpu conveniences -----------------------------------------------------------
 

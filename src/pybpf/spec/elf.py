@@ -34,6 +34,7 @@ from pathlib import Path
 
 from .. import uapi
 from ..errors import BtfError, ElfError
+from ..uapi import BPF_OBJ_NAME_LEN
 from .btf import BTF, BtfExt
 from .types import LineInfo, MapSpec, ObjectSpec, ProgramSpec
 
@@ -86,7 +87,6 @@ RELOC_NAMES = {
     R_BPF_64_32: "R_BPF_64_32",
 }
 
-BPF_OBJ_NAME_LEN = 16
 
 _EHDR = struct.Struct("<16sHHIQQQIHHHHHH")
 _SHDR = struct.Struct("<IIQQQQIIQQ")

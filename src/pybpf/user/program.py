@@ -19,10 +19,10 @@ kernel's:
 
 Maps named by ``BPF_LD_MAP_FD`` resolve through the instruction's ``ref``
 (what the asm helpers attach), then the ``maps`` argument (a mapping fd ->
-Map, or a list indexed by ``BPF_PSEUDO_MAP_IDX``), then the process-wide fake
-fd table (:func:`pybpf.maps.base.map_by_fd`). A Program gets a fake fd of its
-own (:func:`pybpf.maps.prog_array.prog_fd`) so it can be stored in a
-PROG_ARRAY for tail calls.
+Map, or a list indexed by ``BPF_PSEUDO_MAP_IDX``), then the fd table of the
+program's backend (:class:`pybpf.user.state.UserState`; the process's default
+state for a program made on its own). A Program gets an fd in that table, so
+it can be stored in a PROG_ARRAY for tail calls.
 """
 
 from __future__ import annotations
@@ -31,11 +31,11 @@ import errno as E
 import os
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from .. import isa, uapi
-from ..errors import BpfError, NotSupportedError, VerifierError
+from ..api import TestRunResult
+from ..errors import BpfError, InsnError, NotSupportedError, VerifierError
 from ..helpers import HELPERS, helpers_for
 from ..isa import Insn
 from ..net.skb import ETH_HLEN, QDISC_CB_PRIV_LEN, SkBuff, Sock
@@ -46,6 +46,7 @@ from ..progtypes import (
     render_sk_buff,
     writeback_sk_buff,
 )
+from .state import UserState, default_state
 
 __all__ = ["Program", "TestRunResult", "license_is_gpl_compatible"]
 
@@ -68,18 +69,6 @@ _GPL_LICENSES = (
 def license_is_gpl_compatible(license: str) -> bool:
     """license_is_gpl_compatible() (include/linux/license.h)."""
     return license in _GPL_LICENSES
-
-
-@dataclass
-class TestRunResult:
-    """What BPF_PROG_TEST_RUN returns: retval, mean ns per run, output data and context."""
-
-    __test__ = False  # not a pytest class
-
-    retval: int
-    duration: int
-    data_out: bytes = b""
-    ctx_out: bytes = b""
 
 
 def _ifindex_exists(ifindex: int) -> bool:
@@ -113,11 +102,29 @@ class Program:
         engine: str = "interp",
         line_info: Sequence[Any] = (),
         func_info: Sequence[Any] = (),
+        state: UserState | None = None,
     ):
+        #: the backend's runtime state: fd table, clocks and timers, trace pipe, cookies
+        self.state = state if state is not None else default_state()
+        self.fd = -1
+        given: list[Any]
         if isinstance(insns, bytes | bytearray | memoryview):
-            insns = isa.decode(insns)
+            given = isa.decode(insns)
+        elif isinstance(insns, str) or not isinstance(insns, Sequence):
+            raise InsnError(
+                f"a program is a list of instructions or their bytes, not {type(insns).__name__}"
+            )
+        else:
+            given = list(insns)
+        for i, insn in enumerate(given):
+            if not isinstance(insn, Insn):
+                raise InsnError(
+                    f"instruction {i} is {type(insn).__name__} {insn!r:.40}, not an Insn "
+                    "(build one with pybpf.asm.macros or pybpf.assemble)",
+                    index=i,
+                )
         self._maps_arg = maps
-        self.insns: list[Insn] = self._relocate(list(insns))
+        self.insns: list[Insn] = self._relocate(given)
         if not self.insns:
             raise BpfError("a program needs at least one instruction", errno=E.EINVAL)
         self.prog_type = prog_type
@@ -135,11 +142,11 @@ class Program:
         self.verification: Any = None
         if verify or engine == "jit":  # the JIT runs verified programs only (docs/design.md)
             self.verification = self.verify()
-        from ..vm.interp import DEFAULT_BUDGET, Interpreter  # noqa: PLC0415
+        from ..vm.interp import DEFAULT_BUDGET, Interpreter
 
         engine_cls: Any = Interpreter
         if engine == "jit":
-            from ..vm.jit import JitEngine  # noqa: PLC0415
+            from ..vm.jit import JitEngine
 
             engine_cls = JitEngine
         self._interp = engine_cls(
@@ -152,10 +159,8 @@ class Program:
         self._mem: Any = None
         self._ctx_image = bytearray(SIZEOF_SK_BUFF)
         self._ctx_region: Any = None
-        self.sock = Sock(cookie=_next_cookie())
-        from ..maps.prog_array import prog_fd  # noqa: PLC0415
-
-        self.fd = prog_fd(self)
+        self.sock = Sock(cookie=self.state.next_cookie())
+        self.state.fds.install(self)
 
     @classmethod
     def from_spec(cls, spec: Any, maps: Mapping[str, Any], **kw: Any) -> Program:
@@ -235,10 +240,7 @@ class Program:
         Line and function info default to the program's own (from its object file),
         so refusals name the C source line.
         """
-        try:
-            from ..verifier.check import Verifier  # noqa: PLC0415
-        except ImportError as exc:  # pragma: no cover - verifier not present
-            raise NotSupportedError(f"pybpf's verifier is not available: {exc}") from exc
+        from ..verifier.check import Verifier
 
         def resolve(insn: Insn) -> Any:
             return insn.ref if insn.ref is not None else self._resolve_map(insn.imm)
@@ -261,9 +263,9 @@ class Program:
                 return m[key]
         elif m is not None and 0 <= key < len(m):
             return m[key]
-        from ..maps.base import map_by_fd  # noqa: PLC0415
+        from ..maps.base import map_by_fd
 
-        return map_by_fd(key)
+        return map_by_fd(key, self.state.fds)
 
     @property
     def maps(self) -> list[Any]:
@@ -307,9 +309,19 @@ class Program:
         Timers armed with bpf_timer_start run their callback when the simulated
         clock passes their expiry (pybpf.helpers.timers); returns how many fired.
         """
-        from ..helpers import timers  # noqa: PLC0415
+        from ..helpers import timers
 
         return timers.advance_time(ns, prog=self)
+
+    def close(self) -> None:
+        """Release the program's fd (as close(prog_fd) does); it can still run."""
+        self.state.fds.close(self)
+
+    def __enter__(self) -> Program:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     @property
     def trace(self) -> list[str]:
@@ -390,7 +402,7 @@ class Program:
         is_l2 = self.prog_type in (uapi.BPF_PROG_TYPE_SCHED_CLS, uapi.BPF_PROG_TYPE_SCHED_ACT)
         repeat = max(repeat, 1)
         retval = 0
-        skb = SkBuff.for_test_run(data, sk=Sock(cookie=_next_cookie(), uid=0))
+        skb = SkBuff.for_test_run(data, sk=Sock(cookie=self.state.next_cookie(), uid=0))
         if is_l2:
             skb.push(ETH_HLEN)
         skb.ifindex = ifindex
@@ -418,7 +430,7 @@ def _ctx_memory_class() -> Any:
     """Memory whose loads from the context region go through the kernel's ctx rewrite."""
     global _CtxMemory
     if _CtxMemory is None:
-        from ..vm.memory import SLOT_SHIFT, Memory  # noqa: PLC0415
+        from ..vm.memory import SLOT_SHIFT, Memory
 
         class CtxMemory(Memory):
             ctx_slot = -1
@@ -434,16 +446,6 @@ def _ctx_memory_class() -> Any:
 
         _CtxMemory = CtxMemory
     return _CtxMemory
-
-
-_cookie = 0
-
-
-def _next_cookie() -> int:
-    """sock_gen_cookie(): socket cookies are unique and start at 1."""
-    global _cookie
-    _cookie += 1
-    return _cookie
 
 
 def _u32(b: bytes | bytearray, off: int) -> int:
