@@ -267,3 +267,27 @@ def test_cpu_is_checked_at_the_boundary():
             with pytest.raises(Exception) as ei:
                 m.value_offset(b"abcd", bad)
             assert getattr(ei.value, "errno", None) == errno.EINVAL
+
+
+@pytest.mark.parametrize("case", KV_MAPS, ids=ids(KV_MAPS))
+def test_native_ops_refuse_a_cpu_past_the_last(case):
+    """Native callers pass their cpu modulo ncpus; one past it touches nothing."""
+    m = Map(*case, ncpus=2)
+    ops = clib.ops_of(m.native)
+    k = key_of(m, 1)
+    m.update(k, bytes(m.user_value_size))
+    before = bytes(m.storage)
+    uses_cpu = m.percpu or m.type in (BPF_MAP_TYPE_LRU_HASH, BPF_MAP_TYPE_LRU_PERCPU_HASH)
+    if m.percpu:
+        assert ops.map_lookup_elem(m.native, k, 2) is None
+    if uses_cpu:
+        assert ops.map_update_elem(m.native, k, b"\xff" * 4, 0, 2) == -errno.EINVAL
+        assert ops.map_update_elem(m.native, key_of(m, 3), b"\xff" * 4, 0, 1 << 31) == -errno.EINVAL
+        assert bytes(m.storage) == before
+
+
+def test_prog_array_has_no_native_form():
+    from pybpf.uapi import BPF_MAP_TYPE_PROG_ARRAY
+
+    m = Map(BPF_MAP_TYPE_PROG_ARRAY, 4, 4, 2, ncpus=1)
+    assert m.native == 0 and len(m.storage) == 0

@@ -392,8 +392,6 @@ class Map(MapFace):
     map_types: ClassVar[tuple[int, ...]] = ()
     #: values are per cpu (user space sees ncpus * round_up(value_size, 8) bytes)
     percpu: ClassVar[bool] = False
-    #: address of the map's struct pybpf_map (bpf_map.h); 0 for a type without one
-    native: int = 0
 
     def __new__(cls, type: int = 0, *args: Any, **kwargs: Any) -> Map:  # noqa: A002
         if cls is Map:

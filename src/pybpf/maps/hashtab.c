@@ -333,7 +333,7 @@ static long htab_update_any(struct pybpf_map *map, const void *key, const void *
 	/* (map_flags & ~BPF_F_LOCK) > BPF_EXIST, and BPF_F_LOCK without a bpf_spin_lock */
 	if (flags > BPF_EXIST)
 		return -EINVAL;
-	if (cpu >= map->ncpus)
+	if ((htab->percpu || htab->lru) && cpu >= map->ncpus)
 		return -EINVAL;
 	hash = htab_map_hash(key, map->key_size, htab->hashrnd);
 	if (!htab->lru)

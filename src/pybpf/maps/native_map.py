@@ -44,6 +44,7 @@ class NativeMap(Map):
     #: {name})
     messages: ClassVar[dict[tuple[str, int], str]] = {}
 
+    #: address of the map's struct pybpf_map (bpf_map.h), for the map's whole life
     native: int
     _cpu: int
 
