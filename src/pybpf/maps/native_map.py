@@ -17,6 +17,7 @@ import weakref
 from typing import Any, ClassVar
 
 from ..errors import MapError
+from ..uapi import BPF_EXIST, BPF_F_RDONLY, BPF_F_WRONLY
 from . import clib
 from .base import MAX_STORAGE, Map, map_err
 
@@ -88,6 +89,7 @@ class NativeMap(Map):
         self.elem_size = st.slot_size
         self.stride = st.value_stride
         self.key_stride = st.key_stride
+        self._uvs = self.user_value_size
         # out-buffers for the value and key a call copies back (exactly the user sizes)
         self._vout = (ctypes.c_char * max(self.user_value_size, 1))()
         self._kout = (ctypes.c_char * max(self.key_size, 1))()
@@ -150,7 +152,38 @@ class NativeMap(Map):
             raise map_err(E.EINVAL, f"bad update flags {flags!r}")
         return flags
 
-    # -- the bpf() commands (Map's hooks) ---------------------------------------------------------
+    # -- the bpf() commands: a fast path for exact-size bytes, Map's checks otherwise ----------------
+
+    def lookup(self, key: Any) -> bytes | None:
+        """BPF_MAP_LOOKUP_ELEM: the value (all cpus for per-cpu maps), None for ENOENT."""
+        if type(key) is not bytes or len(key) != self.key_size or self.flags & BPF_F_WRONLY:
+            return super().lookup(key)
+        err = self._c_lookup_sys(self.native, key, self._vout, self._cpu)
+        if err:
+            if err == -E.ENOENT:
+                return None
+            raise self._error("lookup", -err, key)
+        return self._vout.raw
+
+    def update(self, key: Any, value: Any, flags: int = 0) -> None:
+        """BPF_MAP_UPDATE_ELEM with BPF_ANY / BPF_NOEXIST / BPF_EXIST."""
+        if (
+            type(key) is not bytes
+            or len(key) != self.key_size
+            or type(value) is not bytes
+            or len(value) != self._uvs
+            or type(flags) is not int
+            or not 0 <= flags <= BPF_EXIST
+            or self.frozen
+            or self.flags & BPF_F_RDONLY
+        ):
+            return super().update(key, value, flags)
+        err = self._c_update_sys(self.native, key, value, flags, self._cpu)
+        if err:
+            raise self._error("update", -err, key, flags)
+        return None
+
+    # -- Map's hooks ----------------------------------------------------------------------------
 
     def _lookup(self, key: bytes) -> bytes | None:
         if type(key) is not bytes or len(key) != self.key_size:
@@ -165,8 +198,8 @@ class NativeMap(Map):
     def _update(self, key: bytes, value: bytes, flags: int) -> None:
         if type(key) is not bytes or len(key) != self.key_size:
             key = self._exact(key, self.key_size, "key")
-        if type(value) is not bytes or len(value) != self.user_value_size:
-            value = self._exact(value, self.user_value_size, "value")
+        if type(value) is not bytes or len(value) != self._uvs:
+            value = self._exact(value, self._uvs, "value")
         err = self._c_update_sys(self.native, key, value, self._flags(flags), self._cpu)
         if err:
             raise self._error("update", -err, key, flags)
