@@ -32,7 +32,8 @@ from pybpf.uapi import (
     BPF_MAP_TYPE_PERCPU_HASH,
 )
 from support.mappair import Pair, pinned_cpu0, run_kv
-from support.refmaps import RefHash, RefLpm, RefLru
+from support.refmaps import RefHash, RefLpm
+from support.refmaps_lru import RefLru
 
 SETTINGS = settings(
     max_examples=150,
