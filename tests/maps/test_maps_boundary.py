@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ctypes
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -169,9 +170,21 @@ def calls(draw, m: Map):
     return table.get(name, (m.lookup, key))
 
 
-@SETTINGS
+@settings(SETTINGS, max_examples=60)
 @given(data=st.data(), mtype=st.sampled_from(NATIVE_TYPES), ncpus=st.integers(1, 3))
 def test_every_method_takes_any_argument(data, mtype, ncpus):
+    calls_on(data, mtype, ncpus)
+
+
+@pytest.mark.slow
+@settings(SETTINGS, max_examples=1500)
+@given(data=st.data(), mtype=st.sampled_from(NATIVE_TYPES), ncpus=st.integers(1, 3))
+def test_every_method_takes_any_argument_long(data, mtype, ncpus):
+    calls_on(data, mtype, ncpus)
+
+
+def calls_on(data, mtype: int, ncpus: int) -> None:
+    """Up to 30 random calls on a fresh map, checking it after each."""
     m = _map_for(mtype, ncpus)
     for _ in range(data.draw(st.integers(1, 30))):
         fn, *args = data.draw(calls(m))
