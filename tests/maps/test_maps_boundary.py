@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pybpf.errors import MapError
-from pybpf.maps import Map
+from pybpf.maps import Map, clib
 from pybpf.uapi import (
     BPF_F_NO_COMMON_LRU,
     BPF_F_NO_PREALLOC,
@@ -105,7 +105,7 @@ def sized(size: int):
 def test_create_refuses_with_map_errors(mtype, ks, vs, me, flags, ncpus, name):
     m = allowed(lambda: Map(mtype, ks, vs, me, flags, name, ncpus=ncpus))
     if m is not None and m.native:
-        assert len(m.storage) == ctypes.c_uint64.from_address(m.native + 40).value
+        assert len(m.storage) == clib.BpfMap.from_address(m.native).storage_size
 
 
 def _map_for(mtype: int, ncpus: int) -> Map:
