@@ -36,6 +36,7 @@ from ..uapi import (
     BPF_F_WRONLY_PROG,
     MAP_TYPE_NAMES,
 )
+from .pin import pin_map, read_pinned
 
 #: BPF_OBJ_NAME_LEN in include/uapi/linux/bpf.h (the name keeps a NUL byte).
 BPF_OBJ_NAME_LEN = 16
@@ -621,16 +622,29 @@ class Map(MapFace):
 
     def pin(self, path: str | os.PathLike[str]) -> None:
         """Save to a self-describing file, atomically (the user-space analogue of bpffs)."""
-        from .pin import pin_map
-
         pin_map(self, path)
 
     @classmethod
-    def open_pinned(cls, path: str | os.PathLike[str]) -> Map:
-        """Recreate a map saved by :meth:`pin`."""
-        from .pin import open_pinned
-
-        return open_pinned(path)
+    def open_pinned(cls, path: str | os.PathLike[str], fds: FdTable | None = None) -> Map:
+        """Recreate a map saved by :meth:`pin` (ENOENT when there is none)."""
+        pinned = read_pinned(path)
+        h = pinned.header
+        m = Map(
+            h["type"],
+            h["key_size"],
+            h["value_size"],
+            h["max_entries"],
+            h["flags"],
+            h["name"],
+            ncpus=h.get("ncpus"),
+            fds=fds,
+        )
+        try:
+            m._unpin_state(h.get("extra", {}), pinned.records)
+        except MapError as e:
+            raise pinned.fail(f"records do not fit the map: {e}") from None
+        m.frozen = bool(h.get("frozen", False))
+        return m
 
 
 def check_update_flags(flags: int) -> None:
