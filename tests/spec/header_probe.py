@@ -54,7 +54,7 @@ from pybpf.spec.btf import (
     BTF_KIND_VOLATILE,
 )
 from pybpf.spec.cc import compiler_command
-from pybpf.spec.elf import STT_FUNC, ElfFile
+from pybpf.spec.elffile import STT_FUNC, ElfFile
 
 _SKIP_QUALS = (BTF_KIND_CONST, BTF_KIND_VOLATILE, BTF_KIND_RESTRICT, BTF_KIND_TYPE_TAG)
 

@@ -20,7 +20,8 @@ from pybpf.spec.btf import (
     BtfExt,
 )
 from pybpf.spec.cc import compile_c
-from pybpf.spec.elf import ElfFile, load_object
+from pybpf.spec.elf import load_object
+from pybpf.spec.elffile import ElfFile
 
 ROOT = Path(__file__).resolve().parents[2]
 from support.paths import DATA  # noqa: E402

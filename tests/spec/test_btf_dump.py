@@ -151,7 +151,7 @@ def test_a_program_including_the_kernels_vmlinux_h_compiles_loads_and_runs(tmp_p
     spec = read_spec(obj)
     assert spec.programs["count"].insns
     from pybpf.spec.btf import BtfExt
-    from pybpf.spec.elf import ElfFile
+    from pybpf.spec.elffile import ElfFile
 
     elf = ElfFile(obj.read_bytes())
     ext = BtfExt.parse(elf.by_name(".BTF.ext").data, spec.btf)

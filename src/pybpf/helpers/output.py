@@ -23,7 +23,7 @@ def ringbuf_reserve(env: Any, r1: int, r2: int, r3: int, *_: int) -> int:
     m = _map(env, r1)
     if r3:
         return 0
-    off = m.reserve(r2 & 0xFFFF_FFFF)
+    off = m.reserve(r2)
     if off is None:
         return 0
     region = env.mem.region_for(m.storage, name=f"ringbuf {m.name}".strip())

@@ -17,10 +17,12 @@ from .hash import HashMap
 from .lpm import LpmTrieMap
 from .lru import LruHashMap
 from .percpu import PercpuArrayMap
-from .pin import open_pinned, pin_map
+from .pin import pin_map
 from .prog_array import ProgArrayMap
 from .queue import QueueStackMap
 from .ringbuf import RingBufMap
+
+open_pinned = Map.open_pinned
 
 __all__ = [
     "ArrayMap",

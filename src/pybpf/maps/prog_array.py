@@ -19,6 +19,8 @@ from .base import Map, map_err
 @Map.register
 class ProgArrayMap(ArrayBase):
     map_types = (BPF_MAP_TYPE_PROG_ARRAY,)
+    #: no struct pybpf_map: its values are programs, tail calls are the VM's business
+    native = 0
 
     def check_create(self) -> None:
         # fd_array_map_alloc_check()

@@ -535,7 +535,7 @@ BTF_RAW_MAGIC = b"\x9f\xeb"  # 0xEB9F, little-endian
 
 def read_btf(path: str | os.PathLike[str]) -> BTF:
     """The BTF of a file: a raw BTF blob (/sys/kernel/btf/vmlinux) or an ELF object's .BTF."""
-    from .elf import ElfFile
+    from .elffile import ElfFile
 
     p = Path(path)
     try:

@@ -86,7 +86,7 @@ class Unsupported(Exception):
 def model_btf() -> BTF:
     """The BTF of every struct, union and enum pybpf's headers define (compiled once, cached)."""
     from .cc import INCLUDE_DIR, cache_dir, compile_c
-    from .elf import ElfFile
+    from .elffile import ElfFile
 
     headers = sorted(p.relative_to(INCLUDE_DIR).as_posix() for p in INCLUDE_DIR.glob("linux/*.h"))
     tags: dict[str, str] = {}

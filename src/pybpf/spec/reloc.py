@@ -37,7 +37,7 @@ from .btf import (
     CoreRelo,
     LineRecord,
 )
-from .elf import (
+from .elffile import (
     R_BPF_64_32,
     R_BPF_64_64,
     R_BPF_64_ABS32,

@@ -67,6 +67,12 @@ class UserBackend:
         self, spec: ProgramSpec, maps: Mapping[str, Any], *, log_level: int = 0
     ) -> Program:
         """BPF_PROG_LOAD: relocate against ``maps``, verify (unless disabled), ready to run."""
+        from ..progtypes import PROG_TYPES
+        from ..spec.support import program_origin, unsupported_reason
+
+        why = unsupported_reason(spec, PROG_TYPES)
+        if why is not None:
+            raise NotSupportedError(f"{program_origin(spec)}: {why}")
         prog = Program.from_spec(
             spec,
             maps,

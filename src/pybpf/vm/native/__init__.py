@@ -215,10 +215,8 @@ def _defines() -> list[str]:
     return out
 
 
-def _map_header() -> Path:
-    """The maps/VM contract header (src/pybpf/maps/bpf_map.h, else the copy beside vm.h)."""
-    owned = HERE.parent.parent / "maps" / "bpf_map.h"
-    return owned if owned.is_file() else HERE / "bpf_map.h"
+#: the maps/VM contract: struct pybpf_map and its ops (owned by pybpf.maps)
+MAP_HEADER = HERE.parent.parent / "maps" / "bpf_map.h"
 
 
 @cache
@@ -226,7 +224,7 @@ def lib() -> ctypes.CDLL:
     """The native runtime (built on first use; CompileError when that fails)."""
     from ...native import library
 
-    header = _map_header()
+    header = MAP_HEADER
     so = library(
         "pybpf_vm",
         [HERE / "native.c", HERE / "capture.c"],

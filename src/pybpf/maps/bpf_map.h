@@ -10,7 +10,10 @@
  * Python creates and owns the maps (pybpf.maps): `Map.native` is the address of
  * the struct, `Map.storage` a bytearray over [storage, storage + storage_size).
  * The ops do no locking: callers serialise access to one map (Python does by
- * holding the GIL across every call).
+ * holding the GIL across every call).  Keys and values are key_size and
+ * value_size bytes; `cpu` is the program's cpu modulo ncpus (the interpreter
+ * passes RunEnv.cpu % ncpus): per-cpu and LRU maps answer a cpu >= ncpus with
+ * NULL or -EINVAL, the others do not use it.
  *
  * Compatibility: fields and ops are only ever added at the end.
  */
