@@ -95,10 +95,15 @@ def _queue_op(op: str) -> HelperFn:
 
 def tail_call(env: Any, r1: int, r2: int, r3: int, *_: int) -> int:
     """Jump to the program in slot ``r3`` of prog array ``r2`` (empty slot: fall through)."""
-    from ..vm.interp import TailCall  # interp imports this module's users
+    from ..vm.api import TailCall
 
     m = _map(env, r2)
     index = r3 & 0xFFFF_FFFF
     if index >= m.max_entries:
         raise TailCall(None)
     raise TailCall(m.get_prog(index))
+
+
+#: exactly the kernel's helpers: a native back end may run its own version (pybpf.vm.api)
+for _fn in (map_lookup_elem, map_update_elem, map_delete_elem, tail_call):
+    setattr(_fn, "native", _fn.__name__)  # noqa: B010 - an attribute of a function

@@ -58,3 +58,8 @@ def get_smp_processor_id(env: Any, *_: int) -> int:
 
 def get_numa_node_id(env: Any, *_: int) -> int:
     return 0
+
+
+#: exactly the kernel's helpers: a native back end may run its own version (pybpf.vm.api)
+for _fn in (ktime_get_ns, get_prandom_u32, get_smp_processor_id):
+    setattr(_fn, "native", _fn.__name__)  # noqa: B010 - an attribute of a function

@@ -16,7 +16,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import CaptureError
+from ..errors import CaptureError, VmError
+from ..vm.engine import locate
 from .capture import open_capture
 from .linktype import SUPPORTED_LINKTYPES, linktype_name
 from .socket import PacketSocket
@@ -108,17 +109,27 @@ def replay_captures(
         n = 0
         unmodelled: dict[int, int] = {}
         with reader:
-            for pkt in reader.iter_packets(strict=False):
-                if pkt.linktype not in SUPPORTED_LINKTYPES:
-                    unmodelled[pkt.linktype] = unmodelled.get(pkt.linktype, 0) + 1
-                deliver(pkt)
-                if queue:  # a reader draining the socket as fast as it fills
-                    queue.clear()
-                    sock.rmem_alloc = 0
-                n += 1
-                if progress is not None and not n % PROGRESS_EVERY:
-                    progress(done_bytes + reader.position, total, packets + n)
-            err = reader.error
+            native = sock.deliver_capture(  # the JIT: the per-packet loop in C
+                f, progress=_offset_progress(progress, done_bytes, total, packets)
+            )
+            if native is not None:
+                n, linktypes, err = native
+                unmodelled = {lt: c for lt, c in linktypes.items() if lt not in SUPPORTED_LINKTYPES}
+            else:
+                for pkt in reader.iter_packets(strict=False):
+                    if pkt.linktype not in SUPPORTED_LINKTYPES:
+                        unmodelled[pkt.linktype] = unmodelled.get(pkt.linktype, 0) + 1
+                    try:
+                        deliver(pkt)
+                    except VmError as e:  # as the native path says it: which packet
+                        raise locate(e, packet=n) from None
+                    if queue:  # a reader draining the socket as fast as it fills
+                        queue.clear()
+                        sock.rmem_alloc = 0
+                    n += 1
+                    if progress is not None and not n % PROGRESS_EVERY:
+                        progress(done_bytes + reader.position, total, packets + n)
+                err = reader.error
         packets += n
         done_bytes += size
         for lt, count in sorted(unmodelled.items()):
@@ -143,3 +154,17 @@ def replay_captures(
     for k in ("tp_packets", "tp_drops"):
         res.counters.pop(k, None)
     return res, sock
+
+
+def _offset_progress(
+    progress: Callable[[int, int, int], None] | None, done: int, total: int, packets: int
+) -> Callable[[int, int, int], None] | None:
+    """A capture's own progress (bytes read, its size, packets) as progress of them all."""
+    if progress is None:
+        return None
+    report = progress
+
+    def within(pos: int, _size: int, k: int) -> None:
+        report(done + pos, total, packets + k)
+
+    return within

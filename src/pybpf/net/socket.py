@@ -35,6 +35,7 @@ the UDP header, a result N keeps ``max(8, N)`` bytes.
 from __future__ import annotations
 
 import errno as E
+import os
 import socket as _socket
 import struct
 from collections import deque
@@ -334,6 +335,30 @@ class PacketSocket(_FilterMixin):
         )
         self.delivered_bytes += snaplen
         return snaplen
+
+    def deliver_capture(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        progress: Callable[[int, int, int], None] | None = None,
+    ) -> tuple[int, dict[int, int], Any] | None:
+        """Deliver every packet of a capture file natively, as a reader draining the queue
+        as fast as it fills, when the attached program can (the JIT's packet runner,
+        :class:`pybpf.vm.batch.PacketRunner`): the counters move exactly as
+        :meth:`deliver` would move them. Returns (records read, records per link type,
+        the capture's damage or None); None when the program cannot (deliver each
+        packet instead). ``progress(bytes_read, file_size, packets)`` after each chunk.
+        """
+        runner_of = getattr(self.filter, "packet_runner", None)
+        runner = runner_of() if callable(runner_of) else None
+        if runner is None:
+            return None
+        got = runner.run_capture(path, ifindex=self.ifindex, progress=progress)
+        self.received += got.packets
+        self.accepted += got.accepted
+        self.dropped_by_filter += got.dropped
+        self.delivered_bytes += got.delivered_bytes
+        return got.records, got.linktypes, got.damage
 
     def deliver_all(self, packets: Iterable[Any], *, drain: bool = True) -> int:
         """Deliver every packet; with ``drain`` the queue is emptied as a reader would.

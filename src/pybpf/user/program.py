@@ -41,7 +41,6 @@ from ..isa import Insn
 from ..net.skb import ETH_HLEN, QDISC_CB_PRIV_LEN, SkBuff, Sock
 from ..progtypes import (
     SIZEOF_SK_BUFF,
-    ctx_load,
     get_prog_type,
     render_sk_buff,
     writeback_sk_buff,
@@ -159,6 +158,7 @@ class Program:
         self._mem: Any = None
         self._ctx_image = bytearray(SIZEOF_SK_BUFF)
         self._ctx_region: Any = None
+        self._runner: Any = None
         self.sock = Sock(cookie=self.state.next_cookie())
         self.state.fds.install(self)
 
@@ -286,11 +286,44 @@ class Program:
     # --- running -------------------------------------------------------------------------
     def _memory(self) -> Any:
         if self._mem is None:
-            self._mem = _ctx_memory_class()()
-            self._ctx_region = self._mem.add_region(self._ctx_image, name="ctx (__sk_buff)")
-            self._mem.ctx_slot = self._ctx_region.base >> 32
-            self._mem.ctx_region = self._ctx_region
+            from ..vm.memory import Memory
+
+            self._mem = Memory()
+            self._ctx_region = self._mem.add_region(
+                self._ctx_image, name="ctx (__sk_buff)", narrow=_ctx_narrow()
+            )
         return self._mem
+
+    def packet_runner(self) -> Any:
+        """The JIT's native packet runner (:class:`pybpf.vm.batch.PacketRunner`): runs,
+        test runs and captures with the per-packet loop in C; None with the interpreter."""
+        if self._runner is None and self.engine == "jit" and self.type_info.ctx_fields:
+            from ..vm.batch import PacketRunner
+
+            self._runner = PacketRunner(
+                self._interp,
+                self._memory(),
+                self._ctx_region,
+                prog_type=self.prog_type,
+                ctx_factory=self._skb_of,
+                rng=self.state.rng,
+            )
+        return self._runner
+
+    def _skb_of(self, data: bytes, meta: Any) -> SkBuff:
+        """The SkBuff of a packet the native runner presented (for a helper run in Python)."""
+        skb = SkBuff(
+            head=bytearray(data),
+            mac_off=meta.mac_off,
+            network_off=meta.net_off,
+            protocol=meta.protocol,
+            pkt_type=meta.pkt_type,
+            ifindex=meta.ifindex,
+            sk=self.sock,
+        )
+        if meta.vlan_present:
+            skb.vlan_present, skb.vlan_tci, skb.vlan_proto = 1, meta.vlan_tci, meta.vlan_proto
+        return skb
 
     def run_skb(self, skb: SkBuff, *, cpu: int = 0) -> int:
         """Run once with ``skb`` as the context; returns the u32 return value."""
@@ -298,6 +331,10 @@ class Program:
             raise NotSupportedError(f"running {self.type_info.name} programs is not supported")
         mem = self._memory()
         del self._interp.trace[:]
+        runner = self.packet_runner()
+        if runner is not None and not skb.frags:  # the JIT, natively
+            runner.cpu = cpu
+            return int(runner.test_run(skb, 1)[0])
         render_sk_buff(skb, self._ctx_image)
         ret = self._interp.run(mem=mem, ctx=skb, r1=self._ctx_region.base, cpu=cpu)
         writeback_sk_buff(skb, self._ctx_image, self.prog_type)
@@ -345,6 +382,12 @@ class Program:
             skb = data_or_skb
             skb.cb[:] = bytes(len(skb.cb))
         else:
+            runner = self._runner or self.packet_runner()
+            if runner is not None and not skb_args and len(data_or_skb) >= ETH_HLEN:
+                # what SkBuff.from_frame(frame) builds, built natively: the JIT's fast path
+                del self._interp.trace[:]
+                runner.cpu = cpu
+                return int(runner.run_eth(bytes(data_or_skb)))
             skb_args.setdefault("sk", self.sock)
             skb = SkBuff.from_frame(data_or_skb, **skb_args)
         return self.run_skb(skb, cpu=cpu)
@@ -408,10 +451,17 @@ class Program:
         skb.ifindex = ifindex
         if ctx is not None:
             _ctx_to_skb(ctx, skb)
-        t0 = time.perf_counter_ns()
-        for _ in range(repeat):  # bpf_test_run: the same skb every time, cb[] carries over
-            retval = self.run_skb(skb, cpu=cpu)
-        duration = (time.perf_counter_ns() - t0) // repeat
+        runner = self.packet_runner()
+        if runner is not None:  # the JIT: the repeat loop runs natively and times itself
+            self._memory()
+            del self._interp.trace[:]
+            runner.cpu = cpu
+            retval, duration = runner.test_run(skb, repeat)
+        else:
+            t0 = time.perf_counter_ns()
+            for _ in range(repeat):  # bpf_test_run: the same skb every time, cb[] carries over
+                retval = self.run_skb(skb, cpu=cpu)
+            duration = (time.perf_counter_ns() - t0) // repeat
         data_out = skb.tobytes() if is_l2 else bytes(ETH_HLEN) + skb.tobytes()
         ctx_out = b""
         if ctx is not None:
@@ -423,29 +473,15 @@ class Program:
         return f"<Program {self.name or '(anonymous)'} {t} {len(self.insns)} insns fd={self.fd}>"
 
 
-_CtxMemory: Any = None
+def _ctx_narrow() -> bytes:
+    """The __sk_buff's narrow-load table for the VM (pybpf.vm.memory.narrow_load): per
+    4-byte word, the size of the sk_buff member the kernel's rewrite loads there."""
+    from ..progtypes import _NARROW
 
-
-def _ctx_memory_class() -> Any:
-    """Memory whose loads from the context region go through the kernel's ctx rewrite."""
-    global _CtxMemory
-    if _CtxMemory is None:
-        from ..vm.memory import SLOT_SHIFT, Memory
-
-        class CtxMemory(Memory):
-            ctx_slot = -1
-            ctx_region: Any = None
-
-            def load(self, addr: int, size: int, pc: int | None = None) -> int:
-                if addr >> SLOT_SHIFT == self.ctx_slot:
-                    region = self.ctx_region
-                    off = addr - region.base
-                    if 0 <= off and off + size <= region.size:
-                        return ctx_load(region.buf, off, size)
-                return Memory.load(self, addr, size, pc)
-
-        _CtxMemory = CtxMemory
-    return _CtxMemory
+    table = bytearray(SIZEOF_SK_BUFF // 4)
+    for off, (_src, tsize) in _NARROW.items():
+        table[off // 4] = tsize
+    return bytes(table)
 
 
 def _u32(b: bytes | bytearray, off: int) -> int:

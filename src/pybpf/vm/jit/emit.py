@@ -10,8 +10,8 @@ those undefined, so divisors are made safe first and the result selected after
 
 from __future__ import annotations
 
-from .. import isa
-from ..isa import Insn
+from ... import isa
+from ...isa import Insn
 
 M64 = (1 << 64) - 1
 M32 = (1 << 32) - 1
