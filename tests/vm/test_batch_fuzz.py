@@ -113,8 +113,8 @@ def campaign(seed: int, n: int) -> tuple[int, int]:
 
 
 def test_random_verified_programs_agree() -> None:
-    tried, accepted = campaign(seed=11, n=400)
-    assert accepted > 20, (tried, accepted)
+    tried, accepted = campaign(seed=11, n=40)
+    assert accepted > 3, (tried, accepted)
 
 
 @pytest.mark.slow
