@@ -15,6 +15,7 @@ logs a warning and keeps it on ``reader.error``.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import BinaryIO
 
 from ..errors import CaptureError
