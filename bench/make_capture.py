@@ -1,8 +1,8 @@
-"""Build a large Ethernet pcap for throughput benchmarks by cycling the shared captures.
+"""Build a large Ethernet pcap for throughput benchmarks by cycling the test captures.
 
     python bench/make_capture.py [--count N] [--out PATH]
 
-Every Ethernet (link type 1) packet of ../shared/pcaps (pcap and pcapng, files
+Every Ethernet (link type 1) packet of tests/data/pcaps (pcap and pcapng, files
 in name order) is written in turn, over and over, until N records (default
 1,000,000) are written; timestamps advance one microsecond per record.  The
 default output is bench/out/cycle-N.pcap (bench/out is git-ignored: never
@@ -27,17 +27,15 @@ BENCH_OUT = ROOT / "bench" / "out"
 _BATCH = 4096
 
 
-def shared_pcaps() -> Path:
-    p = ROOT.parent / "shared" / "pcaps"
-    if not p.is_dir() and os.environ.get("PYBPF_SHARED"):
-        p = Path(os.environ["PYBPF_SHARED"]) / "pcaps"
-    return p
+def test_pcaps() -> Path:
+    """The captures the tests ship (tests/data/pcaps)."""
+    return ROOT / "tests" / "data" / "pcaps"
 
 
 def ethernet_frames(directory: Path | None = None) -> list[bytes]:
-    """The Ethernet frames of every shared capture, in file-name order."""
+    """The Ethernet frames of every test capture, in file-name order."""
     frames: list[bytes] = []
-    directory = directory or shared_pcaps()
+    directory = directory or test_pcaps()
     for path in sorted(directory.iterdir()):
         if path.suffix not in (".pcap", ".pcapng"):
             continue
@@ -103,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     build_capture(out, args.count, frames)
     dt = time.perf_counter() - t0
     print(
-        f"{out}: {args.count:,} records cycling {len(frames)} shared Ethernet frames, "
+        f"{out}: {args.count:,} records cycling {len(frames)} test Ethernet frames, "
         f"{out.stat().st_size:,} bytes in {dt:.1f}s"
     )
     return 0

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """sockex2's user-space half: packets per destination address, from sockex2_kern.c.
 
-    python examples/sockex2_user.py --pcap ../shared/pcaps/dns_udp.pcap [MORE.pcap ...]
+    python examples/sockex2_user.py --pcap tests/data/pcaps/dns_udp.pcap [MORE.pcap ...]
     python examples/sockex2_user.py --iface lo --traffic      # live, needs root
 
 Prints one line per flow, as the kernel sample does:
@@ -21,7 +21,7 @@ import argparse
 import socket
 import struct
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -45,16 +45,6 @@ def format_flow(key: bytes | int, count: int) -> str:
     return f"ip {key_to_ip(key)} count {count}"
 
 
-def iter_map(m: Any) -> Iterator[tuple[bytes, Any]]:
-    """(key, value) pairs of a map object from either backend."""
-    items = getattr(m, "items", None)
-    if items is not None:
-        yield from items()
-        return
-    for k in m.keys():
-        yield k, m[k]
-
-
 def flow_lines(pairs: Iterable[tuple[bytes | int, Any]]) -> list[str]:
     """Formatted lines for all flows, sorted by address for stable output."""
     rows = sorted(
@@ -76,21 +66,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--backend", choices=("kernel", "user"), default="user")
     args = ap.parse_args(argv)
 
-    path = args.object or common.build(SOURCE)
-    obj = common.open_object(path, args.backend)
+    import pybpf
 
-    def show() -> None:
-        for line in flow_lines(iter_map(obj.maps[MAP])):
-            print(line, flush=True)
+    with pybpf.load(args.object or common.build(SOURCE), backend=args.backend) as coll:
+        prog, flows = coll.programs[PROGRAM], coll.maps[MAP]
 
-    try:
+        def show() -> None:
+            for line in flow_lines(flows.items()):
+                print(line, flush=True)
+
         if args.pcap:
-            common.replay_captures(obj, PROGRAM, args.pcap)
+            common.replay_captures(prog, args.pcap)
             show()
         else:
-            common.live(obj, PROGRAM, args.iface, args.seconds, args.traffic, show)
-    finally:
-        obj.close()
+            common.live(prog, args.iface, args.seconds, args.traffic, show)
     return 0
 
 

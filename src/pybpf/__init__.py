@@ -34,10 +34,14 @@ from .errors import (
 from .isa import Insn, decode, encode
 
 if TYPE_CHECKING:
+    from .api import TestRunResult
     from .asm.disasm import disassemble
     from .asm.text import assemble
+    from .kernel.backend import KernelBackend
     from .loader import Collection, load
     from .maps import Map, create_map
+    from .spec.read import read_spec
+    from .user.backend import UserBackend
     from .user.program import Program
     from .verifier.check import verify
 
@@ -45,7 +49,11 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "load": ("loader", "load"),
+    "read_spec": ("spec.read", "read_spec"),
     "Collection": ("loader", "Collection"),
+    "UserBackend": ("user.backend", "UserBackend"),
+    "KernelBackend": ("kernel.backend", "KernelBackend"),
+    "TestRunResult": ("api", "TestRunResult"),
     "Map": ("maps", "Map"),
     "create_map": ("maps", "create_map"),
     "Program": ("user.program", "Program"),
@@ -75,6 +83,7 @@ __all__ = [
     "ElfError",
     "Insn",
     "InsnError",
+    "KernelBackend",
     "IovError",
     "KernelError",
     "Map",
@@ -82,6 +91,8 @@ __all__ = [
     "MemoryAccessError",
     "NotSupportedError",
     "Program",
+    "TestRunResult",
+    "UserBackend",
     "VerifierError",
     "VmError",
     "assemble",
@@ -90,5 +101,6 @@ __all__ = [
     "disassemble",
     "encode",
     "load",
+    "read_spec",
     "verify",
 ]

@@ -1,37 +1,33 @@
-"""``pybpf.load``: turn specs into live programs and maps, in one backend.
+"""``pybpf.load``: specs become live programs and maps in one backend.
 
-This is the only place where "spec before load" ends. An object file, a C
-file (compiled on the fly), a Python module of kernel macros, or an
-ObjectSpec is read into specs; then every map is created and every program
-loaded in the chosen backend:
+This is where "spec before load" ends, and it is one loop whatever the
+backend: every map of the ObjectSpec is created (``Backend.create_map``), then
+every program is loaded with its map references resolved against those maps
+(``Backend.load_program``; a macro module's ``build(maps)`` runs first), then
+the PROG_ARRAY slots the object names are filled. On any failure everything
+created so far is closed. The spec is never changed, so the same spec can be
+loaded again, into the other backend.
 
-* ``backend="user"``: pybpf's maps, its verifier and its interpreter;
-* ``backend="kernel"``: bpf(BPF_MAP_CREATE / BPF_PROG_LOAD) in the running kernel.
-
-Both give a :class:`Collection` whose programs and maps have the same
-interface, so a test written against one runs against the other.
-
-A macro module is a Python file that defines ``MAPS`` (name -> MapSpec) and
-``build(maps) -> list[Insn]``; ``build`` receives the live maps of the chosen
-backend, so ``BPF_LD_MAP_FD(BPF_REG_1, maps["my_map"])`` works exactly as the
-kernel's macro does with a map fd. It may also define ``PROG_TYPE``,
-``LICENSE`` and ``NAME``.
+The result, a :class:`Collection`, hides which backend it came from: its
+programs and maps have the :mod:`pybpf.api` interfaces.
 """
 
 from __future__ import annotations
 
-import importlib.util
+import dataclasses
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from . import uapi
-from .errors import BpfError, NotSupportedError
+from .errors import BpfError
 from .spec.linker import build_program, fill_prog_arrays
-from .spec.types import ObjectSpec, ProgramSpec
+from .spec.read import read_spec
+from .spec.types import ObjectSpec
 
+__all__ = ["BACKENDS", "Collection", "load", "load_spec", "make_backend", "read_spec"]
+
+#: the backends by name
 BACKENDS = ("user", "kernel")
 
 
@@ -41,16 +37,23 @@ class Collection:
 
     programs: dict[str, Any]
     maps: dict[str, Any]
+    #: the loaded spec (for a macro module: with the instructions its build() made)
     spec: ObjectSpec
-    backend: str
-    #: verifier statistics per program (user backend) or the kernel's verifier log
+    #: the Backend object that holds them
+    backend: Any
+    #: what the verifier said per program: statistics (user) or the kernel's log
     verifier: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def backend_name(self) -> str:
+        """``"user"`` or ``"kernel"``."""
+        return str(getattr(self.backend, "name", self.backend))
 
     def program(self, name: str | None = None) -> Any:
         """The named program, or the only/first one when ``name`` is None."""
         if name is None:
             if not self.programs:
-                raise BpfError("the object has no programs")
+                raise BpfError(f"{self.spec.path or 'the object'}: has no programs")
             return next(iter(self.programs.values()))
         try:
             return self.programs[name]
@@ -58,15 +61,26 @@ class Collection:
             have = ", ".join(self.programs) or "none"
             raise BpfError(f"no program named {name!r} (programs: {have})") from None
 
+    def select(self, section: str | None = None) -> tuple[str, Any]:
+        """(name, program) for a program name or ELF section name; the first program for None."""
+        if section is None:
+            name = next(iter(self.programs), None)
+            if name is None:
+                raise BpfError(f"{self.spec.path or 'the object'}: has no programs")
+            return name, self.programs[name]
+        for name, ps in self.spec.programs.items():
+            if section in (name, ps.section):
+                return name, self.programs[name]
+        have = ", ".join(f"{n} ({p.section})" for n, p in self.spec.programs.items()) or "none"
+        raise BpfError(f"no program or section named {section!r} (have: {have})")
+
     def __iter__(self) -> Iterator[str]:
         return iter(self.programs)
 
     def close(self) -> None:
-        """Release kernel file descriptors (a no-op for user-space objects)."""
+        """Release every program's and map's fd (kernel objects are freed by the kernel)."""
         for obj in [*self.programs.values(), *self.maps.values()]:
-            close = getattr(obj, "close", None)
-            if close is not None and self.backend == "kernel":
-                close()
+            obj.close()
 
     def __enter__(self) -> Collection:
         return self
@@ -74,11 +88,37 @@ class Collection:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def __repr__(self) -> str:
+        progs = ", ".join(
+            f"{n} ({len(getattr(p, 'insns', []))} insns)" for n, p in self.programs.items()
+        )
+        maps = ", ".join(
+            f"{n} ({type(m).__name__} {m.key_size}/{m.value_size}x{m.max_entries})"
+            for n, m in self.maps.items()
+        )
+        src = self.spec.path or "spec"
+        return f"<Collection {src} [{self.backend_name}] programs: {progs or '-'}; maps: {maps or '-'}>"
+
+
+def make_backend(backend: Any = "user", *, engine: str = "interp", verify: bool = True) -> Any:
+    """A Backend object from a name (``"user"``/``"kernel"``) or a Backend (returned as is)."""
+    if not isinstance(backend, str):
+        return backend
+    if backend == "user":
+        from .user.backend import UserBackend
+
+        return UserBackend(engine=engine, verify=verify)
+    if backend == "kernel":
+        from .kernel.backend import KernelBackend
+
+        return KernelBackend()
+    raise BpfError(f"unknown backend {backend!r} (choose from {', '.join(BACKENDS)})")
+
 
 def load(
     obj: str | os.PathLike[str] | bytes | ObjectSpec,
     *,
-    backend: str = "user",
+    backend: Any = "user",
     verify: bool = True,
     log_level: int = 0,
     include_dirs: tuple[str, ...] = (),
@@ -87,131 +127,36 @@ def load(
 ) -> Collection:
     """Load every map and program ``obj`` describes into ``backend``.
 
-    ``obj``: path of an eBPF object (``.o``), a C file (``.c``, compiled with
-    ``pybpf cc``), a macro module (``.py``), raw ELF bytes, or an ObjectSpec.
-    In the user backend, ``verify`` runs pybpf's verifier on each program
-    first, as the kernel always does; refusal raises VerifierError. ``engine``
-    picks the interpreter or the JIT (which always verifies).
+    ``obj``: an eBPF object (``.o``), a C file (``.c``, compiled with ``pybpf cc``
+    and ``include_dirs``/``defines``), a macro module (``.py``), raw ELF bytes, or
+    an ObjectSpec. ``backend``: ``"user"`` (a fresh :class:`pybpf.user.UserBackend`
+    with ``engine`` "interp" or "jit"; ``verify`` runs pybpf's verifier first, as
+    the kernel always does), ``"kernel"``, or a Backend object to load into.
     """
-    if backend not in BACKENDS:
-        raise BpfError(f"unknown backend {backend!r} (choose from {', '.join(BACKENDS)})")
-    if isinstance(obj, ObjectSpec):
-        return _load_spec(obj, backend, verify, log_level, builder=None, engine=engine)
-    if isinstance(obj, bytes | bytearray):
-        from .spec.elf import load_object
-
-        return _load_spec(
-            load_object(bytes(obj)), backend, verify, log_level, builder=None, engine=engine
-        )
-    path = Path(obj)
-    if not path.exists():
-        raise BpfError(f"{path}: no such file")
-    if path.suffix == ".py":
-        spec, builder = _macro_module(path)
-        return _load_spec(spec, backend, verify, log_level, builder=builder, engine=engine)
-    if path.suffix == ".c":
-        from .spec.cc import compile_c
-
-        path = compile_c(path, include_dirs=include_dirs, defines=defines)
-    from .spec.elf import load_object
-
-    return _load_spec(load_object(path), backend, verify, log_level, builder=None, engine=engine)
+    be = make_backend(backend, engine=engine, verify=verify)
+    spec = read_spec(obj, include_dirs=include_dirs, defines=defines)
+    return load_spec(spec, be, log_level=log_level)
 
 
-def read_spec(obj: str | os.PathLike[str] | bytes | ObjectSpec) -> ObjectSpec:
-    """The ObjectSpec of an object, C file or bytes, without loading anything."""
-    if isinstance(obj, ObjectSpec):
-        return obj
-    from .spec.elf import load_object
-
-    if isinstance(obj, bytes | bytearray):
-        return load_object(bytes(obj))
-    path = Path(obj)
-    if path.suffix == ".py":
-        return _macro_module(path)[0]
-    if path.suffix == ".c":
-        from .spec.cc import compile_c
-
-        path = compile_c(path)
-    return load_object(path)
-
-
-# --- internals ------------------------------------------------------------------------------
-def _macro_module(path: Path) -> tuple[ObjectSpec, Any]:
-    mod_spec = importlib.util.spec_from_file_location(f"pybpf_prog_{path.stem}", path)
-    if mod_spec is None or mod_spec.loader is None:
-        raise BpfError(f"{path}: cannot be imported as a Python module")
-    mod = importlib.util.module_from_spec(mod_spec)
-    try:
-        mod_spec.loader.exec_module(mod)
-    except BpfError:
-        raise
-    except Exception as e:  # a user's module: report, never a traceback
-        raise BpfError(f"{path}: importing the module failed: {type(e).__name__}: {e}") from e
-    build = getattr(mod, "build", None)
-    maps = getattr(mod, "MAPS", {})
-    if not callable(build) or not isinstance(maps, Mapping):
-        raise BpfError(
-            f"{path}: a macro module defines MAPS (name -> MapSpec) and "
-            "build(maps) -> list of instructions"
-        )
-    name = getattr(mod, "NAME", path.stem)
-    prog = ProgramSpec(
-        name=name,
-        insns=[],
-        prog_type=getattr(mod, "PROG_TYPE", uapi.BPF_PROG_TYPE_SOCKET_FILTER),
-        license=getattr(mod, "LICENSE", "GPL"),
-        section="macros",
-    )
-    spec = ObjectSpec(programs={name: prog}, maps=dict(maps), license=prog.license, path=str(path))
-    return spec, build
-
-
-def _create_maps(spec: ObjectSpec) -> dict[str, Any]:
-    from .maps import create_map
-
+def load_spec(spec: ObjectSpec, backend: Any, *, log_level: int = 0) -> Collection:
+    """The one loader loop (see the module doc); ``backend`` is a Backend object."""
     maps: dict[str, Any] = {}
-    for name, ms in spec.maps.items():
-        if ms.type in (uapi.BPF_MAP_TYPE_ARRAY_OF_MAPS, uapi.BPF_MAP_TYPE_HASH_OF_MAPS):
-            raise NotSupportedError(
-                f"map {name!r}: map-in-map types are not modelled in "
-                "user space yet; use backend='kernel'"
-            )
-        maps[name] = create_map(ms)
-    return maps
-
-
-def _load_spec(
-    spec: ObjectSpec,
-    backend: str,
-    verify: bool,
-    log_level: int,
-    builder: Any,
-    engine: str = "interp",
-) -> Collection:
-    if backend == "kernel":
-        # libbpf's order (BTF, maps with BTF ids, programs, prog arrays), closing on failure
-        from .kernel.loader import load_object
-
-        kmaps, kprogs, logs = load_object(spec, log_level=log_level, builder=builder)
-        return Collection(kprogs, kmaps, spec, backend, dict(logs))
-    from .user.program import Program
-
-    maps = _create_maps(spec)
     programs: dict[str, Any] = {}
-    verifier: dict[str, Any] = {}
-    for name, ps in list(spec.programs.items()):
-        if builder is not None:
-            ps = build_program(spec, name, builder, maps)
-        prog = Program.from_spec(
-            ps, maps, engine=engine, line_info=ps.line_info, func_info=ps.func_info
-        )
-        if verify:
-            verifier[name] = (
-                prog.verification
-                if prog.verification is not None and not log_level
-                else prog.verify(log_level=log_level)
-            )
-        programs[name] = prog
-    fill_prog_arrays(spec, maps, programs)
-    return Collection(programs, maps, spec, backend, verifier)
+    verdicts: dict[str, Any] = {}
+    built = dict(spec.programs)
+    try:
+        for name, ms in spec.maps.items():
+            maps[name] = backend.create_map(ms, btf=spec.btf)
+        for name, ps in spec.programs.items():
+            if spec.builder is not None:
+                ps = built[name] = build_program(spec, name, spec.builder, maps)
+            prog = backend.load_program(ps, maps, log_level=log_level)
+            programs[name] = prog
+            verdicts[name] = backend.verifier_result(prog)
+        fill_prog_arrays(spec, maps, programs)
+    except BaseException:
+        for obj in [*programs.values(), *maps.values()]:
+            obj.close()
+        raise
+    loaded = dataclasses.replace(spec, programs=built) if spec.builder is not None else spec
+    return Collection(programs, maps, loaded, backend, verdicts)

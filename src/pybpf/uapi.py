@@ -41,6 +41,7 @@ BPF_ITER_CREATE = 33
 BPF_LINK_DETACH = 34
 BPF_PROG_BIND_MAP = 35
 BPF_TOKEN_CREATE = 36
+BPF_PROG_STREAM_READ_BY_FD = 37
 
 # --- map types (enum bpf_map_type) ---
 BPF_MAP_TYPE_UNSPEC = 0
@@ -404,7 +405,30 @@ SKF_AD_OFF = -0x1000
 SKF_NET_OFF = -0x100000
 SKF_LL_OFF = -0x200000
 
+# --- enum bpf_attach_type: the hooks programs attach to (include/uapi/linux/bpf.h) ---
+BPF_CGROUP_INET_INGRESS = 0
+BPF_CGROUP_INET_EGRESS = 1
+BPF_XDP = 37
+BPF_TCX_INGRESS = 46
+BPF_TCX_EGRESS = 47
+
+# --- XDP attach flags (include/uapi/linux/if_link.h) ---
+XDP_FLAGS_UPDATE_IF_NOEXIST = 1 << 0
+XDP_FLAGS_SKB_MODE = 1 << 1
+XDP_FLAGS_DRV_MODE = 1 << 2
+XDP_FLAGS_HW_MODE = 1 << 3
+
+# --- integer limits (include/linux/limits.h) ---
+U32_MAX = 0xFFFF_FFFF
+U64_MAX = 0xFFFF_FFFF_FFFF_FFFF
+
+#: the kernel-internal errno bpf() returns for an operation a map or program type lacks
+#: (include/linux/errno.h; user space sees the raw number)
+ENOTSUPP = 524
+
 # --- sockets ---
+#: SOL_PACKET, the packet socket option level (include/linux/socket.h)
+SOL_PACKET = 263
 SO_ATTACH_FILTER = 26
 SO_DETACH_FILTER = 27
 SO_ATTACH_BPF = 50

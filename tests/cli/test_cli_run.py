@@ -28,6 +28,22 @@ def run(*args: str):
     return CliRunner().invoke(main, ["run", *args], catch_exceptions=False)
 
 
+#: the packet socket's counters, the one vocabulary of run, attach and --json
+COUNTERS = (
+    "received",
+    "accepted",
+    "dropped_by_filter",
+    "delivered_bytes",
+    "queue_drops",
+    "filter_errors",
+)
+
+
+def entries(dump: list[dict]) -> dict[str, str]:
+    """{key hex: value hex} of a map dumped as bpftool -j does (byte lists "0x..")."""
+    return {"".join(b[2:] for b in e["key"]): "".join(b[2:] for b in e["value"]) for e in dump}
+
+
 def run_json(*args: str) -> dict:
     r = run(*args, "--json")
     assert r.exit_code == 0, r.output + r.stderr
@@ -36,14 +52,25 @@ def run_json(*args: str) -> dict:
 
 def test_json_schema_and_every_array_index():
     d = run_json(SOCKEX1, "--pcap", str(PCAPS / "dns_udp.pcap"))
-    assert set(d) == {"program", "packets", "accepted", "bytes_delivered", "maps"}
+    assert set(d) == {"program", *COUNTERS, "maps"}
     assert d["program"] == "count_by_protocol"
-    assert (d["packets"], d["accepted"], d["bytes_delivered"]) == (2, 0, 0)
-    m = d["maps"]["proto_count"]
+    assert (d["received"], d["accepted"], d["delivered_bytes"]) == (2, 0, 0)
+    assert (d["dropped_by_filter"], d["queue_drops"], d["filter_errors"]) == (2, 0, 0)
+    dump = d["maps"]["proto_count"]
+    assert all(set(e) == {"key", "value"} for e in dump)  # no BTF: bytes only, as bpftool
+    assert dump[0]["key"] == ["0x00", "0x00", "0x00", "0x00"]
+    m = entries(dump)
     assert sorted(m) == [struct.pack("<I", i).hex() for i in range(256)]
     assert all(len(v) == 16 and v == v.lower() for v in m.values())
     assert m[struct.pack("<I", 17).hex()] == struct.pack("<q", 2).hex()
     assert sum(int.from_bytes(bytes.fromhex(v), "little") for v in m.values()) == 2
+
+
+def test_json_formats_btf_values_as_bpftool():
+    d = run_json(str(EXAMPLES / "sockex3_btf_kern.c"), "--pcap", str(PCAPS / "dns_udp.pcap"))
+    (flow, *_rest) = d["maps"]["flows"]
+    assert flow["formatted"]["value"] == {"packets": 1, "bytes": 266}
+    assert isinstance(flow["formatted"]["key"], int)
 
 
 def test_several_captures_after_one_pcap_option():
@@ -51,8 +78,9 @@ def test_several_captures_after_one_pcap_option():
     frames = sum(
         len(read_packets(p, strict=False)) for p in ALL_PCAPS if not p.endswith(("empty.pcap",))
     )
-    assert d["packets"] == frames
-    flows = d["maps"]["dst_count"]
+    assert d["received"] == frames
+    flows = entries(d["maps"]["dst_count"])
+    assert list(flows) == sorted(flows)  # hash rows sorted by key: runs diff clean
     assert len(flows) > 10
     # 192.168.1.11, the DNS server of dns_udp.pcap, as load_word stored it (host order)
     assert flows[struct.pack("<I", 0xC0A8010B).hex()]
@@ -62,7 +90,7 @@ def test_repeated_pcap_options_add_up():
     a = run_json(
         SOCKEX1, "--pcap", str(PCAPS / "dns_udp.pcap"), "--pcap", str(PCAPS / "dns_tcp.pcap")
     )
-    assert a["packets"] == 13
+    assert a["received"] == 13
 
 
 def test_accepting_filter_counts_bytes(tmp_path):
@@ -77,14 +105,14 @@ def test_accepting_filter_counts_bytes(tmp_path):
     d = run_json(str(mod), "--pcap", pcap)
     frames = read_packets(pcap)
     assert d["program"] == "accept_all"
-    assert d["accepted"] == d["packets"] == len(frames)
-    assert d["bytes_delivered"] == sum(len(p.data) for p in frames)
+    assert d["accepted"] == d["received"] == len(frames)
+    assert d["delivered_bytes"] == sum(len(p.data) for p in frames)
     assert d["maps"] == {}
 
 
 def test_macro_module_and_object_file(tmp_path):
     d = run_json(str(EXAMPLES / "sockex1_macros.py"), "--pcap", str(PCAPS / "dns_udp.pcap"))
-    assert d["maps"]["my_map"][struct.pack("<I", 17).hex()] == struct.pack("<q", 2).hex()
+    assert entries(d["maps"]["my_map"])[struct.pack("<I", 17).hex()] == struct.pack("<q", 2).hex()
     from pybpf.spec.cc import compile_c
 
     obj = compile_c(Path(SOCKEX1), tmp_path / "sockex1.o")
@@ -118,7 +146,7 @@ def test_damaged_capture_warns_and_keeps_earlier_packets(tmp_path):
     assert r.exit_code == 0
     assert "warning" in r.stderr and "offset 0x" in r.stderr and "cut.pcap" in r.stderr
     d = json.loads(r.stdout)
-    assert d["packets"] == len(read_packets(PCAPS / "dns_tcp.pcap")) - 1
+    assert d["received"] == len(read_packets(PCAPS / "dns_tcp.pcap")) - 1
 
 
 def test_non_capture_beside_a_good_one_is_a_warning(tmp_path):
@@ -127,7 +155,7 @@ def test_non_capture_beside_a_good_one_is_a_warning(tmp_path):
     r = run(SOCKEX1, "--pcap", str(junk), str(PCAPS / "dns_udp.pcap"), "--json")
     assert r.exit_code == 0, r.stderr
     assert "junk.pcap" in r.stderr and "not a pcap" in r.stderr
-    assert json.loads(r.stdout)["packets"] == 2
+    assert json.loads(r.stdout)["received"] == 2
 
 
 @pytest.mark.parametrize("content", [b"", b"garbage!" * 4, b"\xd4\xc3"])
@@ -140,9 +168,11 @@ def test_nothing_readable_exits_1(tmp_path, content):
     assert "junk.pcap" in r.stderr
 
 
-def test_missing_files_exit_1_without_traceback(tmp_path):
+def test_missing_files_without_traceback(tmp_path):
+    """A missing program is a usage error (exit 2, as in verify and disasm); a capture that
+    cannot be read is reported and, when no capture could be read, exit 1."""
     r = run(str(tmp_path / "nope.o"), "--pcap", str(PCAPS / "dns_udp.pcap"))
-    assert r.exit_code == 1 and "no such file" in r.stderr
+    assert r.exit_code == 2 and "nope.o" in r.stderr and "does not exist" in r.stderr
     r = run(SOCKEX1, "--pcap", str(tmp_path / "nope.pcap"))
     assert r.exit_code == 1 and "nope.pcap" in r.stderr
     assert "Traceback" not in r.output + r.stderr
@@ -201,14 +231,14 @@ def test_subprocess_entry_point():
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr
     d = json.loads(p.stdout)
-    assert d["packets"] == 13 and len(d["maps"]["proto_count"]) == 256
+    assert d["received"] == 13 and len(d["maps"]["proto_count"]) == 256
     bad = subprocess.run(
         cmd[:4] + ["/nonexistent.o", "--pcap", str(PCAPS / "dns_udp.pcap")],
         capture_output=True,
         text=True,
         timeout=120,
     )
-    assert bad.returncode == 1 and "Traceback" not in bad.stderr
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
 
 
 @pytest.mark.kernel
@@ -257,11 +287,11 @@ def test_progress_bar_only_on_a_terminal(monkeypatch, capsys):
     monkeypatch.setattr(runmod, "PROGRESS_MIN_BYTES", 1)
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
     res, sock = runmod.run_captures(coll.program(), ALL_PCAPS, name="x", progress=True)
-    assert res.packets == sock.received > 50
+    assert res.received == sock.received > 50
     assert "packets" in capsys.readouterr().err  # the (transient) bar was drawn
     monkeypatch.setattr(sys.stderr, "isatty", lambda: False, raising=False)
     res2, _ = runmod.run_captures(coll.program(), ALL_PCAPS, name="x", progress=True)
-    assert res2.packets == res.packets
+    assert res2.received == res.received
     assert capsys.readouterr().err == ""  # not a terminal: no bar
 
 
@@ -309,7 +339,8 @@ def test_attach_counts_loopback_datagrams(kernel):
     assert [d["interval"] for d in ticks] == [1, 2]
     udp = [
         int.from_bytes(
-            bytes.fromhex(d["maps"]["proto_count"][struct.pack("<I", 17).hex()]), "little"
+            bytes.fromhex(entries(d["maps"]["proto_count"])[struct.pack("<I", 17).hex()]),
+            "little",
         )
         for d in ticks
     ]
@@ -348,10 +379,4 @@ def test_corrupted_captures_never_traceback(tmp_path, which, cut, flips):
     assert r.exit_code in (0, 1), r.exception
     assert r.exception is None or isinstance(r.exception, SystemExit), repr(r.exception)
     if r.exit_code == 0:
-        assert set(json.loads(r.stdout)) == {
-            "program",
-            "packets",
-            "accepted",
-            "bytes_delivered",
-            "maps",
-        }
+        assert set(json.loads(r.stdout)) == {"program", *COUNTERS, "maps"}

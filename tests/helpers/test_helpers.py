@@ -108,7 +108,7 @@ def test_gpl_only_matches_kernel():
     assert {hid for hid, h in HELPERS.items() if h.proto.gpl_only} == KERNEL_GPL_ONLY
 
 
-def test_the_brief_helpers_are_implemented():
+def test_the_common_helpers_are_implemented():
     for name in (
         "map_lookup_elem",
         "map_update_elem",

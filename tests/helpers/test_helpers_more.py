@@ -73,8 +73,6 @@ def neg(e: int) -> int:
 
 HEADER = """#include <bpf_helpers.h>
 char _license[] SEC("license") = "GPL";
-struct bpf_dynptr { __u64 __opaque[2]; } __attribute__((aligned(8)));
-struct bpf_timer { __u64 __opaque[2]; } __attribute__((aligned(8)));
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__type(key, __u32);
@@ -474,13 +472,6 @@ def matches(got: list[int], want: list[int | None]) -> bool:
     )
 
 
-@pytest.fixture(autouse=True)
-def _fresh_timers():
-    timers.reset()
-    yield
-    timers.reset()
-
-
 def run_user(obj: Path, n: int):
     coll = pybpf.load(obj, backend="user", verify=False)
     res = coll.program().test_run(FRAME)
@@ -804,19 +795,19 @@ def test_timer_program_return_codes_and_firing(objects):
     assert ret == 1 and got == EXPECTED_OUT["timer"]
     tarr, thash = coll.maps["tarr"], coll.maps["thash"]
     # armed: tarr[1] (absolute 0, due now) and thash[7] (5 us, realtime clock)
-    armed = timers.pending()
+    armed = timers.pending(wheel=coll.backend.state.timers)
     assert [t.map.name for t in armed] == ["tarr", "thash"]
     # the timer bytes stay zero, as a user-space lookup of a kernel map shows them
     assert tarr.lookup(1)[8:24] == bytes(16)
-    assert timers.advance_time(0) == 1  # only the one already due
+    assert coll.backend.advance_time(0) == 1  # only the one already due
     assert int.from_bytes(tarr.lookup(1)[:8], "little") == 11
-    assert timers.advance_time(4_000) == 0
-    assert timers.advance_time(1_000) == 1
+    assert coll.backend.advance_time(4_000) == 0
+    assert coll.backend.advance_time(1_000) == 1
     assert int.from_bytes(thash.lookup(7)[:8], "little") == 71
     assert int.from_bytes(tarr.lookup(0)[:8], "little") == 0  # cancelled, never fired
-    assert timers.pending() == []
+    assert timers.pending(wheel=coll.backend.state.timers) == []
     with pytest.raises(BpfError, match="time only moves forward"):
-        timers.advance_time(-1)
+        coll.backend.advance_time(-1)
 
 
 TIMER_SELF = """
@@ -864,23 +855,23 @@ def test_timer_periodic_self_cancel_and_element_delete(tmp_path):
     key = (len(FRAME) - 14).to_bytes(4, "little")
     out = coll.maps["out"]
     assert out_values(out, 3) == [0, 0, 0]
-    assert timers.advance_time(999) == 0
-    assert timers.advance_time(1) == 1
-    assert timers.advance_time(10_000) == 2  # re-armed twice within the advance
+    assert coll.backend.advance_time(999) == 0
+    assert coll.backend.advance_time(1) == 1
+    assert coll.backend.advance_time(10_000) == 2  # re-armed twice within the advance
     assert int.from_bytes(coll.maps["th"][key][:8], "little") == 3
     assert out_values(out, 6)[3:] == [neg(errno.EDEADLK)] * 3
     # a deleted element takes its armed timer with it (bpf_obj_free_fields)
     p.test_run(FRAME)
-    assert len(timers.pending()) == 1
+    assert len(timers.pending(wheel=coll.backend.state.timers)) == 1
     del coll.maps["th"][key]
-    assert timers.advance_time(10_000) == 0
-    assert timers.pending() == []
+    assert coll.backend.advance_time(10_000) == 0
+    assert timers.pending(wheel=coll.backend.state.timers) == []
 
 
 def test_timer_freed_by_a_program_update(objects):
     coll, ret, got = run_user(objects["timer_update"], 9)
     assert ret == 1 and got == EXPECTED_OUT["timer_update"]
-    assert timers.advance_time(10**8) == 1
+    assert coll.backend.advance_time(10**8) == 1
     fired = [int.from_bytes(v[:8], "little") for v in coll.maps["tarr"].values()]
     assert fired == [100, 1]
 

@@ -20,8 +20,6 @@ import test_helpers_more as hm
 import pybpf
 from conftest import require_bpf
 from pybpf.errors import KernelError
-from pybpf.helpers import timers
-from pybpf.spec.elf import load_object as read_spec
 
 EXPECTED_OUT, FRAME, matches, out_values = hm.EXPECTED_OUT, hm.FRAME, hm.matches, hm.out_values
 objects = hm.objects  # the compiled C programs (a session fixture)
@@ -32,30 +30,17 @@ pytestmark = pytest.mark.kernel
 @pytest.fixture(autouse=True)
 def _bpf():
     require_bpf()
-    timers.reset()
-    yield
-    timers.reset()
 
 
 @contextmanager
 def kernel_object(obj):
     """(maps, programs) of ``obj`` in the kernel, maps created with their BTF (bpf_timer
     needs it), closed afterwards."""
+    coll = pybpf.load(obj, backend="kernel")
     try:
-        from pybpf.kernel.loader import load_object  # noqa: PLC0415
-    except ImportError:
-        coll = pybpf.load(obj, backend="kernel")
-        try:
-            yield coll.maps, coll.programs
-        finally:
-            coll.close()
-        return
-    maps, progs, _ = load_object(read_spec(obj))
-    try:
-        yield maps, progs
+        yield coll.maps, coll.programs
     finally:
-        for o in [*progs.values(), *maps.values()]:
-            o.close()
+        coll.close()
 
 
 def dump(m) -> list[tuple[bytes, bytes]]:
@@ -109,7 +94,7 @@ def test_timers_like_the_kernel(objects):
     assert uout == kout == EXPECTED_OUT["timer"]
     # before firing, pybpf's timer maps hold what the kernel's held at test-run time;
     # the kernel's due timers have fired by now, pybpf's fire on advance_time
-    timers.advance_time(10_000)
+    user.backend.advance_time(10_000)
     for mname, content in kmaps.items():
         assert dump(user.maps[mname]) == content, mname
     fired = {
@@ -122,7 +107,7 @@ def test_timers_like_the_kernel(objects):
 def test_timer_freed_by_update_like_the_kernel(objects):
     user, uout, kmaps, kout = both(objects, "timer_update", 9, settle=0.1)
     assert uout == kout == EXPECTED_OUT["timer_update"]
-    timers.advance_time(10**8)
+    user.backend.advance_time(10**8)
     assert dump(user.maps["tarr"]) == kmaps["tarr"]
 
 

@@ -64,6 +64,8 @@ from pybpf.iov import (
     iov_iter_ubuf,
     iov_iter_zero,
     iov_length,
+    iter_read,
+    iter_write,
     kthread_use_mm,
     vmap,
 )
@@ -343,17 +345,17 @@ def test_from_buffers_kvec_over_mmap():
     m = mmap.mmap(-1, PAGE_SIZE)
     it = IovIter.from_buffers([m, memoryview(bytearray(4))])
     assert it.iter_type == ITER_KVEC and it.count == PAGE_SIZE + 4
-    assert it.write(b"z" * (PAGE_SIZE + 2)) == PAGE_SIZE + 2
+    assert iter_write(it, b"z" * (PAGE_SIZE + 2)) == PAGE_SIZE + 2
     assert m[:3] == b"zzz"
     src = IovIter.from_buffers([b"ab", bytearray(b"cd")], ITER_SOURCE)
-    assert src.read() == b"abcd"
+    assert iter_read(src) == b"abcd"
 
 
 def test_bad_segments_refused_at_construction():
     with pytest.raises(IovError) as e:
         IovIter.from_buffers([b"read-only"], ITER_DEST)
     assert e.value.errno == errno.EFAULT
-    assert IovIter.from_buffers([b"read-only"], ITER_SOURCE).read() == b"read-only"
+    assert iter_read(IovIter.from_buffers([b"read-only"], ITER_SOURCE)) == b"read-only"
     with pytest.raises(IovError):  # count larger than the segments hold
         iov_iter_kvec(ITER_DEST, [bytearray(4)], 1, 5)
     with pytest.raises(IovError):  # a bvec running off the end of its contiguous pages

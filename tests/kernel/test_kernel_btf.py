@@ -25,13 +25,13 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 def load(name: str, **kw):
-    from pybpf.kernel.loader import load_object
-    from pybpf.loader import read_spec
+    from pybpf.kernel.backend import KernelBackend
+    from pybpf.loader import load_spec, read_spec
 
     require_bpf()
     spec = read_spec(EXAMPLES / name)
-    maps, progs, logs = load_object(spec, **kw)
-    return spec, maps, progs, logs
+    coll = load_spec(spec, KernelBackend(), **kw)
+    return spec, coll.maps, coll.programs, coll.verifier
 
 
 def test_btf_reaches_maps_and_programs() -> None:
@@ -119,7 +119,7 @@ def test_bpftool_prints_values_by_type() -> None:
 
 def test_btf_loaded_once_per_object() -> None:
     require_bpf()
-    from pybpf.kernel.loader import btf_handle
+    from pybpf.kernel.btf import btf_handle
     from pybpf.loader import read_spec
 
     spec = read_spec(EXAMPLES / "sockex3_btf_kern.c")

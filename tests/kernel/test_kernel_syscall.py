@@ -14,7 +14,8 @@ from conftest import require_bpf
 from pybpf import uapi
 from pybpf.errors import KernelError
 from pybpf.isa import Insn
-from pybpf.kernel import attr
+from pybpf.kernel import attr, bpffs
+from pybpf.kernel import info as kinfo
 from pybpf.kernel import syscall as sc
 
 # --- instruction shorthands (raw opcodes so this file depends only on isa) ---------------
@@ -269,15 +270,15 @@ def test_prog_load_ok_and_info(fds):
     )
     fds.append(r.fd)
     assert "processed 2 insns" in r.log
-    info = sc.obj_get_info_by_fd(r.fd)
+    info = kinfo.obj_get_info_by_fd(r.fd)
     assert isinstance(info, sc.ProgInfo)
     assert info.name == "pybpf_ok" and info.type == uapi.BPF_PROG_TYPE_SOCKET_FILTER
     assert info.gpl_compatible and info.xlated_prog_len == 16
-    assert sc.prog_get_xlated(r.fd) == b"".join(i.encode() for i in ret_imm(1))
+    assert kinfo.prog_get_xlated(r.fd) == b"".join(i.encode() for i in ret_imm(1))
     # the id round trip
-    fd2 = sc.prog_get_fd_by_id(info.id)
+    fd2 = kinfo.prog_get_fd_by_id(info.id)
     fds.append(fd2)
-    assert sc.prog_get_info(fd2).id == info.id
+    assert kinfo.prog_get_info(fd2).id == info.id
     # bytes work as well as Insn lists
     fds.append(
         sc.prog_load(
@@ -358,35 +359,35 @@ def test_pin_and_get(fds, tmp_path):
     mnt = tmp_path / "bpffs"
     mnt.mkdir()
     try:
-        sc.ensure_bpffs(str(mnt))
+        bpffs.ensure_bpffs(str(mnt))
     except KernelError as e:  # pragma: no cover - depends on CAP_SYS_ADMIN
         pytest.skip(f"cannot mount bpffs: {e}")
     try:
-        assert sc.bpffs_mounted(str(mnt))
+        assert bpffs.bpffs_mounted(str(mnt))
         mfd = sc.map_create(uapi.BPF_MAP_TYPE_ARRAY, 4, 8, 2, name="pinned_map")
         fds.append(mfd)
         sc.map_update_elem(mfd, k32(1), v64(42))
         path = str(mnt / f"m_{uuid.uuid4().hex[:8]}")
-        sc.obj_pin(mfd, path)
-        fd2 = sc.obj_get(path)
+        bpffs.obj_pin(mfd, path)
+        fd2 = bpffs.obj_get(path)
         fds.append(fd2)
         assert sc.map_lookup_elem(fd2, k32(1), 8) == v64(42)
-        assert sc.map_get_info(fd2).name == "pinned_map"
+        assert kinfo.map_get_info(fd2).name == "pinned_map"
         with pytest.raises(KernelError) as ei:
-            sc.obj_pin(mfd, path)
+            bpffs.obj_pin(mfd, path)
         assert ei.value.errno == errno.EEXIST
         pfd = sc.prog_load(uapi.BPF_PROG_TYPE_SOCKET_FILTER, ret_imm(9), name="pinned_prog")
         fds.append(pfd)
-        sc.obj_pin(pfd, str(mnt / "p"))
-        pfd2 = sc.obj_get(str(mnt / "p"))
+        bpffs.obj_pin(pfd, str(mnt / "p"))
+        pfd2 = bpffs.obj_get(str(mnt / "p"))
         fds.append(pfd2)
-        assert sc.fd_kind(pfd2) == "prog"
+        assert kinfo.fd_kind(pfd2) == "prog"
         assert sc.prog_test_run(pfd2, bytes(20)).retval == 9
         with pytest.raises(KernelError) as ei:
-            sc.obj_get(str(mnt / "absent"))
+            bpffs.obj_get(str(mnt / "absent"))
         assert ei.value.errno == errno.ENOENT
         with pytest.raises(KernelError) as ei:  # not a bpffs
-            sc.obj_pin(mfd, str(tmp_path / "x"))
+            bpffs.obj_pin(mfd, str(tmp_path / "x"))
         assert ei.value.errno == errno.EPERM
     finally:
         os.system(f"umount {mnt} 2>/dev/null")
@@ -405,7 +406,7 @@ def test_btf_load(fds):
     require_bpf()
     fd = sc.btf_load(_btf_blob())
     fds.append(fd)
-    info = sc.obj_get_info_by_fd(fd)
+    info = kinfo.obj_get_info_by_fd(fd)
     assert isinstance(info, sc.BtfInfo) and info.btf_size == len(_btf_blob())
     # a map typed by that BTF (key and value are the int, type id 1)
     mfd = sc.map_create(
@@ -419,7 +420,7 @@ def test_btf_load(fds):
         btf_value_type_id=1,
     )
     fds.append(mfd)
-    assert sc.map_get_info(mfd).btf_id == info.id
+    assert kinfo.map_get_info(mfd).btf_id == info.id
     with pytest.raises(KernelError) as ei:
         sc.btf_load(_btf_blob(magic=0x1234))
     assert ei.value.errno == errno.EINVAL
@@ -431,7 +432,7 @@ def test_map_info_by_fd(fds):
     require_bpf()
     fd = sc.map_create(uapi.BPF_MAP_TYPE_LRU_HASH, 8, 16, 32, name="lru.info")
     fds.append(fd)
-    info = sc.obj_get_info_by_fd(fd)
+    info = kinfo.obj_get_info_by_fd(fd)
     assert isinstance(info, sc.MapInfo)
     assert (info.type, info.key_size, info.value_size, info.max_entries, info.name) == (
         uapi.BPF_MAP_TYPE_LRU_HASH,
@@ -441,11 +442,11 @@ def test_map_info_by_fd(fds):
         "lru.info",
     )
     assert info.type_name == "lru_hash"
-    fd2 = sc.map_get_fd_by_id(info.id)
+    fd2 = kinfo.map_get_fd_by_id(info.id)
     fds.append(fd2)
-    assert sc.map_get_info(fd2).name == "lru.info"
+    assert kinfo.map_get_info(fd2).name == "lru.info"
     with pytest.raises(KernelError):
-        sc.obj_get_info_by_fd(0 if sc.fd_kind(0) == "" else 999999)
+        kinfo.obj_get_info_by_fd(0 if kinfo.fd_kind(0) == "" else 999999)
 
 
 def _func_btf() -> tuple[bytes, bytes, bytes]:
@@ -481,8 +482,8 @@ def test_prog_load_with_btf_func_and_line_info(fds):
     )
     fds.append(r.fd)
     assert "; return 7; @ prog.c:3" in r.log  # the verifier quotes the source line
-    info = sc.prog_get_info(r.fd)
-    assert info.btf_id == sc.btf_get_info(btf).id
+    info = kinfo.prog_get_info(r.fd)
+    assert info.btf_id == kinfo.btf_get_info(btf).id
     assert (info.nr_func_info, info.nr_line_info) == (1, 1)
     # a line_info record pointing outside the string section is refused with a reason
     bad = li[:4] + struct.pack("<I", 9999) + li[8:]
@@ -499,15 +500,16 @@ def test_prog_load_with_btf_func_and_line_info(fds):
 
 _AUTOMOUNT_CHILD = r"""
 import os
+from pybpf.kernel import bpffs
 from pybpf.kernel import syscall as sc
-before = sc.bpffs_mounted()
+before = bpffs.bpffs_mounted()
 fd = sc.map_create(2, 4, 4, 1, name="auto")
 sc.map_update_elem(fd, b"\0" * 4, b"abcd")
 path = "/sys/fs/bpf/pybpf_auto_%d" % os.getpid()
-sc.obj_pin(fd, path)
-fd2 = sc.obj_get(path)
+bpffs.obj_pin(fd, path)
+fd2 = bpffs.obj_get(path)
 os.unlink(path)
-print(before, sc.bpffs_mounted(), sc.map_lookup_elem(fd2, b"\0" * 4, 4).decode())
+print(before, bpffs.bpffs_mounted(), sc.map_lookup_elem(fd2, b"\0" * 4, 4).decode())
 """
 
 

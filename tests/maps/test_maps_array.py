@@ -9,8 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pybpf.asm.macros import BPF_EXIT_INSN, BPF_MOV64_IMM
 from pybpf.errors import MapError
-from pybpf.maps import ArrayMap, Map, PercpuArrayMap, map_by_fd, prog_fd
+from pybpf.maps import ArrayMap, Map, PercpuArrayMap, map_by_fd
 from pybpf.uapi import (
     BPF_ANY,
     BPF_EXIST,
@@ -21,6 +22,7 @@ from pybpf.uapi import (
     BPF_MAP_TYPE_PROG_ARRAY,
     BPF_NOEXIST,
 )
+from pybpf.user.program import Program
 
 
 def k(i: int) -> bytes:
@@ -161,12 +163,12 @@ def test_access_flags_and_freeze():
 
 def test_prog_array():
     m = Map(BPF_MAP_TYPE_PROG_ARRAY, 4, 4, 4)
-    prog = object()
+    prog = Program([BPF_MOV64_IMM(0, 0), BPF_EXIT_INSN()])
     m[1] = prog
     assert m.get_prog(1) is prog and m.get_prog(0) is None and m.get_prog(9) is None
-    assert m[1] == prog_fd(prog).to_bytes(4, "little")
-    assert errno_of(m.update, 0, prog_fd(prog), BPF_NOEXIST) == errno.EINVAL
-    assert errno_of(m.update, 9, prog_fd(prog), BPF_ANY) == errno.E2BIG
+    assert m[1] == prog.fd.to_bytes(4, "little")
+    assert errno_of(m.update, 0, prog.fd, BPF_NOEXIST) == errno.EINVAL
+    assert errno_of(m.update, 9, prog.fd, BPF_ANY) == errno.E2BIG
     assert errno_of(m.update, 0, 12345) == errno.EBADF
     m.delete(1)
     assert errno_of(m.delete, 1) == errno.ENOENT

@@ -185,9 +185,15 @@ def test_pull_push_and_errors():
     with pytest.raises(BpfError):
         skb.push(9)
     with pytest.raises(BpfError):
-        SkBuff.from_frame(b"short")
-    with pytest.raises(BpfError):
         SkBuff.from_frame(ipv4_frame(), linear=1000)
+
+
+def test_a_runt_frame_is_a_packet_as_on_the_socket():
+    """A capture's snaplen can cut a frame below the Ethernet header: Program.run gets the
+    same skb a packet socket builds for it (the network header past the end)."""
+    skb = SkBuff.from_frame(b"short")
+    assert skb.len == 5 and skb.mac_offset == 0 and skb.network_offset == 5
+    assert skb.protocol == 0 and skb.load_abs(0, 1) == ord("s") and skb.load_abs(5, 1) is None
 
 
 def test_copy_is_independent():

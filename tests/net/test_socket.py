@@ -26,6 +26,7 @@ from pybpf.asm.macros import (
 )
 from pybpf.errors import BpfError
 from pybpf.isa import BPF_ADD, BPF_H, BPF_W
+from pybpf.kernel.program import twice_mac_header as kernel_test_run_frame
 from pybpf.net.capture import Packet
 from pybpf.net.socket import (
     MSG_PEEK,
@@ -34,7 +35,6 @@ from pybpf.net.socket import (
     SOL_PACKET,
     PacketSocket,
     UdpSocket,
-    kernel_test_run_frame,
     skb_truesize,
 )
 from pybpf.uapi import BPF_PROG_TYPE_SCHED_CLS, PACKET_HOST, PACKET_OUTGOING

@@ -20,7 +20,8 @@ from pybpf.spec.btf import (
     BtfExt,
 )
 from pybpf.spec.cc import compile_c
-from pybpf.spec.elf import ElfFile, load_object
+from pybpf.spec.elf import load_object
+from pybpf.spec.elffile import ElfFile
 
 ROOT = Path(__file__).resolve().parents[2]
 from support.paths import DATA  # noqa: E402
@@ -135,13 +136,14 @@ def test_kernel_accepts_object_btf(objs):
     from conftest import require_bpf
 
     require_bpf()
+    from pybpf.kernel import info as kinfo
     from pybpf.kernel import syscall as sc
 
     for path in objs.values():
         spec = load_object(path)
         fd = sc.btf_load(spec.btf.raw)
         try:
-            info = sc.btf_get_info(fd)
+            info = kinfo.btf_get_info(fd)
             assert info.btf_size == len(spec.btf.raw)
         finally:
             sc.close(fd)

@@ -19,13 +19,8 @@ import pytest
 from pybpf import isa, uapi
 from pybpf.errors import BtfError, ElfError
 from pybpf.spec.cc import compile_c
-from pybpf.spec.elf import (
-    EM_BPF,
-    ElfFile,
-    internal_map_name,
-    load_object,
-    object_name,
-)
+from pybpf.spec.elf import internal_map_name, load_object, object_name
+from pybpf.spec.elffile import EM_BPF, ElfFile
 from pybpf.spec.reloc import relocated_maps
 from pybpf.spec.sections import prog_type_for_section
 from pybpf.spec.types import MapRef
@@ -319,7 +314,7 @@ def test_relocations_match_llvm_readelf(objs):
 
 
 def _rname(t: int) -> str:
-    from pybpf.spec.elf import RELOC_NAMES
+    from pybpf.spec.elffile import RELOC_NAMES
 
     return RELOC_NAMES[t]
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+import pybpf
 from pybpf import isa, uapi
 from pybpf.spec.cc import compile_c
 from pybpf.spec.elf import load_object
@@ -279,16 +280,13 @@ def test_kernel_accepts_examples(kernel, objs):
 def test_sockex1_on_pcaps_matches_model(kernel, objs):
     frames = _frames()
     assert len(frames) > 50
-    obj = u1.KernelObject(objs["sockex1"])
-    try:
+    with pybpf.load(objs["sockex1"], backend="kernel") as coll:
         for _name, data, _t in frames:
-            assert obj.run_frame(u1.PROGRAM, data) == 0
+            assert coll.programs[u1.PROGRAM].run(data) == 0
         got = {
-            p: u1.decode_counter(obj.maps[u1.MAP].lookup(struct.pack("<I", p))) for p in range(256)
+            p: u1.decode_counter(coll.maps[u1.MAP].lookup(struct.pack("<I", p))) for p in range(256)
         }
-    finally:
-        obj.close()
-    # under BPF_PROG_TEST_RUN the zero MAC header makes every frame PACKET_HOST
+    # under BPF_PROG_TEST_RUN no frame is PACKET_OUTGOING
     want = u1.expected_counts((d, uapi.PACKET_HOST) for _n, d, _t in frames)
     assert {p: c for p, c in got.items() if c} == want
     print(u1.format_counts(want.get(6, 0), want.get(17, 0), want.get(1, 0)))
@@ -297,16 +295,12 @@ def test_sockex1_on_pcaps_matches_model(kernel, objs):
 @pytest.mark.kernel
 def test_sockex2_on_pcaps_matches_model(kernel, objs):
     frames = _frames()
-    obj = u1.KernelObject(objs["sockex2"])
-    try:
+    with pybpf.load(objs["sockex2"], backend="kernel") as coll:
         for _name, data, _t in frames:
-            obj.run_frame(u2.PROGRAM, data)
+            coll.programs[u2.PROGRAM].run(data)
         got = {
-            struct.unpack("<I", k)[0]: u1.decode_counter(v)
-            for k, v in u2.iter_map(obj.maps[u2.MAP])
+            struct.unpack("<I", k)[0]: u1.decode_counter(v) for k, v in coll.maps[u2.MAP].items()
         }
-    finally:
-        obj.close()
     want = Counter(k for k in (sockex2_model(d) for _n, d, _t in frames) if k is not None)
     assert got == dict(want)
     assert len(got) > 10
@@ -321,7 +315,7 @@ def test_sockex3_on_pcaps_matches_model(kernel, objs):
     try:
         prog = progs["flow_bytes"]
         for _n, data, _t in frames:
-            prog.test_run(u1.TEST_RUN_PAD + data)
+            prog.test_run(bytes(14) + data)  # a zero MAC header for test-run to pull
         flows = {}
         for k, v in maps["flows"].items():
             flows[socket.inet_ntoa(k)] = spec.btf.value(spec.maps["flows"].value_type, v)
@@ -360,8 +354,8 @@ def test_user_scripts_run_on_the_kernel(kernel, capsys):
 def test_sockex1_attached_to_loopback_counts_each_packet_once(kernel, objs):
     """Attached with SO_ATTACH_BPF: on lo every datagram passes twice (PACKET_OUTGOING as
     it leaves, PACKET_HOST as it arrives); skipping the outgoing copy counts it once."""
-    obj = u1.KernelObject(objs["sockex1"])
-    seed = u1.KernelObject(objs["sockex1_seed"])
+    obj = pybpf.load(objs["sockex1"], backend="kernel")
+    seed = pybpf.load(objs["sockex1_seed"], backend="kernel")
     raw = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))
     raw2 = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))
     rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -380,8 +374,8 @@ def test_sockex1_attached_to_loopback_counts_each_packet_once(kernel, objs):
         import time
 
         time.sleep(0.2)
-        udp = u1.read_counts(obj.lookup(u1.MAP))[1]
-        udp_seed = u1.read_counts(seed.lookup(u1.MAP))[1]
+        udp = u1.read_counts(obj.maps[u1.MAP].lookup)[1]
+        udp_seed = u1.read_counts(seed.maps[u1.MAP].lookup)[1]
     finally:
         for s in (raw, raw2, rx, tx):
             s.close()

@@ -352,13 +352,10 @@ def test_same_results_on_captures(subject: Subject, way: str, rig) -> None:
 
 
 # ----------------------------------------------------------------------------- c. map sequences
-try:  # the operation machinery of tests/test_maps_kernel.py
-    from support.mappair import SETTINGS, Pair, kv_ops, pinned_cpu0, run_kv
-except ImportError:  # pragma: no cover
-    Pair = None  # type: ignore[assignment,misc]
+from support.mappair import SETTINGS, Pair, kv_ops, pinned_cpu0, run_kv  # noqa: E402
 
 
-class CollectionPair(Pair if Pair is not None else object):  # type: ignore[misc]
+class CollectionPair(Pair):
     """test_maps_kernel's Pair with the kernel side a KernelMap and both built from one
     MapSpec, as pybpf.load builds them (KernelMap.from_spec / maps.create_map)."""
 

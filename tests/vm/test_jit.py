@@ -2,11 +2,11 @@
 
 Every check here is differential: a program runs under
 :class:`pybpf.vm.interp.Interpreter` and under :class:`pybpf.vm.jit.JitEngine`
-(or :class:`JitProgram`) and both must give the same R0 — or the same error,
+(or a Program with ``engine="jit"``) and both must give the same R0 — or the same error,
 type, message and errno — and leave maps and memory in the same state.
 
 The conformance suite's programs are JIT-compiled without verification (the
-"unverified" test mode: ``JitEngine`` never verifies, ``JitProgram`` does);
+"unverified" test mode: ``JitEngine`` never verifies, ``Program(engine="jit")`` does);
 the native code still checks every memory access, so a bad program faults
 exactly as in the interpreter.
 """
@@ -54,7 +54,7 @@ from pybpf.net.skb import SkBuff
 from pybpf.user.program import Program
 from pybpf.vm.conformance import CONFORMANCE_HELPERS, load_test
 from pybpf.vm.interp import MAX_TAIL_CALL_CNT, Interpreter, ProgramExit, TailCall
-from pybpf.vm.jit import JitEngine, JitProgram, compile_program, jit_cache_clear
+from pybpf.vm.jit import JitEngine, compile_program, jit_cache_clear
 from pybpf.vm.memory import Memory
 
 M64 = (1 << 64) - 1
@@ -79,6 +79,20 @@ class H:
     name: str
     fn: Any
     proto: Any = None
+
+
+def unverified_jit(prog: Program) -> Program:
+    """``prog`` run by the JIT without verification (Program(engine="jit") verifies):
+    for programs pybpf's verifier does not take, and unverified-mode tests."""
+    prog._interp = JitEngine(
+        prog.insns,
+        helpers=prog.helpers,
+        maps=prog._resolve_map,
+        budget=prog._interp.budget,
+        prog=prog,
+    )
+    prog.engine = "jit"
+    return prog
 
 
 def outcome(engine: Any, **run_kw: Any) -> tuple[Any, ...]:
@@ -250,7 +264,6 @@ def test_helpers_see_the_registers_and_pc_of_the_call() -> None:
 CALLBACKS_C = r"""
 #include <bpf_helpers.h>
 char _license[] SEC("license") = "GPL";
-struct bpf_timer { __u64 __opaque[2]; } __attribute__((aligned(8)));
 struct { __uint(type, BPF_MAP_TYPE_ARRAY); __type(key, __u32); __type(value, __u64);
          __uint(max_entries, 8); } out SEC(".maps");
 struct elem { __u64 fired; struct bpf_timer t; };
@@ -301,7 +314,6 @@ int prog(struct __sk_buff *skb)
 
 def test_callbacks_bpf_loop_for_each_and_timers(tmp_path: Path) -> None:
     """Helpers that call back into the program (RunEnv.call_subprog, run_subprog)."""
-    from pybpf.helpers import timers
     from pybpf.spec.cc import compile_c
 
     src = tmp_path / "callbacks.c"
@@ -312,9 +324,9 @@ def test_callbacks_bpf_loop_for_each_and_timers(tmp_path: Path) -> None:
         # pybpf's verifier does not take BPF_PSEUDO_FUNC yet (the kernel's does)
         coll = pybpf.load(obj, verify=False)
         prog = coll.program()
-        runner: Any = JitProgram(prog, verify=False) if jit else prog
+        runner: Any = unverified_jit(prog) if jit else prog
         rets = [runner.run(bytes(14 + n) + b"\x45" * 20) for n in range(0, 40, 3)]
-        fired = timers.advance_time(5_000)
+        fired = coll.backend.advance_time(5_000)
         results.append(
             (rets, fired, bytes(coll.maps["out"].storage), bytes(coll.maps["tmr"].storage))
         )
@@ -427,7 +439,7 @@ def test_prog_array_tail_call_in_programs() -> None:
             BPF_EXIT_INSN(),
         ]
     )
-    jit = JitProgram(caller, verify=False)
+    jit = unverified_jit(Program(caller.insns, maps=caller._maps_arg, state=caller.state))
     frame = bytes(14) + bytes(20)
     assert jit.run(frame) == caller.run(frame) == 5  # empty slot: falls through
     pa[1] = target.fd
@@ -505,8 +517,8 @@ def test_machine_code_is_cached_on_disk() -> None:
 def test_jit_program_runs_only_verified_programs() -> None:
     unverifiable = Program([BPF_MOV64_REG(0, 3), BPF_EXIT_INSN()])  # R3 !read_ok
     with pytest.raises(VerifierError):
-        JitProgram(unverifiable)
-    assert JitProgram(unverifiable, verify=False).run(bytes(60)) == 0
+        Program(unverifiable.insns, engine="jit")
+    assert unverified_jit(unverifiable).run(bytes(60)) == 0
 
 
 # --- random ALU/JMP programs ----------------------------------------------------------------
@@ -695,9 +707,9 @@ def test_seed_programs_on_every_frame(source: Path) -> None:
     frames = _frames()
     assert len(frames) > 50
     interp_coll = pybpf.load(source)
-    jit_coll = pybpf.load(source)
+    jit_coll = pybpf.load(source, engine="jit")
     interp_prog = interp_coll.program()
-    jit = JitProgram(jit_coll.program())
+    jit = jit_coll.program()
     interp_rets = [interp_prog.run(f) for f in frames]
     jit_rets = [jit.run(f) for f in frames]
     assert jit_rets == interp_rets
@@ -729,10 +741,10 @@ def test_jit_program_attached_to_a_packet_socket() -> None:
     frames = _frames()
     source = SEED_PROGRAMS[1]  # sockex2: returns skb->len, so every frame is kept whole
     out = []
-    for make in (lambda p: p, JitProgram):
-        coll = pybpf.load(source)
+    for engine in ("interp", "jit"):
+        coll = pybpf.load(source, engine=engine)
         sock = PacketSocket(rcvbuf=1 << 24)
-        sock.attach(make(coll.program()))
+        sock.attach(coll.program())
         sock.deliver_all(frames, drain=False)
         got = []
         while sock.pending():
@@ -790,7 +802,7 @@ def test_context_loads_use_the_kernels_narrow_rewrite() -> None:
             ]
     prog.append(BPF_EXIT_INSN())
     interp = Program(prog)
-    jit = JitProgram(Program(prog), verify=False)
+    jit = unverified_jit(Program(prog))
     frame = bytes.fromhex("ffffffffffff0200000000020800") + bytes(range(60))
     for kw in ({}, {"mark": 0x11223344, "priority": 7, "hash": 0xABCDEF01}, {"pull_mac": True}):
         skb_a, skb_b = SkBuff.from_frame(frame, **kw), SkBuff.from_frame(frame, **kw)
@@ -818,7 +830,7 @@ def test_ld_abs_across_fragments_and_from_the_mac_header() -> None:
     """
     insns = assemble(text)
     interp = Program(insns)
-    jit = JitProgram(Program(insns), verify=False)
+    jit = unverified_jit(Program(insns))
     for f in _frames()[:40]:
         for linear in (None, 20, 38):
             a = interp.run(SkBuff.from_frame(f, linear=linear) if linear and linear < len(f) else f)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import sys
 
 import click
@@ -27,10 +28,21 @@ COMMAND_MODULES = (
     "attach",
     "demo",
     "iov",
+    "seccomp",
+    "btf",
 )
 
 
+#: exit status for an internal error (sysexits.h EX_SOFTWARE)
+EX_SOFTWARE = 70
+
+
 class _Group(click.Group):
+    """Every failure becomes one line on stderr and a non-zero exit, never a traceback:
+    pybpf errors (exit 1), files the system refuses (exit 1), Ctrl-C (exit 130), and as a
+    last resort any other exception, reported as a pybpf bug (exit 70; PYBPF_DEBUG=1
+    shows the traceback)."""
+
     def invoke(self, ctx: click.Context):  # type: ignore[override]
         try:
             return super().invoke(ctx)
@@ -39,6 +51,24 @@ class _Group(click.Group):
             sys.exit(1)
         except BrokenPipeError:
             sys.exit(0)
+        except KeyboardInterrupt:
+            click.echo("pybpf: interrupted", err=True)
+            sys.exit(130)
+        except OSError as e:
+            where = f"{e.filename}: " if e.filename else ""
+            click.echo(f"pybpf: error: {where}{e.strerror or e}", err=True)
+            sys.exit(1)
+        except (click.exceptions.Exit, click.ClickException, SystemExit):
+            raise
+        except Exception as e:
+            if os.environ.get("PYBPF_DEBUG"):
+                raise
+            click.echo(
+                f"pybpf: internal error: {type(e).__name__}: {e} (a bug in pybpf; "
+                "PYBPF_DEBUG=1 shows where)",
+                err=True,
+            )
+            sys.exit(EX_SOFTWARE)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -51,8 +81,4 @@ def main() -> None:
 
 
 for _name in COMMAND_MODULES:
-    try:
-        importlib.import_module(f"{__name__}.{_name}")
-    except ModuleNotFoundError as e:  # a command module not written yet
-        if e.name != f"{__name__}.{_name}":
-            raise
+    importlib.import_module(f"{__name__}.{_name}")

@@ -3,13 +3,14 @@
 What the seed's user-space programs do ("attach it to a socket, then print the
 map every second"), in two ways (both need root for AF_PACKET):
 
-* default (user space): a :class:`pybpf.net.live.LiveSource` (an AF_PACKET
-  socket bound to IF, no filter) receives every frame the device sees and
-  feeds it to a :class:`pybpf.net.socket.PacketSocket` where the program runs
-  in pybpf's interpreter;
+* default (user space): an AF_PACKET socket bound to IF, without a filter,
+  receives every frame the device sees and feeds it to a user-space packet
+  socket where the program runs in pybpf;
 * ``--kernel``: the program and maps are loaded with bpf(), a real AF_PACKET
   socket is bound to IF and the program attached with SO_ATTACH_BPF; the
   kernel runs it on every packet and pybpf reads the kernel's maps.
+
+Both are :class:`pybpf.net.live.LiveFilter`.
 
 The run ends after ``--count`` intervals (or on Ctrl-C).
 """
@@ -18,24 +19,24 @@ from __future__ import annotations
 
 import json
 import socket
-import time
 from typing import Any
 
 import click
 
 from ..errors import BpfError, CaptureError
 from . import main
-
-ETH_P_ALL = 0x0003
+from .files import INPUT_FILE
 
 
 def _show(coll: Any, counters: dict[str, Any], as_json: bool, tick: int) -> None:
-    from rich.console import Console  # noqa: PLC0415
+    from rich.console import Console
 
-    from .output import maps_json, render_counters, render_maps  # noqa: PLC0415
+    from .output import maps_json, render_counters, render_maps
 
     if as_json:
-        click.echo(json.dumps({"interval": tick, **counters, "maps": maps_json(coll.maps)}))
+        click.echo(
+            json.dumps({"interval": tick, **counters, "maps": maps_json(coll.maps, coll.spec)})
+        )
         return
     console = Console()
     console.rule(f"interval {tick}")
@@ -44,58 +45,21 @@ def _show(coll: Any, counters: dict[str, Any], as_json: bool, tick: int) -> None
         render_counters(console, counters)
 
 
-def _user_loop(
-    prog: Any, coll: Any, iface: str, interval: float, count: int, as_json: bool
-) -> None:
-    from ..net.live import LiveSource  # noqa: PLC0415
-    from ..net.socket import PacketSocket  # noqa: PLC0415
+def _loop(prog: Any, coll: Any, iface: str, interval: float, count: int, as_json: bool) -> None:
+    from ..net.live import LiveFilter
 
-    sock = PacketSocket()
-    sock.attach(prog)
     try:
-        src = LiveSource(iface)
+        live = LiveFilter(prog, iface)
     except OSError as e:
         raise BpfError(f"cannot open a packet socket on {iface}: {e.strerror or e}") from None
-    with src:
-        sock.ifindex = src.ifindex
+    with live:
         for tick in range(1, count + 1):
-            end = time.monotonic() + interval
-            while (left := end - time.monotonic()) > 0:
-                pkt = src.recv(left)
-                if pkt is None:
-                    continue
-                sock.deliver(pkt)
-                if sock.queue:  # nobody reads the socket here: keep it from filling
-                    sock.queue.clear()
-                    sock.rmem_alloc = 0
-            counters = sock.stats()
-            for k in ("tp_packets", "tp_drops"):
-                counters.pop(k)
-            _show(coll, counters, as_json, tick)
-
-
-def _kernel_loop(
-    prog: Any, coll: Any, iface: str, interval: float, count: int, as_json: bool
-) -> None:
-    try:
-        s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
-    except PermissionError as e:
-        raise BpfError(f"AF_PACKET socket needs CAP_NET_RAW (root): {e.strerror}") from None
-    try:
-        try:
-            s.bind((iface, 0))
-        except OSError as e:
-            raise BpfError(f"cannot bind a packet socket to {iface}: {e.strerror or e}") from None
-        prog.attach(s)
-        for tick in range(1, count + 1):
-            time.sleep(interval)
-            _show(coll, {}, as_json, tick)
-    finally:
-        s.close()
+            live.pump(interval)
+            _show(coll, live.stats(), as_json, tick)
 
 
 @main.command("attach")
-@click.argument("prog", type=click.Path(dir_okay=False))
+@click.argument("prog", type=INPUT_FILE)
 @click.option("--iface", required=True, help="network interface, e.g. lo")
 @click.option(
     "--interval", type=float, default=1.0, show_default=True, help="seconds between map printouts"
@@ -103,7 +67,9 @@ def _kernel_loop(
 @click.option(
     "--count", type=int, default=5, show_default=True, help="number of intervals before detaching"
 )
-@click.option("--section", default=None, help="program to attach (name or ELF section)")
+@click.option(
+    "--section", "-s", "section", default=None, help="program to attach (name or ELF section)"
+)
 @click.option(
     "--kernel",
     "use_kernel",
@@ -121,7 +87,7 @@ def attach_command(
     as_json: bool,
 ) -> None:
     """Attach PROG to a packet socket on IFACE and print its maps every interval (root)."""
-    from .run import load_collection, select_program  # noqa: PLC0415
+    from .run import load_collection
 
     if interval <= 0 or count <= 0:
         raise click.UsageError("--interval and --count must be positive")
@@ -131,12 +97,9 @@ def attach_command(
         raise BpfError(f"no such interface: {iface}") from None
     coll = load_collection(prog, "kernel" if use_kernel else "user")
     try:
-        _name, program = select_program(coll, section)
+        _name, program = coll.select(section)
         try:
-            if use_kernel:
-                _kernel_loop(program, coll, iface, interval, count, as_json)
-            else:
-                _user_loop(program, coll, iface, interval, count, as_json)
+            _loop(program, coll, iface, interval, count, as_json)
         except CaptureError as e:
             raise BpfError(str(e)) from None
         except KeyboardInterrupt:

@@ -9,16 +9,18 @@ import click
 from ..asm.disasm import is_elf, listing, objdump, raw_file
 from ..errors import BpfError
 from . import main
+from .files import INPUT_FILE
 
 
 @main.command()
-@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.argument("file", type=INPUT_FILE)
 @click.option(
     "--section",
+    "-s",
     "-j",
     "section",
     default=None,
-    help="Only this ELF section (any section, executable or not).",
+    help="Only this ELF section (any section, executable or not); -j as in llvm-objdump.",
 )
 @click.option("--hex", "hex_", is_flag=True, help="Numbers in hex, as LLVM 19 prints them.")
 @click.option(
@@ -34,10 +36,25 @@ from . import main
     help="Interleave the C source lines (from the object's .BTF.ext line info), "
     "as llvm-objdump -S does.",
 )
-def disasm(file: str, section: str | None, hex_: bool, exact: bool, source: bool) -> None:
+@click.option(
+    "--ebpf",
+    is_flag=True,
+    help="For a classic program: the eBPF the kernel converts it to (bpf_convert_filter).",
+)
+def disasm(
+    file: str, section: str | None, hex_: bool, exact: bool, source: bool, ebpf: bool
+) -> None:
     """Disassemble FILE: an eBPF ELF object, a C file (compiled first), a macro module
-    (.py), or raw little-endian instructions."""
+    (.py), raw little-endian instructions, or a classic program (printed as tcpdump -d)."""
     path = Path(file)
+    from ..cbpf.files import classic_file, classic_listing
+
+    classic = classic_file(file)
+    if classic is not None:
+        click.echo(classic_listing(classic, ebpf=ebpf, hex=hex_), nl=False)
+        return
+    if ebpf:
+        raise BpfError(f"{file}: --ebpf shows what a classic program converts to; this is eBPF")
     if path.suffix == ".c":
         from ..spec.cc import compile_c
 
@@ -46,10 +63,20 @@ def disasm(file: str, section: str | None, hex_: bool, exact: bool, source: bool
         _programs(file, section, hex_, exact, source)
         return
     if is_elf(file):
-        click.echo(objdump(file, section=section, hex=hex_), nl=False)
+        # the header names the user's file, not the compile cache's object
+        text = objdump(file, section=section, hex=hex_)
+        click.echo(text.replace(f"\n{file}:\t", f"\n{path}:\t", 1), nl=False)
         return
     if section is not None:
         raise BpfError(f"{file}: --section applies to ELF objects only (this is raw bytes)")
+    size = path.stat().st_size
+    if size == 0:
+        raise BpfError(f"{path}: empty file: no instructions to disassemble")
+    if size % 8:
+        raise BpfError(
+            f"{path}: {size} bytes is not a multiple of 8 (whole 8-byte instructions), "
+            "and the file is not an ELF object"
+        )
     click.echo(listing(raw_file(file), hex=hex_, exact=exact), nl=False)
 
 

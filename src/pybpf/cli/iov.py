@@ -17,12 +17,29 @@ def iov() -> None:
     """iov_iter: the kernel's scattered-buffer iterator."""
 
 
-def _int(text: str) -> int:
-    return int(text, 0)
+#: the largest region the command maps (4096 pages of 4 KiB: 16 MiB)
+MAX_PAGES = 4096
+
+
+def _int(text: str, what: str) -> int:
+    """A non-negative number in any base (``0x..``); IovError naming the option otherwise."""
+    try:
+        v = int(text, 0)
+    except ValueError:
+        raise IovError(f"bad {what} {text!r}: not a number", errno=errno.EINVAL) from None
+    if v < 0:
+        raise IovError(f"bad {what} {text!r}: must not be negative", errno=errno.EINVAL)
+    return v
 
 
 @iov.command("fault")
-@click.option("--pages", default=4, show_default=True, help="pages in the region")
+@click.option(
+    "--pages",
+    type=click.IntRange(1, MAX_PAGES),
+    default=4,
+    show_default=True,
+    help="pages in the region",
+)
 @click.option(
     "--prot",
     "prots",
@@ -62,10 +79,10 @@ def fault(pages: int, prots: tuple[str, ...], segs: tuple[str, ...], write: bool
     for s in segs:
         try:
             off, ln = s.split(":")
-            layout.append((_int(off), _int(ln)))
         except ValueError:
             raise IovError(f"bad --seg {s!r}: want OFF:LEN", errno=errno.EINVAL) from None
-    out = compare([PROT_NAMES[n] for n in table], layout, write=write, pos=_int(pos))
+        layout.append((_int(off, f"--seg {s!r} offset"), _int(ln, f"--seg {s!r} length")))
+    out = compare([PROT_NAMES[n] for n in table], layout, write=write, pos=_int(pos, "--pos"))
 
     def show(v: int) -> str:
         return f"{v} bytes" if v >= 0 else f"-{errno.errorcode.get(-v, -v)}"

@@ -22,6 +22,7 @@ from .. import uapi
 
 __all__ = [
     "ARRAY_TYPES",
+    "map_json",
     "decode",
     "hex_bytes",
     "map_entries",
@@ -49,7 +50,8 @@ _KEYLESS = frozenset(
 def map_entries(m: Any) -> list[tuple[bytes, bytes]]:
     """Every (key, value) of a user-space or kernel map, keys in the map's order.
 
-    Arrays: every index, looked up one by one. Hash-like maps: their items.
+    Arrays: every index, looked up one by one. Hash-like maps: their items, sorted
+    by key so that two runs print the same rows.
     Queue, stack and ring buffer maps have no entries to list (an empty list).
     """
     mtype = getattr(m, "type", None)
@@ -65,7 +67,8 @@ def map_entries(m: Any) -> list[tuple[bytes, bytes]]:
         return out
     if mtype == uapi.BPF_MAP_TYPE_PROG_ARRAY:
         return []
-    return [(bytes(k), bytes(v)) for k, v in m.items()]
+    # sorted by key: a hash map's order depends on its seed, output should not
+    return sorted((bytes(k), bytes(v)) for k, v in m.items())
 
 
 def hex_bytes(data: bytes) -> str:
@@ -151,11 +154,76 @@ def _decode_value(ms: Any, m: Any, value: bytes, btf: Any) -> str | None:
     return decode(vt, value, btf)
 
 
-def maps_json(maps: Mapping[str, Any]) -> dict[str, dict[str, str]]:
-    """{map: {key_hex: value_hex}} with every entry (every index of an array)."""
-    return {
-        name: {hex_bytes(k): hex_bytes(v) for k, v in map_entries(m)} for name, m in maps.items()
-    }
+def _typed_value(typ: Any, data: bytes, btf: Any) -> Any:
+    """``data`` as a JSON value of ``typ`` (BTF id, struct format, ctypes type); None if none."""
+    if typ is None or not data:
+        return None
+    try:
+        if isinstance(typ, int) and not isinstance(typ, bool):
+            if btf is None or typ == 0 or btf.size(typ) != len(data):
+                return None
+            return btf.value(typ, data)
+        if isinstance(typ, str):
+            st = struct.Struct(typ)
+            if st.size != len(data):
+                return None
+            vals = st.unpack(data)
+            return vals[0] if len(vals) == 1 else list(vals)
+        if isinstance(typ, type) and issubclass(typ, ctypes._SimpleCData):  # type: ignore[attr-defined]
+            return typ.from_buffer_copy(data).value if ctypes.sizeof(typ) == len(data) else None
+        if isinstance(typ, type) and issubclass(typ, ctypes.Structure):
+            if ctypes.sizeof(typ) != len(data):
+                return None
+            obj = typ.from_buffer_copy(data)
+            return {f[0]: getattr(obj, f[0]) for f in typ._fields_}
+    except Exception:  # a type that does not describe these bytes: no formatted form
+        return None
+    return None
+
+
+def _hex_list(data: bytes) -> list[str]:
+    """bpftool -j's byte list: ``["0x06", "0x00", ...]``."""
+    return [f"{b:#04x}" for b in data]
+
+
+def map_json(m: Any, spec: Any = None, btf: Any = None) -> list[dict[str, Any]]:
+    """One map as ``bpftool -j map dump`` prints it: a list of entries, each with ``key``
+    and ``value`` as byte lists (``values`` per cpu for per-cpu maps) and, where the map
+    has BTF or declared types, ``formatted`` with them decoded."""
+    kt = getattr(spec, "key_type", None)
+    vt = getattr(spec, "value_type", None)
+    percpu = _percpu(m)
+    out = []
+    for k, v in map_entries(m):
+        entry: dict[str, Any] = {"key": _hex_list(k)}
+        fk = _typed_value(kt, k, btf)
+        if fk is None and vt is not None and len(k) in (1, 2, 4, 8):
+            fk = int.from_bytes(k, "little")  # an integer key (an array index)
+        if percpu:
+            step = (m.value_size + 7) & ~7
+            cpus = [v[off : off + m.value_size] for off in range(0, len(v), step)]
+            entry["values"] = [{"cpu": i, "value": _hex_list(c)} for i, c in enumerate(cpus)]
+            fv: Any = [_typed_value(vt, c, btf) for c in cpus]
+            if any(x is None for x in fv):
+                fv = None
+            else:
+                fv = [{"cpu": i, "value": x} for i, x in enumerate(fv)]
+            if fk is not None and fv is not None:
+                entry["formatted"] = {"key": fk, "values": fv}
+        else:
+            entry["value"] = _hex_list(v)
+            fv = _typed_value(vt, v, btf)
+            if fk is not None and fv is not None:
+                entry["formatted"] = {"key": fk, "value": fv}
+        out.append(entry)
+    return out
+
+
+def maps_json(maps: Mapping[str, Any], spec: Any = None) -> dict[str, list[dict[str, Any]]]:
+    """{map name: bpftool -j entries} for every map (every index of an array)."""
+    btf = getattr(spec, "btf", None)
+    specs = getattr(spec, "maps", {}) if spec is not None else {}
+    return {name: map_json(m, specs.get(name), btf) for name, m in maps.items()}
 
 
 def _rows(name: str, m: Any, spec: Any, btf: Any) -> tuple[list[tuple[str, str]], bool]:
@@ -191,7 +259,7 @@ def render_maps(
     ``nonzero`` leaves out array elements whose value is all zero bytes (the
     table then says how many were hidden); JSON output always lists all.
     """
-    from rich.table import Table  # noqa: PLC0415
+    from rich.table import Table
 
     btf = getattr(spec, "btf", None) if spec is not None else None
     for name, m in maps.items():
@@ -229,7 +297,7 @@ def render_maps(
 
 def render_counters(console: Any, counters: Mapping[str, Any], title: str = "socket") -> None:
     """The socket's counters as a two-column table."""
-    from rich.table import Table  # noqa: PLC0415
+    from rich.table import Table
 
     console.print(title, style="bold", highlight=False)
     table = Table()

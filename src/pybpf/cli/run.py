@@ -35,39 +35,27 @@ from __future__ import annotations
 import json
 import os
 import sys
-from dataclasses import dataclass, field
+import time
 from pathlib import Path
 from typing import Any
 
 import click
 
-from ..errors import BpfError, CaptureError
+from ..errors import BpfError, VerifierError
+from ..net.replay import ReplayResult, replay_captures
 from ..user.program import ENGINES
 from . import main
+from .files import INPUT_FILE
 
 #: show a progress bar for inputs at least this large (bytes), when stderr is a terminal
 PROGRESS_MIN_BYTES = 4 << 20
-
-
-@dataclass
-class RunResult:
-    """What one run over captures did."""
-
-    program: str
-    packets: int = 0
-    accepted: int = 0
-    bytes_delivered: int = 0
-    counters: dict[str, int] = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
-    files_read: int = 0
-    files_failed: int = 0
 
 
 def load_collection(
     prog: str | os.PathLike[str], backend: str = "user", engine: str = "interp"
 ) -> Any:
     """pybpf.load with every failure turned into a BpfError naming the file."""
-    import pybpf  # noqa: PLC0415
+    import pybpf
 
     if engine not in ENGINES:
         raise BpfError(f"unknown engine {engine!r} (choose from {', '.join(ENGINES)})")
@@ -77,164 +65,85 @@ def load_collection(
             "--backend kernel (the kernel uses its own JIT)"
         )
     path = Path(prog)
-    if not path.exists():
-        raise BpfError(f"{path}: no such file")
-    if path.is_dir():
-        raise BpfError(f"{path}: is a directory, not a program")
     try:
         return pybpf.load(path, backend=backend, engine=engine)
+    except VerifierError as e:
+        hint = "" if backend == "kernel" else f"; `pybpf verify {path}` explains it"
+        raise VerifierError(f"{path}: {e}{hint}", errno=e.errno) from None
     except BpfError:
         raise
     except (OSError, ValueError, KeyError, IndexError, TypeError) as e:
         raise BpfError(f"{path}: cannot load: {type(e).__name__}: {e}") from e
 
 
-def select_program(coll: Any, section: str | None) -> tuple[str, Any]:
-    """The program named ``section`` (a program name or an ELF section name), or the first."""
-    if section is None:
-        name = next(iter(coll.programs), None)
-        if name is None:
-            raise BpfError(f"{coll.spec.path}: the object has no programs")
-        return name, coll.programs[name]
-    for name, ps in coll.spec.programs.items():
-        if section in (name, ps.section):
-            return name, coll.programs[name]
-    have = ", ".join(f"{n} ({p.section})" for n, p in coll.spec.programs.items()) or "none"
-    raise BpfError(f"no program or section named {section!r} (have: {have})")
+class _Progress:
+    """A progress bar on stderr for long replays: bytes read, packets, packets/s, ETA."""
 
-
-def run_captures(
-    prog: Any, files: list[str], *, name: str = "", progress: bool = False, warn: Any = None
-) -> tuple[RunResult, Any]:
-    """Deliver every packet of ``files`` to a PacketSocket with ``prog`` attached.
-
-    ``warn(message)`` is called for each damaged or unreadable capture.
-    Returns the result and the socket.
-    """
-    from ..net.capture import open_capture  # noqa: PLC0415
-    from ..net.socket import PacketSocket  # noqa: PLC0415
-
-    sock = PacketSocket()
-    sock.attach(prog)
-    res = RunResult(program=name)
-
-    def note(msg: str) -> None:
-        res.warnings.append(msg)
-        if warn is not None:
-            warn(msg)
-
-    total = 0
-    for f in files:
-        try:
-            total += os.path.getsize(f)
-        except OSError:
-            pass
-    bar = None
-    task = None
-    if progress and total >= PROGRESS_MIN_BYTES and sys.stderr.isatty():
-        from rich.console import Console  # noqa: PLC0415
-        from rich.progress import (  # noqa: PLC0415
+    def __init__(self, total: int) -> None:
+        from rich.console import Console
+        from rich.progress import (
             BarColumn,
-            MofNCompleteColumn,
             Progress,
             TextColumn,
             TimeRemainingColumn,
         )
 
-        bar = Progress(
-            TextColumn("{task.description}"),
+        self.bar = Progress(
+            TextColumn("replaying"),
             BarColumn(),
-            MofNCompleteColumn(),
+            TextColumn("{task.fields[packets]:,} packets ({task.fields[rate]:,.0f}/s)"),
             TimeRemainingColumn(),
             console=Console(stderr=True),
             transient=True,
         )
-        task = bar.add_task("packets", total=total)
-        bar.start()
-    done_bytes = 0
-    deliver = sock.deliver
-    queue = sock.queue
+        self.task = self.bar.add_task("replay", total=total, packets=0, rate=0.0)
+        self.t0 = time.monotonic()
+        self.bar.start()
+
+    def __call__(self, done: int, total: int, packets: int) -> None:
+        rate = packets / max(time.monotonic() - self.t0, 1e-9)
+        self.bar.update(self.task, completed=done, packets=packets, rate=rate)
+
+    def stop(self) -> None:
+        self.bar.stop()
+
+
+def run_captures(
+    prog: Any, files: list[str], *, name: str = "", progress: bool = False, warn: Any = None
+) -> tuple[ReplayResult, Any]:
+    """:func:`pybpf.net.replay.replay_captures` with a progress bar for big inputs on a terminal."""
+    bar = None
+    if progress and sys.stderr.isatty():
+        total = sum(os.path.getsize(f) for f in files if os.path.isfile(f))
+        if total >= PROGRESS_MIN_BYTES:
+            bar = _Progress(total)
     try:
-        for f in files:
-            try:
-                reader = open_capture(f)
-            except CaptureError as e:
-                res.files_failed += 1
-                note(f"{f}: not read: {e.message} (offset {e.offset or 0:#x})")
-                continue
-            except OSError as e:
-                res.files_failed += 1
-                note(f"{f}: cannot open: {e.strerror or e}")
-                continue
-            n = 0
-            with reader:
-                for pkt in reader.iter_packets(strict=False):
-                    deliver(pkt)
-                    if queue:  # a reader draining the socket as fast as it fills
-                        queue.clear()
-                        sock.rmem_alloc = 0
-                    n += 1
-                    if bar is not None and task is not None and not n & 0x3FFF:
-                        bar.update(task, completed=done_bytes + reader._pos)
-                err = reader.error
-            done_bytes += os.path.getsize(f) if os.path.exists(f) else 0
-            if err is not None:
-                off = err.offset if err.offset is not None else 0
-                note(
-                    f"{f}: damaged at offset {off:#x}: {err.message}; "
-                    f"using the {n} packet{'s' if n != 1 else ''} before it"
-                )
-                if n == 0:
-                    res.files_failed += 1
-                    continue
-            res.files_read += 1
+        return replay_captures(prog, files, name=name, warn=warn, progress=bar)
     finally:
         if bar is not None:
             bar.stop()
-    res.packets = sock.received
-    res.accepted = sock.accepted
-    res.bytes_delivered = sock.delivered_bytes
-    res.counters = sock.stats()
-    for k in ("tp_packets", "tp_drops"):
-        res.counters.pop(k, None)
-    return res, sock
 
 
-def result_json(res: RunResult, maps: Any) -> dict[str, Any]:
-    """The ``--json`` object."""
-    from .output import maps_json  # noqa: PLC0415
+def result_json(res: ReplayResult, coll: Any) -> dict[str, Any]:
+    """The ``--json`` object: the program, every socket counter, every map as bpftool -j
+    dumps it (with ``formatted`` values where the object has BTF or declared types)."""
+    from .output import maps_json
 
-    return {
-        "program": res.program,
-        "packets": res.packets,
-        "accepted": res.accepted,
-        "bytes_delivered": res.bytes_delivered,
-        "maps": maps_json(maps),
-    }
+    return {"program": res.program, **res.counters, "maps": maps_json(coll.maps, coll.spec)}
 
 
-def print_human(res: RunResult, coll: Any, *, nonzero: bool = True) -> None:
+def print_human(res: ReplayResult, coll: Any, *, nonzero: bool = True) -> None:
     """The rich tables: every map, then the counters."""
-    from rich.console import Console  # noqa: PLC0415
+    from rich.console import Console
 
-    from .output import render_counters, render_maps  # noqa: PLC0415
+    from .output import render_counters, render_maps
 
     console = Console()
     render_maps(console, coll.maps, coll.spec, nonzero=nonzero)
     render_counters(
         console,
-        {
-            "program": res.program,
-            "packets": res.packets,
-            "accepted": res.accepted,
-            "bytes_delivered": res.bytes_delivered,
-            **{
-                k: v
-                for k, v in res.counters.items()
-                if k not in ("received", "accepted", "delivered_bytes")
-            },
-        },
-        title=f"socket ({coll.backend} backend)",
+        {"program": res.program, **res.counters},
+        title=f"socket ({coll.backend_name} backend)",
     )
 
 
@@ -243,8 +152,14 @@ def _warn(msg: str) -> None:
 
 
 @main.command("run")
-@click.argument("prog", type=click.Path(dir_okay=False))
+@click.argument("prog", type=INPUT_FILE, required=False)
 @click.argument("more_pcaps", nargs=-1, type=click.Path(), metavar="")
+@click.option(
+    "--filter",
+    "expression",
+    default=None,
+    help="a pcap filter expression (compiled by libpcap) instead of PROG; counts as tcpdump",
+)
 @click.option(
     "--pcap",
     "pcaps",
@@ -252,9 +167,17 @@ def _warn(msg: str) -> None:
     type=click.Path(),
     help="capture(s) to replay: --pcap A.pcap B.pcapng ... (pcap or pcapng)",
 )
-@click.option("--section", default=None, help="program to run (name or ELF section)")
+@click.option(
+    "--section", "-s", "section", default=None, help="program to run (name or ELF section)"
+)
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object instead of tables")
-@click.option("--engine", type=click.Choice(ENGINES), default="interp", show_default=True)
+@click.option(
+    "--engine",
+    type=click.Choice(ENGINES),
+    default="interp",
+    show_default=True,
+    help="user backend: pybpf's interpreter, or the JIT (native code through LLVM)",
+)
 @click.option(
     "--backend",
     type=click.Choice(("user", "kernel")),
@@ -269,8 +192,9 @@ def _warn(msg: str) -> None:
     help="tables: show all-zero array elements too (JSON always lists all)",
 )
 def run_command(
-    prog: str,
+    prog: str | None,
     more_pcaps: tuple[str, ...],
+    expression: str | None,
     pcaps: tuple[str, ...],
     section: str | None,
     as_json: bool,
@@ -280,20 +204,78 @@ def run_command(
 ) -> None:
     """Run PROG over every packet of the captures and print its maps.
 
-    PROG: an eBPF object (.o), a C file (compiled on the fly) or a macro module (.py).
+    PROG: an eBPF object (.o), a C file (compiled on the fly), a macro module (.py), or a
+    classic BPF program (tcpdump -d/-dd/-ddd, bpf_asm text, raw struct sock_filter bytes).
     """
     files = [*pcaps, *more_pcaps]
+    if expression is not None and prog is not None:
+        files.insert(0, prog)  # with --filter every positional argument is a capture
     if not files:
         raise click.UsageError("give at least one capture: --pcap FILE [FILE ...]")
+    if expression is None and prog is None:
+        raise click.UsageError("give a program (PROG) or a filter expression (--filter EXPR)")
+    from ..cbpf.files import classic_file
+
+    classic = None if prog is None or expression is not None else classic_file(prog)
+    if expression is not None or classic is not None:
+        _run_classic(expression, classic, prog, files, engine, backend, as_json)
+        return
+    assert prog is not None
     coll = load_collection(prog, backend, engine)
     try:
-        name, program = select_program(coll, section)
+        name, program = coll.select(section)
         res, _sock = run_captures(program, files, name=name, progress=not as_json, warn=_warn)
         if res.files_read == 0:
             raise BpfError("no packets could be read from " + ", ".join(files))
         if as_json:
-            click.echo(json.dumps(result_json(res, coll.maps)))
+            click.echo(json.dumps(result_json(res, coll)))
         else:
             print_human(res, coll, nonzero=not show_all)
     finally:
         coll.close()
+
+
+def _run_classic(
+    expression: str | None,
+    classic: Any,
+    prog: str | None,
+    files: list[str],
+    engine: str,
+    backend: str,
+    as_json: bool,
+) -> None:
+    """``--filter EXPR`` (libpcap's program over the records, as tcpdump filters them), or
+    a classic PROG on the packet socket (SO_ATTACH_FILTER; the kernel backend attaches it
+    to a real socket on a veth pair): the socket's counters, as for an eBPF program."""
+    if expression is not None:
+        from ..cbpf.capture import filter_captures
+
+        if backend == "kernel":
+            raise BpfError(
+                "--filter runs libpcap's program over the capture records as tcpdump does; "
+                "--backend kernel does not apply (attach a classic PROG to test the kernel)"
+            )
+        res = filter_captures(expression, files, engine=engine, warn=_warn).replay_result()
+    else:
+        from ..cbpf.kernel import KernelClassicFilter
+        from ..cbpf.program import ClassicProgram
+
+        name = Path(str(prog)).name
+        program: Any = (
+            KernelClassicFilter(classic, name=name)
+            if backend == "kernel"
+            else ClassicProgram(classic, engine=engine, name=name)
+        )
+        res, _sock = run_captures(program, files, name=name, progress=not as_json, warn=_warn)
+    if res.files_read == 0:
+        raise BpfError("no packets could be read from " + ", ".join(files))
+    if as_json:
+        click.echo(json.dumps({"program": res.program, **res.counters, "maps": {}}))
+        return
+    from rich.console import Console
+
+    from .output import render_counters
+
+    render_counters(
+        Console(), {"program": res.program, **res.counters}, title=f"socket ({backend} backend)"
+    )

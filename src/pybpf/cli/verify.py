@@ -8,14 +8,17 @@ when the object has line info, the C source line).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from ..errors import BpfError, VerifierError
 from . import main
+from .files import INPUT_FILE
 
 
 @main.command()
-@click.argument("prog", type=click.Path(exists=True, dir_okay=False))
+@click.argument("prog", type=INPUT_FILE)
 @click.option(
     "--section",
     "-s",
@@ -36,7 +39,16 @@ from . import main
 def verify(
     ctx: click.Context, prog: str, section: str | None, log_level: int, unpriv: bool
 ) -> None:
-    """Verify PROG (.o, .c or a macro .py module) the way Linux would load it."""
+    """Verify PROG (.o, .c or a macro .py module) the way Linux would load it; a classic
+    program (tcpdump -d/-dd/-ddd, bpf_asm, raw sock_filter) gets the kernel's
+    bpf_check_classic."""
+    from ..cbpf.files import classic_file, verify_classic
+
+    classic = classic_file(prog)
+    if classic is not None:
+        ok, out = verify_classic(classic, Path(prog).name)
+        click.echo(out, err=not ok)
+        ctx.exit(0 if ok else 1)
     from ..loader import load
 
     coll = load(prog, backend="user", verify=False)

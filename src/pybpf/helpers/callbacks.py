@@ -15,10 +15,10 @@ import errno as E
 from typing import Any
 
 from .. import uapi
+from ..uapi import U64_MAX as M64
 
 __all__ = ["BPF_MAX_LOOPS", "bpf_loop", "for_each_map_elem", "key_scratch"]
 
-M64 = (1 << 64) - 1
 #: BPF_MAX_LOOPS (include/linux/bpf.h): 8M iterations at most
 BPF_MAX_LOOPS = 1 << 23
 
@@ -168,7 +168,7 @@ def for_each_map_elem(env: Any, r1: int, r2: int, r3: int, r4: int, *_: int) -> 
         return _for_each_array(env, m, r1, r2, r3)
     if t in _HASHES:
         return _for_each_hash(env, m, r1, r2, r3)
-    from ..errors import VmError  # noqa: PLC0415
+    from ..errors import VmError
 
     raise VmError(
         f"bpf_for_each_map_elem: map type {uapi.MAP_TYPE_NAMES.get(t, t)} has no "

@@ -16,6 +16,8 @@ import struct
 from dataclasses import dataclass
 from typing import Any
 
+from ..uapi import U64_MAX as M64
+
 __all__ = [
     "BPF_DYNPTR_TYPE_INVALID",
     "BPF_DYNPTR_TYPE_LOCAL",
@@ -34,7 +36,6 @@ __all__ = [
     "ringbuf_submit_dynptr",
 ]
 
-M64 = (1 << 64) - 1
 #: enum bpf_dynptr_type (include/linux/bpf.h)
 BPF_DYNPTR_TYPE_INVALID = 0
 BPF_DYNPTR_TYPE_LOCAL = 1
@@ -151,7 +152,7 @@ def dynptr_data(env: Any, r1: int, r2: int, r3: int, *_: int) -> int:
 def ringbuf_reserve_dynptr(env: Any, r1: int, r2: int, r3: int, r4: int, *_: int) -> int:
     """bpf_ringbuf_reserve_dynptr(map, size, flags, ptr): a RINGBUF dynptr over a new
     sample; -EINVAL for flags or no room, -E2BIG past DYNPTR_MAX_SIZE (ringbuf.c)."""
-    from .output import ringbuf_reserve  # noqa: PLC0415
+    from .output import ringbuf_reserve
 
     size = r2 & 0xFFFF_FFFF
     if r3:
@@ -170,7 +171,7 @@ def ringbuf_reserve_dynptr(env: Any, r1: int, r2: int, r3: int, r4: int, *_: int
 
 def _ringbuf_commit_dynptr(op: str) -> Any:
     def fn(env: Any, r1: int, r2: int, *_: int) -> int:
-        from .table import HELPERS, helper_by_name  # noqa: PLC0415
+        from .table import HELPERS, helper_by_name
 
         assert HELPERS
         p = read_dynptr(env.mem, r1, env.pc)

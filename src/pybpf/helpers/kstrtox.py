@@ -11,9 +11,9 @@ from __future__ import annotations
 import errno as E
 from typing import Any
 
-__all__ = ["BPF_STRTOX_BASE_MASK", "strncmp", "strtol", "strtoul"]
+from ..uapi import U64_MAX as M64
 
-M64 = (1 << 64) - 1
+__all__ = ["BPF_STRTOX_BASE_MASK", "strncmp", "strtol", "strtoul"]
 
 
 def _neg(err: int) -> int:

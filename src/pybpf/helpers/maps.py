@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-import errno as E
 from typing import Any
 
-from .. import uapi
 from ..errors import MapError
 from . import timers as _timers
 from .proto import HelperFn
 from .util import _errno_of, _map, _neg, _select_cpu, _value_addr
 
-# --- maps ------------------------------------------------------------------------------------
+# --- maps ---------------------------------------------------------------------------------------
+#
+# Every user-space map is a pybpf.maps.Map; its program-side methods (prog_lookup,
+# prog_update, prog_delete, prog_push/pop/peek) call the same C ops natively run
+# programs call, on the same storage.  Keys and values are read from the program's
+# memory at the map's exact sizes; errors come back as MapError carrying the errno
+# the kernel's helper returns.
 
 
 def map_lookup_elem(env: Any, r1: int, r2: int, *_: int) -> int:
@@ -19,9 +23,8 @@ def map_lookup_elem(env: Any, r1: int, r2: int, *_: int) -> int:
     m = _map(env, r1)
     key = env.mem.read(r2, m.key_size)
     _select_cpu(m, env.cpu)
-    prog_lookup = getattr(m, "prog_lookup", None)
     try:
-        off = prog_lookup(key) if prog_lookup is not None else m.value_offset(key)
+        off = m.prog_lookup(key)
     except MapError:
         return 0
     return _value_addr(env, m, off)
@@ -32,50 +35,30 @@ def map_update_elem(env: Any, r1: int, r2: int, r3: int, r4: int, *_: int) -> in
     key = env.mem.read(r2, m.key_size)
     value = env.mem.read(r3, m.value_size)
     _select_cpu(m, env.cpu)
-    timed = _timers.element_of(m, key) if _timers.has_timers(m) else None
+    timed = _timers.element_of(m, key) if _timers.has_timers(m, env) else None
     try:
-        upd = getattr(m, "prog_update", None)
-        if upd is not None:
-            upd(key, value, r4)
-        elif getattr(m, "percpu", False):
-            _percpu_update(m, key, value, r4)
-        else:
-            m._update(key, value, r4)
+        m.prog_update(key, value, r4)
     except MapError as exc:
         return _neg(_errno_of(exc))
-    _timers.free_fields(m, timed)
+    _timers.free_fields(m, timed, env)
     return 0
-
-
-def _percpu_update(m: Any, key: bytes, value: bytes, flags: int) -> None:
-    """A program updates only its own cpu's copy; a new element's other copies are zero."""
-    from ..maps.base import round_up  # noqa: PLC0415
-
-    off = m.value_offset(key)
-    if off is not None and flags != uapi.BPF_NOEXIST:
-        if flags > uapi.BPF_EXIST:
-            raise MapError("bad update flags", errno=E.EINVAL)
-        m.storage[off : off + m.value_size] = value
-        return
-    stride = round_up(m.value_size, 8)
-    blob = bytearray(stride * m.ncpus)
-    blob[m.cpu * stride : m.cpu * stride + m.value_size] = value
-    m._update(key, bytes(blob), flags)
 
 
 def map_delete_elem(env: Any, r1: int, r2: int, *_: int) -> int:
     m = _map(env, r1)
     key = env.mem.read(r2, m.key_size)
-    timed = _timers.element_of(m, key) if _timers.has_timers(m) else None
+    _select_cpu(m, env.cpu)
+    timed = _timers.element_of(m, key) if _timers.has_timers(m, env) else None
     try:
-        m._delete(key)
+        m.prog_delete(key)
     except MapError as exc:
         return _neg(_errno_of(exc))
-    _timers.free_fields(m, timed)
+    _timers.free_fields(m, timed, env)
     return 0
 
 
 def map_lookup_percpu_elem(env: Any, r1: int, r2: int, r3: int, *_: int) -> int:
+    """bpf_map_lookup_percpu_elem(): the value of cpu ``r3``; 0 for a cpu past the last."""
     m = _map(env, r1)
     if not getattr(m, "percpu", False):
         return 0
@@ -85,12 +68,8 @@ def map_lookup_percpu_elem(env: Any, r1: int, r2: int, r3: int, *_: int) -> int:
     key = env.mem.read(r2, m.key_size)
     try:
         off = m.value_offset(key, cpu)
-    except (MapError, TypeError):
-        saved, m.cpu = m.cpu, cpu
-        try:
-            off = m.value_offset(key)
-        finally:
-            m.cpu = saved
+    except MapError:
+        return 0
     return _value_addr(env, m, off)
 
 
@@ -101,9 +80,9 @@ def _queue_op(op: str) -> HelperFn:
         m = _map(env, r1)
         try:
             if op == "push":
-                m._push(env.mem.read(r2, m.value_size), r3)
+                m.prog_push(env.mem.read(r2, m.value_size), r3)
                 return 0
-            value = m._peek_pop(op == "pop")
+            value = m.prog_pop() if op == "pop" else m.prog_peek()
         except MapError as exc:
             if op != "push":
                 env.mem.write(r2, bytes(m.value_size))
@@ -116,10 +95,15 @@ def _queue_op(op: str) -> HelperFn:
 
 def tail_call(env: Any, r1: int, r2: int, r3: int, *_: int) -> int:
     """Jump to the program in slot ``r3`` of prog array ``r2`` (empty slot: fall through)."""
-    from ..vm.interp import TailCall  # noqa: PLC0415 - interp imports this module's users
+    from ..vm.api import TailCall
 
     m = _map(env, r2)
     index = r3 & 0xFFFF_FFFF
     if index >= m.max_entries:
         raise TailCall(None)
     raise TailCall(m.get_prog(index))
+
+
+#: exactly the kernel's helpers: a native back end may run its own version (pybpf.vm.api)
+for _fn in (map_lookup_elem, map_update_elem, map_delete_elem, tail_call):
+    setattr(_fn, "native", _fn.__name__)  # noqa: B010 - an attribute of a function

@@ -23,7 +23,7 @@ def ringbuf_reserve(env: Any, r1: int, r2: int, r3: int, *_: int) -> int:
     m = _map(env, r1)
     if r3:
         return 0
-    off = m.reserve(r2 & 0xFFFF_FFFF)
+    off = m.reserve(r2)
     if off is None:
         return 0
     region = env.mem.region_for(m.storage, name=f"ringbuf {m.name}".strip())
@@ -44,6 +44,7 @@ def _ringbuf_commit(op: str) -> HelperFn:
             raise VmError(f"bpf_ringbuf_{op}: {exc}") from exc
         return 0
 
+    setattr(fn, "native", f"ringbuf_{op}")  # noqa: B010 - exactly the kernel's (pybpf.vm.api)
     return fn
 
 
@@ -75,3 +76,8 @@ def perf_event_output(env: Any, r1: int, r2: int, r3: int, r4: int, r5: int) -> 
     except MapError as exc:
         return _neg(_errno_of(exc))
     return 0
+
+
+#: exactly the kernel's helpers: a native back end may run its own version (pybpf.vm.api)
+for _fn in (ringbuf_output, ringbuf_reserve, ringbuf_query):
+    setattr(_fn, "native", _fn.__name__)  # noqa: B010 - an attribute of a function

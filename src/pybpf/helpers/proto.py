@@ -12,8 +12,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import IntEnum, IntFlag
 
-M64 = (1 << 64) - 1
-
 
 class TypeFlag(IntFlag):
     """enum bpf_type_flag: modifiers or-ed into argument and return types."""

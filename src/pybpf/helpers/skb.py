@@ -15,12 +15,17 @@ def skb_load_bytes(env: Any, r1: int, r2: int, r3: int, r4: int, *_: int) -> int
     """bpf_skb_load_bytes(skb, offset, to, len): skb_header_pointer over head and frags."""
     skb = _skb(env, "skb_load_bytes")
     offset, n = r2 & 0xFFFF_FFFF, r4 & 0xFFFF_FFFF
+    to = env.mem.view(r3, n, write=True)  # the destination is checked before any copy
     data = skb.copy_bits(offset, n) if offset <= 0x7FFF_FFFF else None
     if data is None:
-        env.mem.write(r3, bytes(n))
+        to[:] = bytes(n)
         return _neg(E.EFAULT)
-    env.mem.write(r3, data)
+    to[:] = data
     return 0
+
+
+#: exactly the kernel's helper: a native back end may run its own version (pybpf.vm.api)
+setattr(skb_load_bytes, "native", "skb_load_bytes")  # noqa: B010 - an attribute of a function
 
 
 def skb_load_bytes_relative(env: Any, r1: int, r2: int, r3: int, r4: int, r5: int) -> int:
@@ -50,7 +55,7 @@ def get_socket_cookie(env: Any, r1: int, *_: int) -> int:
 
 
 def get_socket_uid(env: Any, r1: int, *_: int) -> int:
-    from ..net.skb import OVERFLOWUID  # noqa: PLC0415
+    from ..net.skb import OVERFLOWUID
 
     sk = getattr(_skb(env, "get_socket_uid"), "sk", None)
     if sk is None or not sk.full:

@@ -27,6 +27,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
+from ..uapi import U64_MAX as M64
 from .trace import _comm
 
 __all__ = [
@@ -49,7 +50,6 @@ __all__ = [
     "task_pt_regs",
 ]
 
-M64 = (1 << 64) - 1
 _NSIG = 64  # valid_signal(): 0..64
 IPPROTO_TCP = 6
 IPPROTO_UDP = 17
@@ -194,7 +194,7 @@ def _task_arg(env: Any, addr: int) -> Task | None:
 
 def task_pt_regs(env: Any, r1: int, *_: int) -> int:
     """bpf_task_pt_regs(task): the task's saved user registers (an opaque handle)."""
-    from ..errors import VmError  # noqa: PLC0415
+    from ..errors import VmError
 
     task = _task_arg(env, r1)
     if task is None:
@@ -257,7 +257,7 @@ def _vmas(pid: int) -> list[VmArea]:
 def find_vma(env: Any, r1: int, r2: int, r3: int, r4: int, r5: int) -> int:
     """bpf_find_vma(task, addr, callback_fn, callback_ctx, flags): callback(task, vma,
     ctx) for the vma holding ``addr``; 0, or -ENOENT when no vma holds it."""
-    from ..errors import VmError  # noqa: PLC0415
+    from ..errors import VmError
 
     if r5:
         return _neg(E.EINVAL)

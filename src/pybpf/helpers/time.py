@@ -16,6 +16,11 @@ HZ = 1000
 _rng = random.Random()
 
 
+def default_rng() -> random.Random:
+    """The generator of programs made outside any backend."""
+    return _rng
+
+
 def seed_prandom(seed: int) -> None:
     """Make bpf_get_prandom_u32 reproducible (tests)."""
     _rng.seed(seed)
@@ -42,7 +47,9 @@ def jiffies64(env: Any, *_: int) -> int:
 
 
 def get_prandom_u32(env: Any, *_: int) -> int:
-    return _rng.getrandbits(32)
+    """From the running program's backend's generator (the default one outside a backend)."""
+    rng = getattr(getattr(getattr(env, "prog", None), "state", None), "rng", None)
+    return (rng if isinstance(rng, random.Random) else _rng).getrandbits(32)
 
 
 def get_smp_processor_id(env: Any, *_: int) -> int:
@@ -51,3 +58,8 @@ def get_smp_processor_id(env: Any, *_: int) -> int:
 
 def get_numa_node_id(env: Any, *_: int) -> int:
     return 0
+
+
+#: exactly the kernel's helpers: a native back end may run its own version (pybpf.vm.api)
+for _fn in (ktime_get_ns, get_prandom_u32, get_smp_processor_id):
+    setattr(_fn, "native", _fn.__name__)  # noqa: B010 - an attribute of a function

@@ -14,7 +14,8 @@ value)`` with the key computed the kernel's way (an array's u32 index, a hash
 element's key in front of its value). A callback may re-arm its timer; one
 that becomes due again within the same advance fires again.
 
-The API for the lead (``Program.advance_time(ns)`` can forward to it)::
+The module API (``Program.advance_time(ns)`` and ``UserBackend.advance_time(ns)``
+forward to it, on the backend's own wheel)::
 
     pybpf.helpers.timers.advance_time(ns, prog=None) -> int    # callbacks run
     pybpf.helpers.timers.now(clockid=CLOCK_MONOTONIC) -> int   # simulated ns
@@ -31,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import BpfError, VmError
+from ..uapi import U64_MAX as M64
 
 __all__ = [
     "BPF_F_TIMER_ABS",
@@ -39,6 +41,7 @@ __all__ = [
     "CLOCK_MONOTONIC",
     "CLOCK_REALTIME",
     "BpfTimer",
+    "TimerWheel",
     "advance_time",
     "catch_up",
     "element_of",
@@ -52,9 +55,9 @@ __all__ = [
     "timer_of",
     "timer_set_callback",
     "timer_start",
+    "wheel_of",
 ]
 
-M64 = (1 << 64) - 1
 CLOCK_REALTIME = 0
 CLOCK_MONOTONIC = 1
 CLOCK_BOOTTIME = 7
@@ -90,10 +93,15 @@ class BpfTimer:
     seq: int = 0
     cpu: int = 0
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    wheel: TimerWheel | None = field(default=None, repr=False)
 
 
-class _Wheel:
-    """Every initialised timer, and the simulated clocks they run on."""
+class TimerWheel:
+    """Every initialised timer of one backend, and the simulated clocks they run on.
+
+    Each user backend has its own (:class:`pybpf.user.state.UserState`);
+    programs made outside a backend use the process's default wheel.
+    """
 
     def __init__(self) -> None:
         self.timers: dict[tuple[int, int], BpfTimer] = {}
@@ -107,18 +115,23 @@ class _Wheel:
         return self.base[clockid] + self.offset
 
 
-_wheel = _Wheel()
+_DEFAULT = TimerWheel()
+
+
+def wheel_of(prog: Any) -> TimerWheel:
+    """The timer wheel of ``prog``'s backend (the default wheel for None)."""
+    wheel = getattr(getattr(prog, "state", None), "timers", None)
+    return wheel if isinstance(wheel, TimerWheel) else _DEFAULT
 
 
 def reset() -> None:
-    """Forget every timer and restart the simulated clocks (tests)."""
-    global _wheel
-    _wheel = _Wheel()
+    """Forget every timer of the default wheel and restart its simulated clocks."""
+    _DEFAULT.__init__()  # type: ignore[misc]
 
 
-def now(clockid: int = CLOCK_MONOTONIC) -> int:
-    """The simulated time of ``clockid`` in ns."""
-    return _wheel.now(clockid)
+def now(clockid: int = CLOCK_MONOTONIC, prog: Any = None) -> int:
+    """The simulated time of ``clockid`` in ns (on ``prog``'s backend's clocks)."""
+    return wheel_of(prog).now(clockid)
 
 
 def _locate(env: Any, addr: int) -> tuple[Any, int] | None:
@@ -134,7 +147,7 @@ def timer_of(env: Any, addr: int) -> BpfTimer | None:
     loc = _locate(env, addr)
     if loc is None:
         return None
-    t = _wheel.timers.get((id(loc[0]), loc[1]))
+    t = wheel_of(env.prog).timers.get((id(loc[0]), loc[1]))
     if t is not None and not _element_alive(t):
         _drop(t)
         return None
@@ -155,12 +168,14 @@ def _element_alive(t: BpfTimer) -> bool:
 
 
 def _drop(t: BpfTimer) -> None:
-    _wheel.timers.pop((id(t.map.storage), t.timer_off), None)
+    wheel = t.wheel or _DEFAULT
+    wheel.timers.pop((id(t.map.storage), t.timer_off), None)
 
 
-def has_timers(m: Any) -> bool:
+def has_timers(m: Any, env: Any = None) -> bool:
     """Whether any initialised timer lives in ``m`` (a cheap test for the map helpers)."""
-    return id(getattr(m, "storage", None)) in _wheel.owners and bool(_wheel.timers)
+    wheel = wheel_of(getattr(env, "prog", None))
+    return id(getattr(m, "storage", None)) in wheel.owners and bool(wheel.timers)
 
 
 def element_of(m: Any, key: bytes) -> int | None:
@@ -172,7 +187,7 @@ def element_of(m: Any, key: bytes) -> int | None:
     return off if isinstance(off, int) else None
 
 
-def free_fields(m: Any, value_off: int | None) -> None:
+def free_fields(m: Any, value_off: int | None, env: Any = None) -> None:
     """bpf_obj_free_fields() for the element whose value is at ``value_off``: a program's
     successful update or delete of an array or hash element cancels and frees the
     timers in its value (arraymap.c array_map_update_elem, hashtab.c
@@ -180,7 +195,8 @@ def free_fields(m: Any, value_off: int | None) -> None:
     """
     if value_off is None:
         return
-    for t in [t for t in _wheel.timers.values() if t.map is m and t.value_off == value_off]:
+    wheel = wheel_of(getattr(env, "prog", None))
+    for t in [t for t in wheel.timers.values() if t.map is m and t.value_off == value_off]:
         _drop(t)
 
 
@@ -211,12 +227,13 @@ def timer_init(env: Any, r1: int, r2: int, r3: int, *_: int) -> int:
     if timer_of(env, r1) is not None:
         return _neg(E.EBUSY)
     buf, off = loc
-    t = BpfTimer(m, _value_off(m, off), off, clockid, flags)
+    wheel = wheel_of(env.prog)
+    t = BpfTimer(m, _value_off(m, off), off, clockid, flags, wheel=wheel)
     slot_key = getattr(m, "slot_key", None)
     if slot_key is not None and m.elem_size:
         t.extra["key"] = slot_key[t.value_off // m.elem_size]
-    _wheel.timers[(id(buf), off)] = t
-    _wheel.owners[id(buf)] = m
+    wheel.timers[(id(buf), off)] = t
+    wheel.owners[id(buf)] = m
     return 0
 
 
@@ -229,7 +246,7 @@ def timer_set_callback(env: Any, r1: int, r2: int, *_: int) -> int:
     t = _timer_arg(env, r1)
     if t is None:
         return _neg(E.EINVAL)
-    from ..vm.interp import SubprogRef  # noqa: PLC0415
+    from ..vm.interp import SubprogRef
 
     ref = env.mem.object_at(r2, env.pc)
     if not isinstance(ref, SubprogRef):
@@ -249,9 +266,10 @@ def timer_start(env: Any, r1: int, r2: int, r3: int, *_: int) -> int:
     if t is None or t.prog is None:
         return _neg(E.EINVAL)
     nsecs = r2 if r2 < 1 << 63 else r2 - (1 << 64)  # ns_to_ktime takes an s64
-    t.expires = nsecs if r3 & BPF_F_TIMER_ABS else _wheel.now(t.clockid) + nsecs
-    _wheel.seq += 1
-    t.seq = _wheel.seq
+    wheel = t.wheel or _DEFAULT
+    t.expires = nsecs if r3 & BPF_F_TIMER_ABS else wheel.now(t.clockid) + nsecs
+    wheel.seq += 1
+    t.seq = wheel.seq
     t.cpu = env.cpu
     return 0
 
@@ -262,7 +280,7 @@ def timer_cancel(env: Any, r1: int, *_: int) -> int:
     t = _timer_arg(env, r1)
     if t is None:
         return _neg(E.EINVAL)
-    if _wheel.running is t:
+    if (t.wheel or _DEFAULT).running is t:
         return _neg(E.EDEADLK)
     t.prog = None
     t.callback = None
@@ -271,13 +289,15 @@ def timer_cancel(env: Any, r1: int, *_: int) -> int:
     return 1 if was_armed else 0
 
 
-def pending(prog: Any = None) -> list[BpfTimer]:
-    """Armed timers (of ``prog``'s callbacks, if given), soonest first."""
-    for t in [t for t in _wheel.timers.values() if not _element_alive(t)]:
+def pending(prog: Any = None, wheel: TimerWheel | None = None) -> list[BpfTimer]:
+    """Armed timers (of ``prog``'s callbacks, if given), soonest first, on ``wheel``
+    (default: ``prog``'s backend's)."""
+    wheel = wheel or wheel_of(prog)
+    for t in [t for t in wheel.timers.values() if not _element_alive(t)]:
         _drop(t)
     out = [
         t
-        for t in _wheel.timers.values()
+        for t in wheel.timers.values()
         if t.expires is not None and (prog is None or t.prog is prog)
     ]
     return sorted(out, key=lambda t: (_due_at(t), t.seq))
@@ -285,12 +305,12 @@ def pending(prog: Any = None) -> list[BpfTimer]:
 
 def _due_at(t: BpfTimer) -> int:
     """The simulated offset (ns past the clocks' start) at which an armed timer expires."""
-    return (t.expires or 0) - _wheel.base[t.clockid]
+    return (t.expires or 0) - (t.wheel or _DEFAULT).base[t.clockid]
 
 
 def _fire(t: BpfTimer) -> None:
     """bpf_timer_cb(): callback(map, key, value) with the key the kernel computes."""
-    from .callbacks import key_scratch  # noqa: PLC0415
+    from .callbacks import key_scratch
 
     m, mem, interp = t.map, t.extra["mem"], t.extra["interp"]
     t.expires = None
@@ -303,37 +323,40 @@ def _fire(t: BpfTimer) -> None:
     else:
         idx = t.value_off // m.elem_size
         key = key_scratch(mem, 4).put(idx.to_bytes(4, "little"))
-    _wheel.running = t
+    wheel = t.wheel or _DEFAULT
+    wheel.running = t
     try:
         interp.run_subprog(ref, (mem.handle(m), key, base + t.value_off), mem=mem, cpu=t.cpu)
     finally:
-        _wheel.running = None
+        wheel.running = None
 
 
 def catch_up(prog: Any = None) -> int:
     """Advance the simulated clocks to where the real monotonic clock is now (timers a
     program armed with BPF_F_TIMER_ABS from bpf_ktime_get_ns() are due by then)."""
     real = time.clock_gettime_ns(_CLOCK_SOURCES[CLOCK_MONOTONIC])
-    return advance_time(max(0, real - now(CLOCK_MONOTONIC)), prog)
+    return advance_time(max(0, real - now(CLOCK_MONOTONIC, prog)), prog)
 
 
-def advance_time(ns: int, prog: Any = None) -> int:
-    """Move the simulated clocks ``ns`` forward, firing every timer that falls due
-    (only those whose callback ``prog`` set, if given). Returns the callbacks run."""
+def advance_time(ns: int, prog: Any = None, wheel: TimerWheel | None = None) -> int:
+    """Move the simulated clocks of ``wheel`` (default: ``prog``'s backend's) ``ns``
+    forward, firing every timer that falls due (only those whose callback ``prog``
+    set, if given). Returns the callbacks run."""
     if ns < 0:
         raise BpfError("time only moves forward: ns must be >= 0")
-    target = _wheel.offset + ns
+    wheel = wheel or wheel_of(prog)
+    target = wheel.offset + ns
     fired = 0
     while True:
         due = [
             t
-            for t in pending(prog)
+            for t in pending(prog, wheel)
             if t.expires is not None and _due_at(t) <= target and _element_alive(t)
         ]
         if not due:
             break
         t = min(due, key=lambda t: (_due_at(t), t.seq))
-        _wheel.offset = max(_wheel.offset, _due_at(t))
+        wheel.offset = max(wheel.offset, _due_at(t))
         _fire(t)
         fired += 1
         if fired > MAX_FIRINGS:
@@ -342,5 +365,5 @@ def advance_time(ns: int, prog: Any = None) -> int:
                 "(a timer keeps re-arming itself without delay)",
                 errno=E.ELOOP,
             )
-    _wheel.offset = target
+    wheel.offset = target
     return fired

@@ -35,9 +35,12 @@ __all__ = [
     "MAX_BPRINTF_STR_LEN",
     "MAX_BPRINTF_VARARGS",
     "TraceEvent",
+    "TracePipe",
     "bprintf",
     "clear_trace",
+    "default_pipe",
     "emit",
+    "pipe_of",
     "read_trace_pipe",
     "snprintf",
     "trace_events",
@@ -239,11 +242,6 @@ class TraceEvent:
         )
 
 
-_lock = threading.Lock()
-_pipe: deque[TraceEvent] = deque(maxlen=65536)
-_all: deque[TraceEvent] = deque(maxlen=65536)
-
-
 def _comm() -> str:
     try:
         with open("/proc/self/comm") as fh:
@@ -252,35 +250,79 @@ def _comm() -> str:
         return "python"
 
 
+class TracePipe:
+    """One trace ring: what the kernel's /sys/kernel/tracing/trace and trace_pipe show.
+
+    Each user backend has its own (:class:`pybpf.user.state.UserState`); programs
+    made outside a backend write to the process's default pipe, which the
+    module functions below read.
+    """
+
+    def __init__(self, size: int = 65536) -> None:
+        self._lock = threading.Lock()
+        self._pipe: deque[TraceEvent] = deque(maxlen=size)
+        self._all: deque[TraceEvent] = deque(maxlen=size)
+
+    def emit(self, message: str, cpu: int = 0) -> TraceEvent:
+        """Record one trace line (what bpf_trace_printk does after formatting)."""
+        ev = TraceEvent(message.rstrip("\n"), cpu, os.getpid(), _comm(), time.monotonic_ns())
+        with self._lock:
+            self._pipe.append(ev)
+            self._all.append(ev)
+        return ev
+
+    def read(self) -> list[str]:
+        """Pending lines, consumed as reading trace_pipe consumes them."""
+        with self._lock:
+            lines = [ev.line() for ev in self._pipe]
+            self._pipe.clear()
+        return lines
+
+    def events(self) -> list[TraceEvent]:
+        """Every event since the last :meth:`clear`, oldest first (reading does not remove them)."""
+        with self._lock:
+            return list(self._all)
+
+    def clear(self) -> None:
+        """Empty the ring and the pipe (like writing to /sys/kernel/tracing/trace)."""
+        with self._lock:
+            self._pipe.clear()
+            self._all.clear()
+
+
+_DEFAULT = TracePipe()
+
+
+def default_pipe() -> TracePipe:
+    """The pipe of programs made outside any backend."""
+    return _DEFAULT
+
+
+def pipe_of(env: Any) -> TracePipe:
+    """The trace pipe of the program running in ``env`` (its backend's state)."""
+    state = getattr(getattr(env, "prog", None), "state", None)
+    pipe = getattr(state, "trace", None)
+    return pipe if isinstance(pipe, TracePipe) else _DEFAULT
+
+
 def emit(message: str, cpu: int = 0) -> TraceEvent:
-    """Record one trace line (what bpf_trace_printk does after formatting)."""
-    ev = TraceEvent(message.rstrip("\n"), cpu, os.getpid(), _comm(), time.monotonic_ns())
-    with _lock:
-        _pipe.append(ev)
-        _all.append(ev)
-    return ev
+    """Record one line in the default pipe."""
+    return _DEFAULT.emit(message, cpu)
 
 
 def read_trace_pipe() -> list[str]:
-    """Pending trace lines, consumed as reading /sys/kernel/tracing/trace_pipe consumes them."""
-    with _lock:
-        lines = [ev.line() for ev in _pipe]
-        _pipe.clear()
-    return lines
+    """Pending lines of the default pipe, consumed as reading trace_pipe consumes them."""
+    return _DEFAULT.read()
 
 
 def trace_events() -> list[TraceEvent]:
-    """Every event recorded since the last :func:`clear_trace`, oldest first (reading the
-    pipe does not remove them)."""
-    with _lock:
-        return list(_all)
+    """Every event of the default pipe since the last :func:`clear_trace`."""
+    return _DEFAULT.events()
 
 
 def clear_trace() -> None:
-    """Empty the ring and the pipe (like writing to /sys/kernel/tracing/trace)."""
-    with _lock:
-        _pipe.clear()
-        _all.clear()
+    """Empty the default pipe."""
+    _DEFAULT.clear()
 
 
 # --- the helpers (registered in pybpf.helpers) -------------------------------------------------
@@ -288,7 +330,7 @@ def clear_trace() -> None:
 
 def nofault_reader(env: Any) -> ReadMem:
     """Program memory reads that report a fault as None (copy_from_kernel_nofault)."""
-    from ..errors import MemoryAccessError  # noqa: PLC0415
+    from ..errors import MemoryAccessError
 
     mem = env.mem
 
@@ -303,7 +345,7 @@ def nofault_reader(env: Any) -> ReadMem:
 
 def _emit(env: Any, text: str) -> None:
     env.trace.append(text.rstrip("\n"))
-    emit(text, env.cpu)
+    pipe_of(env).emit(text, env.cpu)
 
 
 def trace_printk(env: Any, r1: int, r2: int, r3: int, r4: int, r5: int) -> int:

@@ -6,10 +6,8 @@ import errno as E
 from typing import Any
 
 from ..errors import MapError, NotSupportedError, VmError
+from ..uapi import U64_MAX as M64
 from .proto import HelperFn
-
-M64 = (1 << 64) - 1
-
 
 # --- shared pieces ---------------------------------------------------------------------------
 

@@ -25,6 +25,8 @@ from .copy import (
     fault_in_iov_iter_writeable,
     iov_iter_copy_from_user_atomic,
     iov_iter_zero,
+    iter_read,
+    iter_write,
     page_copy_sane,
 )
 from .csum import (
@@ -185,6 +187,8 @@ __all__ = [
     "copy_page_to_iter",
     "copy_to_iter",
     "copy_to_iter_full",
+    "iter_read",
+    "iter_write",
     "csum_add",
     "csum_and_copy_from_iter_full",
     "csum_and_copy_to_iter",

@@ -221,3 +221,17 @@ def _fault_in(i: IovIter, size: int, *, write: bool) -> int:
         if left:
             break
     return count + size
+
+
+def iter_write(i: IovIter, data: Any) -> int:
+    """Python convenience: copy_to_iter of all of ``data``; bytes copied."""
+    mv = _byte_view(data)
+    return copy_to_iter(mv, len(mv), i)
+
+
+def iter_read(i: IovIter, n: int | None = None) -> bytes:
+    """Python convenience: copy_from_iter into a new buffer, up to ``n`` (default all) bytes."""
+    n = i.count if n is None else min(n, i.count)
+    buf = bytearray(n)
+    got = copy_from_iter(buf, n, i)
+    return bytes(buf[:got])

@@ -251,22 +251,6 @@ class IovIter:
         kv = [b if isinstance(b, Kvec) else Kvec(b) for b in buffers]
         return iov_iter_kvec(direction, kv, len(kv), sum(k.iov_len for k in kv))
 
-    def write(self, data: Any) -> int:
-        """copy_to_iter(data): bytes copied into this (ITER_DEST) iterator."""
-        from .copy import copy_to_iter
-
-        mv = _byte_view(data)
-        return copy_to_iter(mv, len(mv), self)
-
-    def read(self, n: int | None = None) -> bytes:
-        """copy_from_iter into a new buffer: up to ``n`` (default all) bytes."""
-        from .copy import copy_from_iter
-
-        n = self.count if n is None else min(n, self.count)
-        buf = bytearray(n)
-        got = copy_from_iter(buf, n, self)
-        return bytes(buf[:got])
-
     def is_user_backed(self) -> bool:
         return self.iter_type in (ITER_UBUF, ITER_IOVEC)
 

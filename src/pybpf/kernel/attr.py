@@ -184,6 +184,18 @@ BtfLoadAttr = _layout(
     ],
 )
 
+LinkCreateAttr = _layout(
+    "LinkCreateAttr",
+    [
+        ("prog_fd", U32),
+        ("target", U32),  # target_fd (cgroup) or target_ifindex (XDP, tcx)
+        ("attach_type", U32),
+        ("flags", U32),
+        ("relative_fd", U32),  # tcx: place relative to this program or link
+        ("expected_revision", U64),  # tcx: fail if the chain changed since
+    ],
+)
+
 ProgAttachAttr = _layout(
     "ProgAttachAttr",
     [
@@ -353,6 +365,7 @@ __all__ = [
     "MapElemAttr",
     "MapInfo",
     "ObjAttr",
+    "LinkCreateAttr",
     "ProgAttachAttr",
     "ProgInfo",
     "ProgLoadAttr",

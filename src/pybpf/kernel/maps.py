@@ -19,8 +19,10 @@ from typing import Any
 from .. import uapi
 from ..errors import KernelError, MapError, NotSupportedError
 from ..maps.base import MapFace
-from . import probe
+from . import bpffs, probe
+from . import info as kinfo
 from . import syscall as sc
+from .btf import btf_handle, map_btf_ids
 from .fd import FdObject
 
 _PERCPU_TYPES = (
@@ -125,7 +127,7 @@ class KernelMap(MapFace, FdObject):
     def from_fd(cls, fd: int) -> KernelMap:
         """Wrap an existing map fd (the object takes ownership and closes it)."""
         try:
-            info = sc.map_get_info(fd)
+            info = kinfo.map_get_info(fd)
         except KernelError as err:
             raise _map_error(err, f"fd {fd}") from None
         self = cls.__new__(cls)
@@ -150,8 +152,6 @@ class KernelMap(MapFace, FdObject):
         ids, so ``bpftool map dump`` prints values by type. A kernel that refuses
         the BTF description gets the map without it, as libbpf retries.
         """
-        from .loader import btf_handle, map_btf_ids
-
         extra = getattr(spec, "extra", {}) or {}
         kw: dict[str, int] = {
             "inner_map_fd": inner_map_fd,
@@ -204,14 +204,14 @@ class KernelMap(MapFace, FdObject):
     def open_pinned(cls, path: str | os.PathLike[str]) -> KernelMap:
         """BPF_OBJ_GET: open a map pinned on a bpffs."""
         try:
-            return cls.from_fd(sc.obj_get(os.fspath(path)))
+            return cls.from_fd(bpffs.obj_get(os.fspath(path)))
         except KernelError as err:
             raise _map_error(err) from None
 
     def pin(self, path: str | os.PathLike[str]) -> None:
-        """BPF_OBJ_PIN at ``path`` (on a bpffs; see syscall.ensure_bpffs)."""
+        """BPF_OBJ_PIN at ``path`` (on a bpffs; see bpffs.ensure_bpffs)."""
         try:
-            sc.obj_pin(self._fd(), os.fspath(path))
+            bpffs.obj_pin(self._fd(), os.fspath(path))
         except KernelError as err:
             raise _map_error(err) from None
 
@@ -235,10 +235,10 @@ class KernelMap(MapFace, FdObject):
 
     @property
     def id(self) -> int:
-        return sc.map_get_info(self._fd()).id
+        return kinfo.map_get_info(self._fd()).id
 
     def info(self) -> sc.MapInfo:
-        return sc.map_get_info(self._fd())
+        return kinfo.map_get_info(self._fd())
 
     def _as_bytes(self, obj: Any, size: int, what: str) -> bytes:
         if obj is None and size == 0:
@@ -325,10 +325,18 @@ class KernelMap(MapFace, FdObject):
         """Queue/stack push (BPF_EXIST overwrites the oldest when full)."""
         self.update(None, value, flags)
 
-    def pop(self) -> bytes:
-        return self.lookup_and_delete(None)
+    def pop(self) -> bytes | None:
+        """Queue/stack pop (BPF_MAP_LOOKUP_AND_DELETE_ELEM); None when empty (ENOENT), as
+        ``lookup`` gives None for a missing key."""
+        try:
+            return self.lookup_and_delete(None)
+        except MapError as err:
+            if err.errno == E.ENOENT:
+                return None
+            raise
 
     def peek(self) -> bytes | None:
+        """Queue/stack peek; None when empty."""
         return self.lookup(None)
 
     def freeze(self) -> None:
@@ -393,3 +401,17 @@ class KernelMap(MapFace, FdObject):
 
 
 __all__ = ["KernelMap"]
+
+
+def create_map(spec: Any, btf: Any = None) -> Any:
+    """One KernelMap from its spec, with BTF type ids when ``btf`` is given."""
+    inner_fd = 0
+    inner = None
+    if spec.inner is not None:
+        inner = KernelMap.from_spec(spec.inner)
+        inner_fd = inner.fd
+    try:
+        return KernelMap.from_spec(spec, inner_map_fd=inner_fd, btf=btf)
+    finally:
+        if inner is not None:
+            inner.close()  # only a template: the kernel copied what it needs

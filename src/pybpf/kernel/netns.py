@@ -37,10 +37,10 @@ import subprocess
 from collections.abc import Iterator
 
 from ..errors import KernelError, NotSupportedError
+from ..uapi import SOL_PACKET
 
 CLONE_NEWNET = 0x40000000
 ETH_P_ALL = 0x0003
-SOL_PACKET = 263
 PACKET_IGNORE_OUTGOING = 23
 _RECV_MAX = 1 << 17
 

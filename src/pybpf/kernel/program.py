@@ -22,15 +22,39 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .. import uapi
+from ..api import TestRunResult
 from ..errors import KernelError, NotSupportedError
 from ..isa import BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_VALUE, Insn, decode
 from ..spec.types import MapRef
-from . import probe
+from . import bpffs, probe
+from . import info as kinfo
 from . import syscall as sc
+from .btf import btf_handle
 from .fd import FdObject
 from .maps import KernelMap
 
 SOL_SOCKET = socket.SOL_SOCKET
+#: the Ethernet header length eth_type_trans() pulls in a test run
+ETH_HLEN = 14
+
+
+def twice_mac_header(frame: bytes | bytearray | memoryview) -> bytes:
+    """The data to give BPF_PROG_TEST_RUN so a socket filter sees ``frame`` as on AF_PACKET.
+
+    For socket filters ``bpf_prog_test_run_skb()`` (net/bpf/test_run.c) calls
+    ``eth_type_trans()``, which pulls the first 14 bytes as the MAC header:
+    the program's offset 0 is what follows them. A packet socket instead runs
+    the filter from the MAC header. So the frame's own Ethernet header goes in
+    twice: the kernel consumes the first copy (so ``skb->protocol`` is the
+    frame's EtherType and ``skb->len`` is ``len(frame)``, as on the socket) and
+    the program reads the frame from its MAC header at offset 0. What differs
+    from a real socket: ``SKF_NET_OFF`` points at the MAC header, ``SKF_LL_OFF``
+    at the copy, ``pkt_type`` is relative to loopback's all-zero address and
+    the skb lives on ``lo`` (ifindex 1). A frame shorter than 14 bytes has its
+    copy padded with zeros.
+    """
+    raw = bytes(frame)
+    return raw[:ETH_HLEN].ljust(ETH_HLEN, b"\0") + raw
 
 
 def failed_insn(log: str) -> int | None:
@@ -162,8 +186,6 @@ class KernelProgram(FdObject):
         the verifier log then quotes the C source lines and ``bpftool prog dump``
         shows them.
         """
-        from .loader import btf_handle
-
         pbtf = getattr(spec, "btf", None)
         if pbtf is not None and getattr(pbtf, "func_info", None) and "prog_btf_fd" not in kw:
             handle = btf_handle(pbtf.btf)
@@ -185,19 +207,19 @@ class KernelProgram(FdObject):
     @classmethod
     def from_fd(cls, fd: int) -> KernelProgram:
         """Wrap an existing program fd (ownership passes to the object)."""
-        info = sc.prog_get_info(fd)
+        info = kinfo.prog_get_info(fd)
         self = cls.__new__(cls)
         self.fd, self.prog_type, self.name, self.license = fd, info.type, info.name, ""
         self.log, self.maps = "", []
-        self.insns = decode(sc.prog_get_xlated(fd), check=False)
+        self.insns = decode(kinfo.prog_get_xlated(fd), check=False)
         return self
 
     @classmethod
     def open_pinned(cls, path: str | os.PathLike[str]) -> KernelProgram:
-        return cls.from_fd(sc.obj_get(os.fspath(path)))
+        return cls.from_fd(bpffs.obj_get(os.fspath(path)))
 
     def pin(self, path: str | os.PathLike[str]) -> None:
-        sc.obj_pin(self._fd(), os.fspath(path))
+        bpffs.obj_pin(self._fd(), os.fspath(path))
 
     def _fd(self) -> int:
         if self.fd < 0:
@@ -207,8 +229,8 @@ class KernelProgram(FdObject):
     # -- running ------------------------------------------------------------------------
 
     def test_run(
-        self, data: bytes, repeat: int = 1, ctx: bytes | None = None, **kw: Any
-    ) -> sc.TestRunResult:
+        self, data: bytes, repeat: int = 1, ctx_in: bytes | None = None, **kw: Any
+    ) -> TestRunResult:
         """BPF_PROG_TEST_RUN on ``data``, exactly as the kernel does it.
 
         For socket filters (and the other non-L2 skb types) the kernel builds the
@@ -220,7 +242,7 @@ class KernelProgram(FdObject):
         the Ethernet header zeroed. ``data`` shorter than 14 bytes is EINVAL.
         The user backend's ``Program.test_run`` models the same thing.
         """
-        return sc.prog_test_run(self._fd(), data, repeat, ctx, **kw)
+        return sc.prog_test_run(self._fd(), data, repeat, ctx_in, **kw)
 
     def frame_mode(self) -> str:
         """How :meth:`run` can present a MAC-header frame to this program via test-run.
@@ -262,33 +284,49 @@ class KernelProgram(FdObject):
             return "socket"
         return "headers" if hdr else "data"
 
-    def run(self, data: bytes) -> int:
-        """The return value a packet socket's filter gives for one Ethernet frame.
+    def run(self, data_or_skb: Any) -> int:
+        """The return value a socket's filter gives for one packet — the one place that
+        presents a packet to BPF_PROG_TEST_RUN as a socket would see it.
 
-        ``data`` starts at the MAC header, as ``Program.run`` in the user
-        backend and as af_packet's ``run_filter`` present it. BPF_PROG_TEST_RUN
-        would start at the network header, so the frame is presented as
-        :meth:`frame_mode` says (see there). The skb is the test-run one: device
-        loopback (ifindex 1, address 00:00:00:00:00:00, so ``pkt_type`` comes
-        from the destination address against that; the loopback device has no
-        broadcast address, so ff:ff:ff:ff:ff:ff is PACKET_MULTICAST, not
-        PACKET_BROADCAST), no VLAN untagging. A
-        program that mixes MAC- and network-relative addressing raises
-        NotSupportedError: use :meth:`run_frame`.
+        ``data_or_skb`` is a frame from the MAC header (as ``Program.run`` in the
+        user backend and af_packet's ``run_filter`` present it) or an
+        :class:`pybpf.net.skb.SkBuff`, whose ``data`` offset says where the
+        program's packet starts: at the MAC header (a packet socket) or past it
+        (a UDP socket's filter sees the transport header). BPF_PROG_TEST_RUN
+        would start a socket filter at the network header, so the packet is
+        presented as :meth:`frame_mode` says (see there). The skb is the
+        test-run one: device loopback (ifindex 1, address 00:00:00:00:00:00, so
+        ``pkt_type`` comes from the destination address against that; the
+        loopback device has no broadcast address, so ff:ff:ff:ff:ff:ff is
+        PACKET_MULTICAST, not PACKET_BROADCAST), no VLAN untagging. A program
+        that mixes MAC- and network-relative addressing is run through a real
+        packet socket (:meth:`run_frame`), which tells only what the socket kept,
+        ``min(retval, len)``. KernelError when the kernel refuses the test run (a
+        frame too short for its headers, say).
         """
-        data = bytes(data)
+        tobytes = getattr(data_or_skb, "tobytes", None)
+        if callable(tobytes):  # an SkBuff: its bytes from skb->data on
+            data = bytes(tobytes())
+            past_mac = data_or_skb.data_off > max(data_or_skb.mac_off, 0)
+        else:
+            data = bytes(data_or_skb)
+            past_mac = False
         if self.prog_type in (uapi.BPF_PROG_TYPE_SCHED_CLS, uapi.BPF_PROG_TYPE_SCHED_ACT):
             return self.test_run(data).retval  # tc programs: test-run keeps the MAC header
+        if past_mac:  # give test-run a MAC header to pull; the program sees what follows
+            return self.test_run(bytes(ETH_HLEN) + data).retval
         mode = self.frame_mode()
         if mode == "socket":
-            raise NotSupportedError(
-                f"program {self.name!r} reads the packet both relative to skb->data and to the "
-                "SKF_LL_OFF/SKF_NET_OFF headers; BPF_PROG_TEST_RUN cannot present a frame the "
-                "way a packet socket does for both: use run_frame()",
-                errno=E.EOPNOTSUPP,
-            )
-        if mode == "data" and len(data) >= 14:
-            data = data[:14] + data
+            kept = self.run_frame(data)
+            if kept is None:
+                raise KernelError(
+                    f"program {self.name!r}: the receive path dropped the frame before any "
+                    "socket saw it",
+                    errno=E.EINVAL,
+                )
+            return kept
+        if mode == "data":
+            data = twice_mac_header(data)
         return self.test_run(data).retval
 
     def run_frame(self, frame: bytes, rig: Any = None) -> int | None:
@@ -312,6 +350,24 @@ class KernelProgram(FdObject):
         """setsockopt(SO_ATTACH_BPF): filter every packet the socket receives."""
         _setsockopt(sock, uapi.SO_ATTACH_BPF, struct.pack("i", self._fd()), "SO_ATTACH_BPF")
 
+    def attach_xdp(self, dev: int | str, mode: str = "generic") -> Any:
+        """Attach this XDP program to a device; the returned Link detaches it when closed."""
+        from .link import attach_xdp
+
+        return attach_xdp(self, dev, mode)
+
+    def attach_tc(self, dev: int | str, direction: str = "ingress") -> Any:
+        """Attach this tc program to a device's ingress or egress (tcx); returns the Link."""
+        from .link import attach_tcx
+
+        return attach_tcx(self, dev, direction)
+
+    def attach_cgroup(self, cgroup: str | os.PathLike[str], direction: str = "ingress") -> Any:
+        """Attach this cgroup_skb program to a cgroup v2 directory; returns the Link."""
+        from .link import attach_cgroup
+
+        return attach_cgroup(self, cgroup, direction)
+
     @staticmethod
     def detach(sock: socket.socket | int) -> None:
         """setsockopt(SO_DETACH_BPF): remove the socket's filter (ENOENT if it has none)."""
@@ -320,7 +376,7 @@ class KernelProgram(FdObject):
     # -- introspection ------------------------------------------------------------------
 
     def info(self) -> sc.ProgInfo:
-        return sc.prog_get_info(self._fd())
+        return kinfo.prog_get_info(self._fd())
 
     @property
     def id(self) -> int:
@@ -332,7 +388,7 @@ class KernelProgram(FdObject):
 
     def xlated(self) -> list[Insn]:
         """The instructions as the kernel rewrote them (bpftool prog dump xlated)."""
-        return decode(sc.prog_get_xlated(self._fd()), check=False)
+        return decode(kinfo.prog_get_xlated(self._fd()), check=False)
 
     def __repr__(self) -> str:
         return (
@@ -341,4 +397,4 @@ class KernelProgram(FdObject):
         )
 
 
-__all__ = ["KernelProgram", "failed_insn"]
+__all__ = ["KernelProgram", "failed_insn", "twice_mac_header"]

@@ -22,21 +22,17 @@ from functools import lru_cache
 from typing import Any
 
 from .. import uapi
+from ..api import TestRunResult
 from ..errors import KernelError
 from ..isa import Insn, encode
+from ..uapi import ENOTSUPP
 from .attr import (
-    BpfBtfInfo,
-    BpfMapInfo,
-    BpfProgInfo,
     BtfInfo,
     BtfLoadAttr,
-    GetIdAttr,
-    InfoAttr,
     MapBatchAttr,
     MapCreateAttr,
     MapElemAttr,
     MapInfo,
-    ObjAttr,
     ProgAttachAttr,
     ProgInfo,
     ProgLoadAttr,
@@ -105,7 +101,6 @@ _libc.syscall.restype = ctypes.c_long
 
 
 #: The kernel-internal ENOTSUPP (include/linux/errno.h) leaks out of some bpf() commands.
-ENOTSUPP = 524
 
 
 def errno_text(err: int) -> str:
@@ -549,17 +544,6 @@ def prog_load(
     ).fd
 
 
-@dataclass
-class TestRunResult:
-    """BPF_PROG_TEST_RUN output: return value, mean ns per run, output data and context."""
-
-    retval: int
-    duration: int
-    data_out: bytes = b""
-    ctx_out: bytes = b""
-    data_size_out: int = 0  #: the kernel's size of the output (may exceed len(data_out))
-
-
 def prog_test_run(
     fd: int,
     data_in: bytes = b"",
@@ -672,218 +656,6 @@ def btf_load_result(
         raise _error(uapi.BPF_BTF_LOAD, err, f"{len(blob)} bytes: {verifier_reason(log)}", log)
 
 
-# --- pinning (bpffs) ---------------------------------------------------------------------
-
-
-def _mount_type(path: str) -> str | None:
-    """The filesystem type mounted exactly at path, from /proc/self/mounts."""
-    real = os.path.realpath(path)
-    found = None
-    try:
-        with open("/proc/self/mounts") as f:
-            for line in f:
-                parts = line.split()
-                if len(parts) >= 3 and parts[1].replace("\\040", " ") == real:
-                    found = parts[2]  # the last mount on a point wins
-    except OSError:
-        return None
-    return found
-
-
-def bpffs_mounted(path: str = DEFAULT_BPFFS) -> bool:
-    return _mount_type(path) == "bpf"
-
-
-def ensure_bpffs(path: str = DEFAULT_BPFFS) -> str:
-    """Mount bpffs at path (default /sys/fs/bpf) when absent; needs CAP_SYS_ADMIN.
-
-    Raises KernelError with the errno of mount(2) when it cannot be mounted.
-    """
-    if bpffs_mounted(path):
-        return path
-    os.makedirs(path, exist_ok=True)
-    libc_mount = _libc.mount
-    libc_mount.argtypes = [
-        ctypes.c_char_p,
-        ctypes.c_char_p,
-        ctypes.c_char_p,
-        ctypes.c_ulong,
-        ctypes.c_void_p,
-    ]
-    if libc_mount(b"bpf", os.fsencode(path), b"bpf", 0, None) != 0:
-        err = ctypes.get_errno()
-        raise KernelError(f"mounting bpffs at {path} failed: {errno_text(err)}", errno=err)
-    return path
-
-
-def _auto_mount(path: str) -> None:
-    """Mount bpffs at /sys/fs/bpf when a path under it is used and it is absent (as
-    libbpf-based tools expect it there); a failure is left to the bpf() call to report."""
-    if os.path.realpath(path).startswith(DEFAULT_BPFFS + "/") and not bpffs_mounted():
-        try:
-            ensure_bpffs(DEFAULT_BPFFS)
-        except (KernelError, OSError):
-            pass
-
-
-def obj_pin(fd: int, path: str, file_flags: int = 0) -> None:
-    """BPF_OBJ_PIN: pin a map/program/link fd at path (which must be on a bpffs)."""
-    _auto_mount(path)
-    pb = ctypes.create_string_buffer(os.fsencode(path))
-    bpf(
-        uapi.BPF_OBJ_PIN,
-        ObjAttr(pathname=ctypes.addressof(pb), bpf_fd=fd, file_flags=file_flags),
-        f"fd {fd} at {path}",
-    )
-
-
-def obj_get(path: str, file_flags: int = 0) -> int:
-    """BPF_OBJ_GET: open a pinned object; returns a new fd."""
-    _auto_mount(path)
-    pb = ctypes.create_string_buffer(os.fsencode(path))
-    return bpf(
-        uapi.BPF_OBJ_GET, ObjAttr(pathname=ctypes.addressof(pb), file_flags=file_flags), path
-    )
-
-
-# --- object info -------------------------------------------------------------------------
-
-
-def _cstr(b: bytes) -> str:
-    return b.split(b"\0", 1)[0].decode("utf-8", "replace")
-
-
-def _info(fd: int, info: ctypes.Structure) -> None:
-    a = InfoAttr(bpf_fd=fd, info_len=ctypes.sizeof(info), info=ctypes.addressof(info))
-    bpf(uapi.BPF_OBJ_GET_INFO_BY_FD, a, f"fd {fd}")
-
-
-def prog_get_info(fd: int) -> ProgInfo:
-    """BPF_OBJ_GET_INFO_BY_FD on a program (map ids fetched in a second call)."""
-    info = BpfProgInfo()
-    _info(fd, info)
-    map_ids: list[int] = []
-    if info.nr_map_ids:
-        n = info.nr_map_ids
-        ids = (ctypes.c_uint32 * n)()
-        info2 = BpfProgInfo(nr_map_ids=n, map_ids=ctypes.addressof(ids))
-        _info(fd, info2)
-        map_ids = list(ids[: min(n, info2.nr_map_ids)])
-    gpl = bool(info.gpl_flags & (1 if _LITTLE else 1 << 31))
-    return ProgInfo(
-        info.type,
-        info.id,
-        bytes(info.tag),
-        _cstr(bytes(info.name)),
-        info.jited_prog_len,
-        info.xlated_prog_len,
-        info.load_time,
-        info.created_by_uid,
-        map_ids,
-        gpl,
-        info.btf_id,
-        info.run_time_ns,
-        info.run_cnt,
-        info.verified_insns,
-        info.ifindex,
-        info.nr_func_info,
-        info.nr_line_info,
-    )
-
-
-def prog_get_xlated(fd: int) -> bytes:
-    """The program as the kernel rewrote it (bpftool prog dump xlated), as wire bytes."""
-    info = BpfProgInfo()
-    _info(fd, info)
-    n = info.xlated_prog_len
-    buf = ctypes.create_string_buffer(max(n, 1))
-    _info(fd, BpfProgInfo(xlated_prog_len=n, xlated_prog_insns=ctypes.addressof(buf)))
-    return buf.raw[:n]
-
-
-def map_get_info(fd: int) -> MapInfo:
-    """BPF_OBJ_GET_INFO_BY_FD on a map."""
-    info = BpfMapInfo()
-    _info(fd, info)
-    return MapInfo(
-        info.type,
-        info.id,
-        info.key_size,
-        info.value_size,
-        info.max_entries,
-        info.map_flags,
-        _cstr(bytes(info.name)),
-        info.btf_id,
-        info.btf_key_type_id,
-        info.btf_value_type_id,
-        info.map_extra,
-        info.ifindex,
-    )
-
-
-def btf_get_info(fd: int) -> BtfInfo:
-    """BPF_OBJ_GET_INFO_BY_FD on a BTF object."""
-    name = ctypes.create_string_buffer(64)
-    info = BpfBtfInfo(name=ctypes.addressof(name), name_len=64)
-    _info(fd, info)
-    return BtfInfo(
-        info.id, info.btf_size, name.value.decode("utf-8", "replace"), bool(info.kernel_btf)
-    )
-
-
-def fd_kind(fd: int) -> str:
-    """'prog', 'map', 'btf', 'link' (or '') from the anon inode name of the fd."""
-    try:
-        target = os.readlink(f"/proc/self/fd/{fd}")
-    except OSError:
-        return ""
-    m = re.match(r"anon_inode:\[?(bpf[-_](prog|map|link)|btf)\]?", target)
-    if not m:
-        return ""
-    return m.group(2) or "btf"
-
-
-def obj_get_info_by_fd(fd: int) -> ProgInfo | MapInfo | BtfInfo:
-    """BPF_OBJ_GET_INFO_BY_FD, choosing the info struct by what kind of object fd is."""
-    kind = fd_kind(fd)
-    if kind == "prog":
-        return prog_get_info(fd)
-    if kind == "map":
-        return map_get_info(fd)
-    if kind == "btf":
-        return btf_get_info(fd)
-    raise KernelError(
-        f"BPF_OBJ_GET_INFO_BY_FD failed: EINVAL: fd {fd} is not a bpf program, map or BTF object",
-        errno=_errno.EINVAL,
-    )
-
-
-def _next_id(cmd: int, start: int) -> int | None:
-    a = GetIdAttr(start_id=start)
-    ret, err = sys_bpf(cmd, a)
-    if ret < 0:
-        if err == _errno.ENOENT:
-            return None
-        raise _error(cmd, err, f"after id {start}")
-    return a.next_id
-
-
-def prog_get_next_id(start: int = 0) -> int | None:
-    return _next_id(uapi.BPF_PROG_GET_NEXT_ID, start)
-
-
-def map_get_next_id(start: int = 0) -> int | None:
-    return _next_id(uapi.BPF_MAP_GET_NEXT_ID, start)
-
-
-def prog_get_fd_by_id(prog_id: int) -> int:
-    return bpf(uapi.BPF_PROG_GET_FD_BY_ID, GetIdAttr(start_id=prog_id), f"prog id {prog_id}")
-
-
-def map_get_fd_by_id(map_id: int) -> int:
-    return bpf(uapi.BPF_MAP_GET_FD_BY_ID, GetIdAttr(start_id=map_id), f"map id {map_id}")
-
-
 # --- environment -------------------------------------------------------------------------
 
 _LITTLE = sys.byteorder == "little"
@@ -960,20 +732,13 @@ __all__ = [
     "bpf_available",
     "bpf_refusal",
     "errno_text",
-    "bpffs_mounted",
-    "btf_get_info",
     "btf_load",
     "btf_load_result",
     "close",
-    "ensure_bpffs",
-    "fd_kind",
     "map_create",
     "map_delete_batch",
     "map_delete_elem",
     "map_freeze",
-    "map_get_fd_by_id",
-    "map_get_info",
-    "map_get_next_id",
     "map_get_next_key",
     "map_lookup_and_delete_elem",
     "map_lookup_batch",
@@ -981,18 +746,11 @@ __all__ = [
     "map_update_batch",
     "map_update_elem",
     "num_possible_cpus",
-    "obj_get",
-    "obj_get_info_by_fd",
     "obj_name",
-    "obj_pin",
     "parse_cpu_list",
     "percpu_value_size",
     "prog_attach",
     "prog_detach",
-    "prog_get_fd_by_id",
-    "prog_get_info",
-    "prog_get_next_id",
-    "prog_get_xlated",
     "prog_load",
     "prog_load_result",
     "prog_test_run",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 
+from ..fdtable import FdTable
 from . import array, hash, lpm, lru, percpu, prog_array, queue, ringbuf  # noqa: F401
 from .array import ArrayMap
 from .base import Map, TypedView, map_by_fd, possible_cpus
@@ -16,10 +17,12 @@ from .hash import HashMap
 from .lpm import LpmTrieMap
 from .lru import LruHashMap
 from .percpu import PercpuArrayMap
-from .pin import open_pinned, pin_map
-from .prog_array import ProgArrayMap, prog_by_fd, prog_fd, register_prog_resolver
+from .pin import pin_map
+from .prog_array import ProgArrayMap
 from .queue import QueueStackMap
 from .ringbuf import RingBufMap
+
+open_pinned = Map.open_pinned
 
 __all__ = [
     "ArrayMap",
@@ -37,20 +40,17 @@ __all__ = [
     "open_pinned",
     "pin_map",
     "possible_cpus",
-    "prog_by_fd",
-    "prog_fd",
-    "register_prog_resolver",
 ]
 
 
-def create_map(spec) -> Map:
+def create_map(spec, fds: FdTable | None = None) -> Map:
     """Create a map from a :class:`pybpf.spec.types.MapSpec`: attributes, initial contents, freeze.
 
     The name is cut to the kernel's 15 characters and characters bpf() refuses
     become ``_`` (as libbpf does for names such as ``.rodata``-derived ones).
     """
     name = re.sub(r"[^A-Za-z0-9_.]", "_", spec.name or "")[:15]
-    m = Map(spec.type, spec.key_size, spec.value_size, spec.max_entries, spec.flags, name)
+    m = Map(spec.type, spec.key_size, spec.value_size, spec.max_entries, spec.flags, name, fds=fds)
     init = spec.initial
     if isinstance(init, bytes | bytearray):
         # a global data section: one value at index 0

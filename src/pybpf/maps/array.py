@@ -2,7 +2,7 @@
 
 Every element exists from creation and holds zeros; the key is a u32 index.
 Storage is ``max_entries`` values of ``round_up(value_size, 8)`` bytes, as
-``struct bpf_array`` lays out ``value[]``.
+``struct bpf_array`` lays out ``value[]``; the operations are C (arraymap.c).
 """
 
 from __future__ import annotations
@@ -11,21 +11,13 @@ import errno as E
 
 from ..uapi import (
     BPF_F_INNER_MAP,
-    BPF_F_LOCK,
     BPF_F_MMAPABLE,
     BPF_F_NUMA_NODE,
     BPF_F_PRESERVE_ELEMS,
     BPF_MAP_TYPE_ARRAY,
-    BPF_NOEXIST,
 )
-from .base import (
-    BPF_F_ACCESS_MASK,
-    Map,
-    check_update_flags,
-    flags_access_ok,
-    map_err,
-    round_up,
-)
+from .base import BPF_F_ACCESS_MASK, Map, flags_access_ok, map_err
+from .native_map import NativeMap
 
 INT_MAX = (1 << 31) - 1
 ARRAY_CREATE_FLAG_MASK = (
@@ -70,50 +62,24 @@ class ArrayBase(Map):
             return None
         return (i + 1).to_bytes(4, "little")
 
-    def _delete(self, key: bytes) -> None:
-        raise map_err(E.EINVAL, f"{self.type_name} elements cannot be deleted")
 
-    def _check_index_update(self, key: bytes, flags: int) -> int:
-        # array_map_update_elem(): flags, then the index, then NOEXIST, then BPF_F_LOCK
-        # (bpf() refuses BPF_F_LOCK earlier; a program's call gets here)
-        check_update_flags(flags & ~BPF_F_LOCK)
-        i = self.index(key)
-        if i >= self.max_entries:
-            raise map_err(E.E2BIG, f"index {i} >= max_entries {self.max_entries}")
-        if flags & BPF_NOEXIST:
-            raise map_err(E.EEXIST, f"array element {i} always exists (BPF_NOEXIST)")
-        if flags & BPF_F_LOCK:
-            raise map_err(E.EINVAL, "BPF_F_LOCK on a map value without bpf_spin_lock")
-        return i
-
-    def __len__(self) -> int:
-        return self.max_entries
+#: what a failed op on an array says
+ARRAY_MESSAGES = {
+    ("update", E.EINVAL): "bad update flags {flags:#x} (BPF_F_LOCK needs a bpf_spin_lock)",
+    ("update", E.E2BIG): "index {index} >= max_entries {max_entries}",
+    ("update", E.EEXIST): "array element {index} always exists (BPF_NOEXIST)",
+    ("delete", E.EINVAL): "array elements cannot be deleted",
+    ("lookup_and_delete", 524): "arrays have no lookup_and_delete (ENOTSUPP)",
+}
 
 
 @Map.register
-class ArrayMap(ArrayBase):
+class ArrayMap(NativeMap, ArrayBase):
+    """Values in C (arraymap.c); ``elem_size`` is ``round_up(value_size, 8)``, the stride a
+    program's inline lookup (array_map_gen_lookup) uses."""
+
     map_types = (BPF_MAP_TYPE_ARRAY,)
-
-    def _init_storage(self) -> None:
-        self.elem_size = round_up(self.value_size, 8)
-        self._alloc_storage(self.elem_size * self.max_entries)
-
-    def value_offset(self, key: bytes) -> int | None:
-        i = self.index(bytes(key))
-        if i >= self.max_entries:
-            return None
-        return i * self.elem_size
-
-    def _lookup(self, key: bytes) -> bytes | None:
-        off = self.value_offset(key)
-        if off is None:
-            return None
-        return bytes(self.storage[off : off + self.value_size])
-
-    def _update(self, key: bytes, value: bytes, flags: int) -> None:
-        i = self._check_index_update(key, flags)
-        off = i * self.elem_size
-        self.storage[off : off + self.value_size] = value
+    messages = ARRAY_MESSAGES
 
     def _pin_state(self):
         return {}, [

@@ -2,30 +2,31 @@
 
 A map is one ``bytearray`` (``storage``) laid out the way the kernel lays the
 values out, plus the bookkeeping each type needs (hash buckets, LRU lists,
-trie nodes).  The public operations mirror the bpf() commands
+trie nodes).  Every type but PROG_ARRAY keeps both in C (native_map.py,
+bpf_map.h), so programs run natively use the same memory and algorithms; this
+module is the Python face.  The public operations mirror the bpf() commands
 (BPF_MAP_LOOKUP_ELEM, _UPDATE_ELEM, _DELETE_ELEM, _GET_NEXT_KEY,
 _LOOKUP_AND_DELETE_ELEM) and fail with the errno the kernel returns
 (kernel/bpf/syscall.c does the common checks, each type's file the rest).
 
-User-space maps get a number from a process-wide table of fake file
-descriptors, so that ``BPF_LD_MAP_FD(reg, map.fd)`` and :func:`map_by_fd`
-behave like the kernel's fd table.
+A map gets a number from an fd table (:mod:`pybpf.fdtable`): its backend's,
+or the process's default table for a map made on its own, so that
+``BPF_LD_MAP_FD(reg, map.fd)`` resolves as the kernel's fd table does.
 """
 
 from __future__ import annotations
 
 import ctypes
 import errno as E
-import itertools
 import os
 import re
 import struct
-import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
-from ..errors import MapError
+from ..errors import BpfError, MapError
+from ..fdtable import FdTable, default_table
 from ..uapi import (
     BPF_EXIST,
     BPF_F_LOCK,
@@ -35,6 +36,7 @@ from ..uapi import (
     BPF_F_WRONLY_PROG,
     MAP_TYPE_NAMES,
 )
+from .pin import pin_map, read_pinned
 
 #: BPF_OBJ_NAME_LEN in include/uapi/linux/bpf.h (the name keeps a NUL byte).
 BPF_OBJ_NAME_LEN = 16
@@ -48,8 +50,12 @@ ENOTSUPP = 524
 BPF_F_ACCESS_MASK = BPF_F_RDONLY | BPF_F_RDONLY_PROG | BPF_F_WRONLY | BPF_F_WRONLY_PROG
 #: Storage this simulation refuses to allocate (the kernel would fail with ENOMEM too).
 MAX_STORAGE = 1 << 30
+#: NR_CPUS of the largest kernel configurations: the most cpus a map may be sized for
+MAX_CPUS = 8192
 
 _NAME_RE = re.compile(r"[A-Za-z0-9_.]*")
+#: the ctypes objects a key or value may be given as
+_CTYPES = (ctypes._SimpleCData, ctypes.Structure, ctypes.Union, ctypes.Array)
 
 
 def round_up(n: int, a: int) -> int:
@@ -83,17 +89,14 @@ def flags_access_ok(flags: int) -> bool:
 
 # ----------------------------------------------------------------------------- fd table
 
-_FD_BASE = 1 << 20  # well above any real descriptor, so a fake fd never aliases a file
-_fd_counter = itertools.count(_FD_BASE)
-_fd_table: weakref.WeakValueDictionary[int, Map] = weakref.WeakValueDictionary()
 
-
-def map_by_fd(fd: int) -> Map:
-    """Resolve a fake map fd as the kernel resolves BPF_PSEUDO_MAP_FD (EBADF when unknown)."""
-    m = _fd_table.get(fd)
-    if m is None:
-        raise map_err(E.EBADF, f"fd {fd} is not a pybpf map")
-    return m
+def map_by_fd(fd: int, table: FdTable | None = None) -> Map:
+    """Resolve a map fd as the kernel resolves BPF_PSEUDO_MAP_FD (EBADF when unknown), in
+    ``table`` (default: the process's table of maps made outside a backend)."""
+    try:
+        return (table or default_table()).get(fd, Map, "map")
+    except BpfError as e:
+        raise map_err(E.EBADF, str(e)) from None
 
 
 # ----------------------------------------------------------------------------- typed codecs
@@ -109,7 +112,12 @@ class _Codec:
             self.kind = "raw"
         elif isinstance(spec, str):
             self.kind = "struct"
-            self.st = struct.Struct(spec)
+            try:
+                self.st = struct.Struct(spec)
+            except struct.error as e:
+                raise map_err(
+                    E.EINVAL, f"{what} format {spec!r} is not a struct format: {e}"
+                ) from None
             if self.st.size != size:
                 raise map_err(
                     E.EINVAL, f"{what} format {spec!r} is {self.st.size} bytes, map has {size}"
@@ -187,14 +195,16 @@ class TypedView:
 
     def _ev(self, value: Any) -> bytes:
         m = self.map
-        if self._percpu and isinstance(value, list) and len(value) == m.ncpus:
-            stride = round_up(m.value_size, 8)
-            return b"".join(self._v.encode(v).ljust(stride, b"\0") for v in value)
-        if self._percpu:
-            # the same value on every cpu
-            stride = round_up(m.value_size, 8)
-            return self._v.encode(value).ljust(stride, b"\0") * m.ncpus
-        return self._v.encode(value)
+        if not self._percpu:
+            return self._v.encode(value)
+        stride = round_up(m.value_size, 8)
+
+        def one(v: Any) -> bytes:
+            return m._as_bytes(self._v.encode(v), m.value_size, "value").ljust(stride, b"\0")
+
+        if isinstance(value, list) and len(value) == m.ncpus:
+            return b"".join(one(v) for v in value)
+        return one(value) * m.ncpus  # the same value on every cpu
 
     def lookup(self, key: Any) -> Any:
         return self._dv(self.map.lookup(self._k.encode(key)))
@@ -245,6 +255,16 @@ class TypedView:
     def items(self) -> list[tuple[Any, Any]]:
         return [(self._k.decode(k), self._dv(v)) for k, v in self.map.items()]
 
+    def __repr__(self) -> str:
+        def name(c: _Codec) -> str:
+            return "bytes" if c.kind == "raw" else getattr(c.spec, "__name__", repr(c.spec))
+
+        m = self.map
+        return (
+            f"<TypedView of map {m.name or '(unnamed)'} ({len(m)} entries): "
+            f"key {name(self._k)}, value {name(self._v)}>"
+        )
+
 
 # ----------------------------------------------------------------------------- Map
 
@@ -293,6 +313,8 @@ class MapFace(ABC):
         """Set a per-CPU map's value on every CPU at once (``values``: one per CPU)."""
         if not getattr(self, "percpu", False):
             raise MapError("not a per-cpu map", errno=E.EINVAL)
+        if not isinstance(values, list | tuple):
+            raise MapError("per-cpu values must be a list, one per cpu", errno=E.EINVAL)
         if len(values) != self.ncpus:
             raise MapError(f"{len(values)} values for {self.ncpus} cpus", errno=E.EINVAL)
         stride = round_up(self.value_size, 8)
@@ -374,9 +396,9 @@ class Map(MapFace):
 
     def __new__(cls, type: int = 0, *args: Any, **kwargs: Any) -> Map:  # noqa: A002
         if cls is Map:
-            sub = Map._registry.get(type)
+            sub = Map._registry.get(type) if isinstance(type, int) else None
             if sub is None:
-                name = MAP_TYPE_NAMES.get(type, str(type))
+                name = MAP_TYPE_NAMES.get(type, str(type)) if isinstance(type, int) else repr(type)
                 raise map_err(E.EINVAL, f"map type {name} is not supported in user space")
             return super().__new__(sub)
         return super().__new__(cls)
@@ -391,6 +413,7 @@ class Map(MapFace):
         name: str = "",
         *,
         ncpus: int | None = None,
+        fds: FdTable | None = None,
     ):
         if (
             not isinstance(name, str)
@@ -398,31 +421,35 @@ class Map(MapFace):
             or not _NAME_RE.fullmatch(name)
         ):
             raise map_err(E.EINVAL, f"map name {name!r}: at most 15 of [A-Za-z0-9_.]")
-        if flags & BPF_F_RDONLY and flags & BPF_F_WRONLY:
-            raise map_err(E.EINVAL, "BPF_F_RDONLY and BPF_F_WRONLY together")
         for v, what in (
             (key_size, "key_size"),
             (value_size, "value_size"),
             (max_entries, "max_entries"),
             (flags, "map_flags"),
         ):
-            if not 0 <= v < 1 << 32:
-                raise map_err(E.EINVAL, f"{what} {v} does not fit a u32")
+            if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v < 1 << 32:
+                raise map_err(E.EINVAL, f"{what} {v!r} does not fit a u32")
+        if flags & BPF_F_RDONLY and flags & BPF_F_WRONLY:
+            raise map_err(E.EINVAL, "BPF_F_RDONLY and BPF_F_WRONLY together")
         self.type = type
         self.key_size = key_size
         self.value_size = value_size
         self.max_entries = max_entries
         self.flags = flags
         self.name = name
-        self.ncpus = ncpus if ncpus is not None else possible_cpus()
+        ncpus = ncpus if ncpus is not None else possible_cpus()
+        if not isinstance(ncpus, int) or isinstance(ncpus, bool) or not 1 <= ncpus <= MAX_CPUS:
+            raise map_err(E.EINVAL, f"ncpus {ncpus!r}: 1 to {MAX_CPUS} cpus")
+        self.ncpus = ncpus
         #: the simulated cpu a program runs on (selects the per-cpu value)
         self.cpu = 0
         self.frozen = False
         self.check_create()
         self.storage = bytearray()
         self._init_storage()
-        self.fd = next(_fd_counter)
-        _fd_table[self.fd] = self
+        self.fd = -1
+        self.fdtable: FdTable = fds if fds is not None else default_table()
+        self.fdtable.install(self)
 
     @classmethod
     def register(cls, sub: type[Map]) -> type[Map]:
@@ -477,11 +504,13 @@ class Map(MapFace):
         return self.value_size
 
     def _as_bytes(self, obj: Any, size: int, what: str) -> bytes:
+        if type(obj) is bytes and len(obj) == size:
+            return obj
         if isinstance(obj, int) and not isinstance(obj, bool):
             if size not in (1, 2, 4, 8) or not -(1 << (8 * size - 1)) <= obj < 1 << (8 * size):
                 raise map_err(E.EINVAL, f"{what} {obj} does not fit {size} bytes")
             return (obj & ((1 << (8 * size)) - 1)).to_bytes(size, "little")
-        if isinstance(obj, ctypes._SimpleCData | ctypes.Structure | ctypes.Union | ctypes.Array):
+        if isinstance(obj, _CTYPES):
             obj = bytes(obj)
         if not isinstance(obj, bytes | bytearray | memoryview):
             raise map_err(E.EINVAL, f"{what} must be bytes, an int or a ctypes object")
@@ -518,6 +547,8 @@ class Map(MapFace):
         self._check_write()
         k = self._key(key)
         v = self._as_bytes(value, self.user_value_size, "value")
+        if not isinstance(flags, int) or isinstance(flags, bool):
+            raise map_err(E.EINVAL, f"update flags must be an int, not {type(flags).__name__}")
         if flags & BPF_F_LOCK:
             # syscall.c: BPF_F_LOCK needs a bpf_spin_lock in the value (BTF); we have none
             raise map_err(E.EINVAL, "BPF_F_LOCK on a map value without bpf_spin_lock")
@@ -553,24 +584,10 @@ class Map(MapFace):
         return self.value_offset(bytes(key))
 
     def prog_update(self, key: bytes, value: bytes, flags: int = 0) -> None:
-        """bpf_map_update_elem(): ``value_size`` bytes; per-cpu maps change this cpu's value.
-
-        As pcpu_init_value() does, a new per-cpu element starts zeroed on the other cpus.
-        """
+        """bpf_map_update_elem(): ``value_size`` bytes (per-cpu maps change this cpu's value)."""
         k = self._as_bytes(key, self.key_size, "key")
         v = self._as_bytes(value, self.value_size, "value")
-        if self.percpu:
-            self._prog_percpu_update(k, v, flags)
-        else:
-            self._update(k, v, flags)
-
-    def _prog_percpu_update(self, key: bytes, value: bytes, flags: int) -> None:
-        """A per-cpu element (always present, as in an array): replace this cpu's value."""
-        stride = round_up(self.value_size, 8)
-        old = self._lookup(key)
-        blob = bytearray(old if old is not None else bytes(stride * self.ncpus))
-        blob[self.cpu * stride : self.cpu * stride + self.value_size] = value
-        self._update(key, bytes(blob), flags)
+        self._update(k, v, flags)
 
     def prog_delete(self, key: bytes) -> None:
         """bpf_map_delete_elem()."""
@@ -581,9 +598,8 @@ class Map(MapFace):
         self.frozen = True
 
     def close(self) -> None:
-        """Drop the fake fd (as close(map_fd) would)."""
-        if _fd_table.get(self.fd) is self:
-            del _fd_table[self.fd]
+        """Drop the fd (as close(map_fd) would)."""
+        self.fdtable.close(self)
 
     # -- per-cpu conveniences -----------------------------------------------------------
 
@@ -606,16 +622,29 @@ class Map(MapFace):
 
     def pin(self, path: str | os.PathLike[str]) -> None:
         """Save to a self-describing file, atomically (the user-space analogue of bpffs)."""
-        from .pin import pin_map
-
         pin_map(self, path)
 
     @classmethod
-    def open_pinned(cls, path: str | os.PathLike[str]) -> Map:
-        """Recreate a map saved by :meth:`pin`."""
-        from .pin import open_pinned
-
-        return open_pinned(path)
+    def open_pinned(cls, path: str | os.PathLike[str], fds: FdTable | None = None) -> Map:
+        """Recreate a map saved by :meth:`pin` (ENOENT when there is none)."""
+        pinned = read_pinned(path)
+        h = pinned.header
+        m = Map(
+            h["type"],
+            h["key_size"],
+            h["value_size"],
+            h["max_entries"],
+            h["flags"],
+            h["name"],
+            ncpus=h.get("ncpus"),
+            fds=fds,
+        )
+        try:
+            m._unpin_state(h.get("extra", {}), pinned.records)
+        except MapError as e:
+            raise pinned.fail(f"records do not fit the map: {e}") from None
+        m.frozen = bool(h.get("frozen", False))
+        return m
 
 
 def check_update_flags(flags: int) -> None:

@@ -21,10 +21,13 @@ import os
 import struct
 import tempfile
 import zlib
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from ..errors import MapError
-from .base import Map
+
+if TYPE_CHECKING:
+    from .base import Map
 
 MAGIC = b"PYBPFMAP"
 VERSION = 1
@@ -106,7 +109,23 @@ class _Reader:
         return _U32.unpack(self.take(4, what))[0]
 
 
-def decode(data: bytes, path: str = "<pin>") -> Map:
+@dataclass
+class Pinned:
+    """A pin file's contents: the map's attributes and the records that recreate it."""
+
+    header: dict[str, Any]
+    records: list[tuple[bytes, bytes]]
+    #: file offset of the record count, for errors about the records
+    records_offset: int
+    path: str
+
+    def fail(self, message: str) -> MapError:
+        return MapError(
+            message, errno=E.EINVAL, where=f"{self.path} offset {self.records_offset:#x}"
+        )
+
+
+def decode(data: bytes, path: str = "<pin>") -> Pinned:
     r = _Reader(data, path)
     magic, version, _, hlen = _HEAD.unpack(r.take(_HEAD.size, "file header"))
     if magic != MAGIC:
@@ -119,8 +138,8 @@ def decode(data: bytes, path: str = "<pin>") -> Map:
     hoff = r.off
     try:
         header: dict[str, Any] = json.loads(r.take(hlen, "JSON header"))
-        mtype, ks, vs = header["type"], header["key_size"], header["value_size"]
-        me, flags, name = header["max_entries"], header["flags"], header["name"]
+        for field in ("type", "key_size", "value_size", "max_entries", "flags", "name"):
+            header[field]  # noqa: B018 - a KeyError names the missing field
     except (ValueError, KeyError, TypeError) as e:
         if isinstance(e, MapError):
             raise
@@ -142,17 +161,11 @@ def decode(data: bytes, path: str = "<pin>") -> Map:
     got = zlib.crc32(data[: r.data_end])
     if want != got:
         raise r.fail(f"checksum mismatch (stored {want:#010x}, computed {got:#010x})", r.data_end)
-    m = Map(mtype, ks, vs, me, flags, name, ncpus=header.get("ncpus"))
-    try:
-        m._unpin_state(header.get("extra", {}), records)
-    except MapError as e:
-        raise r.fail(f"records do not fit the map: {e}", nrec_off) from None
-    m.frozen = bool(header.get("frozen", False))
-    return m
+    return Pinned(header, records, nrec_off, path)
 
 
-def open_pinned(path: str | os.PathLike[str]) -> Map:
-    """Recreate the map pinned at ``path`` (ENOENT when there is none)."""
+def read_pinned(path: str | os.PathLike[str]) -> Pinned:
+    """The contents of the pin file at ``path`` (ENOENT when there is none)."""
     p = os.fspath(path)
     try:
         with open(p, "rb") as f:

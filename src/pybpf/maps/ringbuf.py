@@ -7,6 +7,11 @@ data pages twice so a record crossing the end is contiguous; ``storage`` is
 likewise two ring sizes long, and a commit copies the part written past the
 end back to the start.  Producer, consumer and pending positions grow without
 bound and are masked, exactly as in __bpf_ringbuf_reserve().
+
+The producer side (reserve, submit, discard, output, query) is C (ringbuf.c),
+shared with natively run programs; the consumer side here reads the same
+storage and advances ``consumer_pos`` in the positions C keeps, as libbpf's
+ring_buffer__consume() does over the kernel's consumer page.
 """
 
 from __future__ import annotations
@@ -16,17 +21,10 @@ import struct
 from collections.abc import Iterator
 from typing import Any
 
-from ..uapi import (
-    BPF_F_NUMA_NODE,
-    BPF_MAP_TYPE_RINGBUF,
-    BPF_RB_AVAIL_DATA,
-    BPF_RB_CONS_POS,
-    BPF_RB_FORCE_WAKEUP,
-    BPF_RB_NO_WAKEUP,
-    BPF_RB_PROD_POS,
-    BPF_RB_RING_SIZE,
-)
+from ..uapi import BPF_F_NUMA_NODE, BPF_MAP_TYPE_RINGBUF
+from . import clib
 from .base import PAGE_SIZE, Map, map_err, round_up
+from .native_map import NativeMap
 
 BPF_RINGBUF_BUSY_BIT = 1 << 31
 BPF_RINGBUF_DISCARD_BIT = 1 << 30
@@ -39,7 +37,7 @@ _HDR = struct.Struct("<II")
 
 
 @Map.register
-class RingBufMap(Map):
+class RingBufMap(NativeMap):
     map_types = (BPF_MAP_TYPE_RINGBUF,)
 
     def check_create(self) -> None:
@@ -55,104 +53,98 @@ class RingBufMap(Map):
             )
 
     def _init_storage(self) -> None:
+        super()._init_storage()
+        lib = clib.lib()
         self.mask = self.max_entries - 1
-        self._alloc_storage(2 * self.max_entries)
-        self.consumer_pos = 0
-        self.producer_pos = 0
-        self.pending_pos = 0
-        self.wakeups = 0
+        self._pos = lib.pybpf_ringbuf_pos(self.native).contents
+        self._c_reserve = lib.pybpf_ringbuf_reserve
+        self._c_submit = lib.pybpf_ringbuf_submit
+        self._c_discard = lib.pybpf_ringbuf_discard
+        self._c_output = lib.pybpf_ringbuf_output
+        self._c_query = lib.pybpf_ringbuf_query
+
+    # -- the positions (the kernel's consumer and producer pages) ---------------------------
+
+    @property
+    def consumer_pos(self) -> int:
+        """How far the consumer has read; user space advances it (the consumer page)."""
+        return int(self._pos.consumer_pos)
+
+    @consumer_pos.setter
+    def consumer_pos(self, pos: int) -> None:
+        if not isinstance(pos, int) or not 0 <= pos < 1 << 64:
+            raise map_err(E.EINVAL, f"consumer position {pos!r} is not a u64")
+        self._pos.consumer_pos = pos
+
+    @property
+    def producer_pos(self) -> int:
+        return int(self._pos.producer_pos)
+
+    @property
+    def pending_pos(self) -> int:
+        return int(self._pos.pending_pos)
+
+    @property
+    def wakeups(self) -> int:
+        """How many commits would have woken a waiting consumer."""
+        return int(self._pos.wakeups)
 
     # -- producer side (the helpers) ------------------------------------------------------
-
-    def _hdr_len(self, pos: int) -> int:
-        return _HDR.unpack_from(self.storage, pos & self.mask)[0]
 
     def reserve(self, size: int, flags: int = 0) -> int | None:
         """bpf_ringbuf_reserve(): offset of the sample in ``storage``; None when there is no
         room, the size is too large, or ``flags`` is not 0 (the helper then returns NULL).
         """
-        if flags or size > RINGBUF_MAX_RECORD_SZ or size < 0:
+        if not isinstance(size, int) or not isinstance(flags, int) or size < 0 or flags:
             return None
-        length = round_up(size + BPF_RINGBUF_HDR_SZ, 8)
-        if length > self.max_entries:
+        if size >= 1 << 64:
             return None
-        pend = self.pending_pos
-        while pend < self.producer_pos:
-            hl = self._hdr_len(pend)
-            if hl & BPF_RINGBUF_BUSY_BIT:
-                break
-            pend += round_up((hl & ~BPF_RINGBUF_DISCARD_BIT) + BPF_RINGBUF_HDR_SZ, 8)
-        self.pending_pos = pend
-        new_prod = self.producer_pos + length
-        if new_prod - self.consumer_pos > self.mask or new_prod - pend > self.mask:
-            return None
-        off = self.producer_pos & self.mask
-        pg_off = RINGBUF_DATA_PGOFF + off // PAGE_SIZE
-        _HDR.pack_into(self.storage, off, size | BPF_RINGBUF_BUSY_BIT, pg_off)
-        self.producer_pos = new_prod
-        return off + BPF_RINGBUF_HDR_SZ
+        p = self._c_reserve(self.native, size, 0)
+        return None if p is None else p - self._base
 
-    def _commit(self, sample_off: int, flags: int, discard: bool) -> None:
-        """bpf_ringbuf_commit(): clear BUSY (set DISCARD), fold the wrapped tail back."""
-        hoff = sample_off - BPF_RINGBUF_HDR_SZ
-        if not 0 <= hoff < self.max_entries or hoff % 8:
-            raise map_err(E.EINVAL, f"offset {sample_off} is not a reserved ringbuf sample")
-        hl, pg = _HDR.unpack_from(self.storage, hoff)
-        if not hl & BPF_RINGBUF_BUSY_BIT:
-            raise map_err(E.EINVAL, f"ringbuf sample at {sample_off} is not reserved")
-        new_len = hl ^ BPF_RINGBUF_BUSY_BIT
-        if discard:
-            new_len |= BPF_RINGBUF_DISCARD_BIT
-        end = hoff + round_up((new_len & 0x3FFFFFFF) + BPF_RINGBUF_HDR_SZ, 8)
-        if end > self.max_entries:
-            over = end - self.max_entries
-            self.storage[0:over] = self.storage[self.max_entries : self.max_entries + over]
-        _HDR.pack_into(self.storage, hoff, new_len, pg)
-        cons = self.consumer_pos & self.mask
-        if flags & BPF_RB_FORCE_WAKEUP or (cons == hoff and not flags & BPF_RB_NO_WAKEUP):
-            self.wakeups += 1
+    def _sample_addr(self, sample_off: Any) -> int:
+        if (
+            not isinstance(sample_off, int)
+            or isinstance(sample_off, bool)
+            or not BPF_RINGBUF_HDR_SZ <= sample_off < self.max_entries + BPF_RINGBUF_HDR_SZ
+        ):
+            raise map_err(E.EINVAL, f"offset {sample_off!r} is not a reserved ringbuf sample")
+        return self._base + sample_off
 
     def submit(self, sample_off: int, flags: int = 0) -> None:
-        self._commit(sample_off, flags, False)
+        """bpf_ringbuf_submit(): commit a sample from :meth:`reserve`."""
+        if self._c_submit(self.native, self._sample_addr(sample_off), self._flags(flags)):
+            raise map_err(E.EINVAL, f"ringbuf sample at {sample_off} is not reserved")
 
     def discard(self, sample_off: int, flags: int = 0) -> None:
-        self._commit(sample_off, flags, True)
+        """bpf_ringbuf_discard(): commit a sample from :meth:`reserve` as discarded."""
+        if self._c_discard(self.native, self._sample_addr(sample_off), self._flags(flags)):
+            raise map_err(E.EINVAL, f"ringbuf sample at {sample_off} is not reserved")
 
     def output(self, data: bytes, flags: int = 0) -> int:
         """bpf_ringbuf_output(): 0, -EINVAL for bad flags, -EAGAIN when there is no room."""
-        if flags & ~(BPF_RB_NO_WAKEUP | BPF_RB_FORCE_WAKEUP):
-            return -E.EINVAL
-        off = self.reserve(len(data))
-        if off is None:
-            return -E.EAGAIN
-        self.storage[off : off + len(data)] = data
-        self._commit(off, flags, False)
-        return 0
+        if not isinstance(data, bytes | bytearray | memoryview):
+            raise map_err(E.EINVAL, f"ringbuf output takes bytes, not {type(data).__name__}")
+        data = bytes(data)
+        return int(self._c_output(self.native, data, len(data), self._flags(flags)))
 
     def query(self, flags: int) -> int:
-        """bpf_ringbuf_query()."""
-        if flags == BPF_RB_AVAIL_DATA:
-            return self.producer_pos - self.consumer_pos
-        if flags == BPF_RB_RING_SIZE:
-            return self.max_entries
-        if flags == BPF_RB_CONS_POS:
-            return self.consumer_pos
-        if flags == BPF_RB_PROD_POS:
-            return self.producer_pos
-        return 0
+        """bpf_ringbuf_query(): available data, ring size, consumer or producer position."""
+        return int(self._c_query(self.native, self._flags(flags)))
 
     # -- consumer side (what libbpf's ring_buffer__consume does) -----------------------------
 
     def records(self) -> Iterator[bytes]:
         """Yield committed records in order, skipping discarded ones; stop at a busy one."""
-        while self.consumer_pos < self.producer_pos:
-            off = self.consumer_pos & self.mask
+        pos = self._pos
+        while pos.consumer_pos < pos.producer_pos:
+            off = pos.consumer_pos & self.mask
             hl = _HDR.unpack_from(self.storage, off)[0]
             if hl & BPF_RINGBUF_BUSY_BIT:
                 return
             size = hl & ~BPF_RINGBUF_DISCARD_BIT
             data = bytes(self.storage[off + BPF_RINGBUF_HDR_SZ : off + BPF_RINGBUF_HDR_SZ + size])
-            self.consumer_pos += round_up(size + BPF_RINGBUF_HDR_SZ, 8)
+            pos.consumer_pos += round_up(size + BPF_RINGBUF_HDR_SZ, 8)
             if not hl & BPF_RINGBUF_DISCARD_BIT:
                 yield data
 
@@ -179,7 +171,10 @@ class RingBufMap(Map):
     def next_key(self, key: Any = None) -> bytes | None:
         raise map_err(ENOTSUPP, "ringbuf has no keys (ENOTSUPP)")
 
-    def value_offset(self, key: bytes) -> int | None:
+    def lookup_and_delete(self, key: Any = None) -> bytes:
+        raise map_err(ENOTSUPP, "ringbuf has no elements to look up (ENOTSUPP)")
+
+    def value_offset(self, key: bytes, cpu: int | None = None) -> int | None:
         return None
 
     def _pin_state(self):
@@ -193,8 +188,22 @@ class RingBufMap(Map):
         )
 
     def _unpin_state(self, extra, records):
-        self.consumer_pos = int(extra["consumer_pos"])
-        self.producer_pos = int(extra["producer_pos"])
-        self.pending_pos = int(extra["pending_pos"])
+        try:
+            cons, prod, pend = (
+                int(extra["consumer_pos"]),
+                int(extra["producer_pos"]),
+                int(extra["pending_pos"]),
+            )
+        except (KeyError, TypeError, ValueError) as e:
+            raise map_err(E.EINVAL, f"ringbuf positions missing or bad: {e}") from None
         if records:
-            self.storage[:] = records[0][1]
+            data = records[0][1]
+            if len(data) != len(self.storage):
+                raise map_err(
+                    E.EINVAL, f"ringbuf data is {len(data)} bytes, the ring has {len(self.storage)}"
+                )
+            self.storage[:] = data
+        if not all(
+            0 <= p < 1 << 64 for p in (cons, prod, pend)
+        ) or clib.lib().pybpf_ringbuf_restore(self.native, cons, prod, pend):
+            raise map_err(E.EINVAL, f"ringbuf positions {cons}, {prod}, {pend} do not fit the ring")

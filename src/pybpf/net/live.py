@@ -24,13 +24,14 @@ import socket
 import struct
 import time
 from collections.abc import Iterator
+from typing import Any
 
 from ..errors import CaptureError
+from ..uapi import SOL_PACKET
 from . import linktype as lt
 from .capture import Packet
 
 ETH_P_ALL = 0x0003
-SOL_PACKET = 263
 PACKET_AUXDATA = 8
 SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
 SCM_TIMESTAMPNS = SO_TIMESTAMPNS
@@ -217,3 +218,88 @@ def can_open_packet_socket() -> str | None:
 
 def open_live(ifname: str, **kwargs: object) -> LiveSource:
     return LiveSource(ifname, **kwargs)  # type: ignore[arg-type]
+
+
+class LiveFilter:
+    """A program filtering a live interface's packets, whichever backend loaded it.
+
+    A program that can attach to a real socket (the kernel backend's: it has
+    ``attach(sock)``, SO_ATTACH_BPF) is attached to an AF_PACKET socket bound to
+    the interface and the kernel runs it; the packets it keeps are read off the
+    socket. Any other program runs in a user-space
+    :class:`~pybpf.net.socket.PacketSocket` that a :class:`LiveSource` feeds.
+    Either way :meth:`stats` uses the packet socket's counter names (the
+    kernel does not count what its filter dropped, so ``received`` and
+    ``dropped_by_filter`` are absent for kernel programs).
+    """
+
+    def __init__(self, prog: Any, ifname: str) -> None:
+        from .socket import PacketSocket
+
+        self.source = LiveSource(ifname)
+        self.kernel = callable(getattr(prog, "attach", None))
+        self.socket: PacketSocket | None = None
+        self._kept = self._kept_bytes = self._drops = 0
+        try:
+            if self.kernel:
+                prog.attach(self.source.sock)
+                self.source.drain()  # what arrived before the filter was on
+            else:
+                self.socket = PacketSocket(ifindex=self.source.ifindex)
+                self.socket.attach(prog)
+        except BaseException:
+            self.source.close()
+            raise
+
+    def pump(self, seconds: float) -> None:
+        """Handle every packet that arrives in the next ``seconds``."""
+        end = time.monotonic() + seconds
+        while (left := end - time.monotonic()) > 0:
+            pkt = self.source.recv(left)
+            if pkt is None:
+                continue
+            if self.socket is None:
+                self._kept += 1
+                self._kept_bytes += len(pkt.data)
+                continue
+            self.socket.deliver(pkt)
+            if self.socket.queue:  # nobody reads the socket here: keep it from filling
+                self.socket.queue.clear()
+                self.socket.rmem_alloc = 0
+
+    def stats(self) -> dict[str, int]:
+        """The counters so far (see the class doc)."""
+        if self.socket is not None:
+            out = self.socket.stats()
+            for k in ("tp_packets", "tp_drops"):
+                out.pop(k, None)
+            return out
+        self._drops += _packet_statistics(self.source.sock)[1]
+        return {
+            "accepted": self._kept,
+            "delivered_bytes": self._kept_bytes,
+            "queue_drops": self._drops,
+        }
+
+    def close(self) -> None:
+        self.source.close()
+
+    def __enter__(self) -> LiveFilter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+PACKET_STATISTICS = 6
+_TPACKET_STATS = struct.Struct("=II")  # struct tpacket_stats
+
+
+def _packet_statistics(sock: socket.socket) -> tuple[int, int]:
+    """getsockopt(PACKET_STATISTICS): (tp_packets, tp_drops) since the last call."""
+    try:
+        raw = sock.getsockopt(SOL_PACKET, PACKET_STATISTICS, _TPACKET_STATS.size)
+    except OSError:
+        return 0, 0
+    packets, drops = _TPACKET_STATS.unpack(raw)
+    return packets, drops

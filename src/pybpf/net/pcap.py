@@ -23,8 +23,8 @@ import struct
 from collections.abc import Iterable, Iterator
 from typing import BinaryIO
 
-from .capture import MAX_RECORD, CaptureReader, Packet, Record
 from .linktype import LINKTYPE_ETHERNET
+from .reader import MAX_RECORD, CaptureReader, Packet, Record
 
 PCAP_MAGIC_US = 0xA1B2C3D4
 PCAP_MAGIC_NS = 0xA1B23C4D

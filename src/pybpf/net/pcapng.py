@@ -26,14 +26,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-from .capture import MAX_RECORD, CaptureReader, Record
 from .linktype import (
+    LINKTYPE_ETHERNET,
     PACKET_BROADCAST,
     PACKET_HOST,
     PACKET_MULTICAST,
     PACKET_OTHERHOST,
     PACKET_OUTGOING,
 )
+from .reader import MAX_RECORD, CaptureReader, Record
 
 BT_SHB = 0x0A0D0D0A
 BT_IDB = 0x00000001
@@ -306,10 +307,13 @@ class PcapngReader(CaptureReader):
         data = body[data_start : data_start + caplen]
         ts = iface.timestamp_ns((ts_hi << 32) | ts_lo)
         pkt_type = None
+        comment = ""
         if btype == BT_EPB:
             opt_start = data_start + ((caplen + 3) & ~3)
             if opt_start + 4 <= len(body):
                 opts = self._options(body, opt_start, order, offset, strict=False)
+                if opts.get(OPT_COMMENT):
+                    comment = opts[OPT_COMMENT][0].decode("utf-8", "replace").rstrip("\0")
                 flags = opts.get(EPB_FLAGS)
                 if flags and len(flags[0]) >= 4:
                     value = struct.unpack_from(order + "I", flags[0])[0]
@@ -317,4 +321,95 @@ class PcapngReader(CaptureReader):
                         pkt_type = PACKET_OUTGOING
                     else:
                         pkt_type = _RECEPTION_PKT_TYPE.get((value >> 2) & 7)
-        return Record(data, ts, olen, iface.linktype, iid, offset, pkt_type)
+        return Record(data, ts, olen, iface.linktype, iid, offset, pkt_type, comment=comment)
+
+
+#: epb_flags direction bits (pcapng spec 4.3.1): 01 inbound, 10 outbound
+EPB_INBOUND, EPB_OUTBOUND = 1, 2
+
+
+def _option(code: int, value: bytes) -> bytes:
+    return struct.pack("<HH", code, len(value)) + value + bytes(-len(value) % 4)
+
+
+def _block(btype: int, body: bytes) -> bytes:
+    total = 12 + len(body)
+    return struct.pack("<II", btype, total) + body + struct.pack("<I", total)
+
+
+class PcapngWriter:
+    """A pcapng file written as packets come: a section header, one interface per link
+    type, an enhanced packet block per packet with its comment and direction.
+
+    Timestamps are nanoseconds (``if_tsresol`` 9). The file is little-endian, as
+    Wireshark and tcpdump write it; both read it back, comments included.
+    """
+
+    def __init__(
+        self,
+        dest: str | os.PathLike[str] | BinaryIO,
+        *,
+        snaplen: int = 262144,
+        application: str = "pybpf",
+    ) -> None:
+        if isinstance(dest, (str, os.PathLike)):
+            self._fh: BinaryIO = open(dest, "wb")  # noqa: SIM115 - closed by close()
+            self._owns = True
+        else:
+            self._fh, self._owns = dest, False
+        self.snaplen = snaplen
+        self._ifaces: dict[int, int] = {}
+        self.count = 0
+        shb = struct.pack("<IHHq", BYTE_ORDER_MAGIC, 1, 0, -1)
+        shb += _option(SHB_USERAPPL, application.encode()) + _option(0, b"")
+        self._fh.write(_block(BT_SHB, shb))
+
+    def _interface(self, linktype: int) -> int:
+        iid = self._ifaces.get(linktype)
+        if iid is None:
+            iid = self._ifaces[linktype] = len(self._ifaces)
+            body = struct.pack("<HHI", linktype, 0, self.snaplen)
+            body += _option(IF_TSRESOL, bytes([9])) + _option(0, b"")
+            self._fh.write(_block(BT_IDB, body))
+        return iid
+
+    def write(
+        self,
+        data: bytes,
+        *,
+        timestamp_ns: int = 0,
+        linktype: int = LINKTYPE_ETHERNET,
+        orig_len: int | None = None,
+        comment: str = "",
+        outbound: bool | None = None,
+    ) -> None:
+        """One packet; ``outbound`` sets the direction flag (None: not recorded)."""
+        data = bytes(data)
+        olen = len(data) if orig_len is None else max(orig_len, len(data))
+        data = data[: self.snaplen]
+        iid = self._interface(linktype)
+        ts = max(timestamp_ns, 0)
+        body = struct.pack("<IIIII", iid, ts >> 32, ts & 0xFFFF_FFFF, len(data), olen)
+        body += data + bytes(-len(data) % 4)
+        opts = b""
+        if comment:
+            opts += _option(OPT_COMMENT, comment.encode())
+        if outbound is not None:
+            flags = EPB_OUTBOUND if outbound else EPB_INBOUND
+            opts += _option(EPB_FLAGS, struct.pack("<I", flags))
+        if opts:
+            body += opts + _option(0, b"")
+        self._fh.write(_block(BT_EPB, body))
+        self.count += 1
+
+    def close(self) -> None:
+        if self._owns:
+            self._fh.close()
+        else:
+            self._fh.flush()
+
+    def __enter__(self) -> PcapngWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -37,6 +37,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import BpfError
+from ..iov.iter import BioVec
+from ..iov.page import alloc_page
 from ..uapi import (
     PACKET_BROADCAST,
     PACKET_HOST,
@@ -93,7 +95,8 @@ class Sock:
 
 @dataclass
 class Frag:
-    """A bio_vec when :mod:`pybpf.iov` has none to offer: ``bv_page`` is any buffer."""
+    """A fragment over any buffer (``bv_page``), shaped like a bio_vec: what trimming and
+    copying an skb leave (skb_trim, skb_copy)."""
 
     bv_page: Any
     bv_offset: int
@@ -115,22 +118,11 @@ def _frag_view(frag: Any) -> memoryview:
     return memoryview(page).cast("B")[off : off + n]
 
 
-def _new_bvec(chunk: bytes) -> Any:
-    """A fragment holding ``chunk``: a bio_vec over a fresh iov Page when available."""
-    try:
-        from ..iov.page import alloc_page  # noqa: PLC0415 - optional, built in parallel
-    except ImportError:  # pragma: no cover - iov not present
-        return Frag(bytearray(chunk), 0, len(chunk))
+def _new_bvec(chunk: bytes) -> BioVec:
+    """A fragment holding ``chunk``: a bio_vec over a fresh page, as skb frags are."""
     page = alloc_page()
     page.data[: len(chunk)] = chunk
-    try:
-        from ..iov import BioVec  # type: ignore[attr-defined]  # noqa: PLC0415
-    except ImportError:
-        return Frag(page, 0, len(chunk))
-    try:
-        return BioVec(page, len(chunk), 0)
-    except TypeError:  # pragma: no cover - other signature
-        return Frag(page, 0, len(chunk))
+    return BioVec(page, len(chunk), 0)
 
 
 def eth_type_trans(
@@ -273,6 +265,11 @@ class SkBuff:
             return None
         return bytes(self.head[start : start + n])
 
+    def packet_head(self) -> tuple[bytearray, int]:
+        """``(head, data_off)``: the linear data from ``skb->data`` is ``head[data_off:]``
+        (pybpf.vm.api.LinearHead: the JIT reads LD_ABS there natively)."""
+        return self.head, self.data_off
+
     def load_abs(self, off: int, size: int) -> int | None:
         """LD_ABS / LD_IND of ``size`` (1, 2, 4) bytes at ``off``: big-endian or None.
 
@@ -393,11 +390,12 @@ class SkBuff:
         """
         raw = bytes(frame)
         vlan_present = vlan_tci = vlan_proto = 0
-        if l2:
-            if len(raw) < ETH_HLEN:
-                raise BpfError(
-                    f"frame of {len(raw)} bytes is shorter than an Ethernet header ({ETH_HLEN})"
-                )
+        if l2 and len(raw) < ETH_HLEN:
+            # a runt (a capture's snaplen can cut below the header): the MAC header is
+            # there, the network header would lie past the end, nothing is known of it
+            proto, ptype = protocol or 0, PACKET_HOST if pkt_type is None else pkt_type
+            mac_off, net_rel = 0, len(raw)
+        elif l2:
             proto, ptype = eth_type_trans(raw, dev_addr, dev_broadcast)
             if (
                 untag_vlan

@@ -35,6 +35,7 @@ the UDP header, a result N keeps ``max(8, N)`` bytes.
 from __future__ import annotations
 
 import errno as E
+import os
 import socket as _socket
 import struct
 from collections import deque
@@ -42,8 +43,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import BpfError, IovError
-from ..uapi import PACKET_HOST
+from ..errors import BpfError, IovError, KernelError
+from ..uapi import BPF_PROG_TYPE_SOCKET_FILTER, PACKET_HOST, SOL_PACKET
 from .linktype import eth_pkt_type
 from .skb import ETH_HLEN, ETH_P_IP, SkBuff, Sock
 
@@ -54,13 +55,11 @@ __all__ = [
     "PacketSocket",
     "QueuedPacket",
     "UdpSocket",
-    "kernel_test_run_frame",
     "skb_truesize",
 ]
 
 MSG_PEEK = _socket.MSG_PEEK
 MSG_TRUNC = _socket.MSG_TRUNC
-SOL_PACKET = 263
 PACKET_AUXDATA = 8
 TP_STATUS_USER = 1
 TP_STATUS_VLAN_VALID = 1 << 4
@@ -82,29 +81,6 @@ def skb_truesize(length: int) -> int:
     reduce it, as in the kernel.
     """
     return SKB_TRUESIZE_OVERHEAD + ((length + 63) & ~63)
-
-
-def kernel_test_run_frame(frame: bytes | bytearray | memoryview) -> bytes:
-    """The data to give BPF_PROG_TEST_RUN so a socket filter sees ``frame`` as on AF_PACKET.
-
-    For socket filters ``bpf_prog_test_run_skb()`` (net/bpf/test_run.c) calls
-    ``eth_type_trans()``, which pulls the first 14 bytes as the MAC header:
-    the program's offset 0 is what follows them.  A packet socket instead runs
-    the filter from the MAC header.  pybpf therefore passes the frame's own
-    Ethernet header twice: the kernel consumes the first copy (so
-    ``skb->protocol`` is the frame's EtherType and ``skb->len`` is
-    ``len(frame)``, as on the socket) and the program reads the frame from its
-    MAC header at offset 0.  What differs from a real socket: ``SKF_NET_OFF``
-    points at the MAC header, ``SKF_LL_OFF`` at the copy (same 14 bytes, then
-    the frame again), ``pkt_type`` is relative to loopback's all-zero address
-    (unicast to another address is PACKET_OTHERHOST, ff:ff:.. is MULTICAST)
-    and the skb lives on ``lo`` (ifindex 1).  A frame shorter than 14 bytes
-    has its copy padded with zeros.  Used for programs that address the packet
-    relative to ``skb->data``; a program that only uses the SKF_LL_OFF /
-    SKF_NET_OFF bases gets the frame unchanged (see ``_kernel_runner``).
-    """
-    raw = bytes(frame)
-    return raw[:ETH_HLEN].ljust(ETH_HLEN, b"\0") + raw
 
 
 @dataclass
@@ -139,7 +115,7 @@ def _would_block() -> BlockingIOError:
 
 
 def _build_iter(buffers: Iterable[Any]) -> Any:
-    from ..iov import IovIter  # noqa: PLC0415 - keep import of the socket light
+    from ..iov import IovIter  # keep import of the socket light
 
     bufs = list(buffers)
     for i, b in enumerate(bufs):
@@ -157,24 +133,34 @@ class _FilterMixin:
     def attach(self, prog: Any) -> None:
         """SO_ATTACH_BPF: run ``prog`` on every packet; replaces an attached filter.
 
-        ``prog`` is a pybpf :class:`~pybpf.user.program.Program` (or its
-        :class:`~pybpf.vm.jit.JitProgram`), a
-        :class:`~pybpf.kernel.program.KernelProgram` (run per packet with
-        BPF_PROG_TEST_RUN, see :func:`kernel_test_run_frame`) or any callable
-        ``f(skb) -> int``.  Only socket-filter programs attach (EINVAL
-        otherwise, as ``sk_attach_bpf`` refuses other types).
+        ``prog`` is a loaded program of either backend (:class:`pybpf.api.Program`:
+        anything with ``prog_type`` and ``run(skb)``) or a callable
+        ``f(skb) -> int``. Only socket-filter programs attach (EINVAL otherwise,
+        as ``sk_attach_bpf`` refuses other types).
         """
         prog_type = getattr(prog, "prog_type", None)
-        if prog_type is None:  # a wrapper such as pybpf.vm.jit.JitProgram
-            prog_type = getattr(getattr(prog, "program", None), "prog_type", None)
-        if prog_type is not None and prog_type != 1:
+        if prog_type is not None and prog_type != BPF_PROG_TYPE_SOCKET_FILTER:
             raise BpfError(
                 f"SO_ATTACH_BPF: program type {prog_type} is not a socket filter", errno=E.EINVAL
             )
-        if prog_type is None and not (callable(prog) or hasattr(prog, "run_skb")):
+        if prog_type is not None and callable(getattr(prog, "run", None)):
+            run = prog.run
+        elif prog_type is None and callable(prog):
+            run = prog
+        else:
             raise BpfError("SO_ATTACH_BPF: not a program", errno=E.EINVAL)
         self.filter = prog
-        self._runner = self._make_runner(prog)
+        self._runner = self._make_runner(run)
+
+    def attach_filter(self, prog: Any, *, engine: str = "interp") -> None:
+        """SO_ATTACH_FILTER: a classic program (instructions, raw ``struct sock_filter``
+        bytes or a :class:`pybpf.cbpf.ClassicProgram`), checked and converted as the
+        kernel does (EINVAL when bpf_check_classic refuses it); replaces any filter."""
+        from ..cbpf.program import ClassicProgram
+
+        if not isinstance(prog, ClassicProgram):
+            prog = ClassicProgram(prog, engine=engine)
+        self.attach(prog)
 
     def detach(self) -> None:
         """SO_DETACH_BPF: remove the filter (ENOENT when there is none, as sk_detach_filter)."""
@@ -183,55 +169,20 @@ class _FilterMixin:
         self.filter = None
         self._runner = None
 
-    def _make_runner(self, prog: Any) -> Callable[[SkBuff], int]:
-        from ..kernel.program import KernelProgram  # noqa: PLC0415
+    def _make_runner(self, run: Callable[[SkBuff], int]) -> Callable[[SkBuff], int]:
+        """The filter's verdict on one skb; a packet the program cannot be run on (a frame
+        the kernel refuses to test-run, say) counts in ``filter_errors`` and is dropped."""
 
-        if isinstance(prog, KernelProgram):
-            return self._kernel_runner(prog)
-        if hasattr(prog, "run_skb"):  # Program / JitProgram: run() zeroes cb[] first
-            return lambda skb: prog.run(skb) & 0xFFFF_FFFF
-        return lambda skb: int(prog(skb)) & 0xFFFF_FFFF
-
-    def _kernel_runner(self, prog: Any) -> Callable[[SkBuff], int]:
-        """Run a KernelProgram per packet with BPF_PROG_TEST_RUN, presented as on the socket.
-
-        How depends on how the program addresses the packet
-        (``KernelProgram.frame_mode``): relative to ``skb->data`` ("data": the
-        frame with its Ethernet header given twice, :func:`kernel_test_run_frame`),
-        only through the SKF_LL_OFF/SKF_NET_OFF bases ("headers": the frame as
-        is, test-run already puts those bases where a packet socket has them),
-        or both ("socket": no test-run input is faithful, so the frame goes
-        through a real AF_PACKET socket, ``KernelProgram.run_frame``).
-        """
-        mode_of = getattr(prog, "frame_mode", None)
-        mode = mode_of() if callable(mode_of) else "data"
-        if not self._filter_at_mac:
-            mode = "transport"
-
-        def run_kernel(skb: SkBuff) -> int:
-            frame = skb.tobytes()
+        def runner(skb: SkBuff) -> int:
             try:
-                if mode == "socket":
-                    kept = prog.run_frame(frame)
-                    if kept is None:  # the receive path dropped it before any socket
-                        self.filter_errors += 1
-                        return 0
-                    return kept
-                if mode == "headers":
-                    data = frame
-                elif mode == "transport":  # data past the MAC header: give test_run one to pull
-                    data = bytes(ETH_HLEN) + frame
-                else:
-                    data = kernel_test_run_frame(frame)
-                return prog.test_run(data).retval & 0xFFFF_FFFF
-            except BpfError:  # a frame the kernel refuses to test-run (size, headers)
+                return int(run(skb)) & 0xFFFF_FFFF
+            except KernelError:
                 self.filter_errors += 1
                 return 0
 
-        return run_kernel
+        return runner
 
     _runner: Callable[[SkBuff], int] | None = None
-    _filter_at_mac = True
     #: packets the filter could not be run on (kernel test runs refused): treated as drops
     filter_errors: int = 0
 
@@ -385,6 +336,30 @@ class PacketSocket(_FilterMixin):
         self.delivered_bytes += snaplen
         return snaplen
 
+    def deliver_capture(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        progress: Callable[[int, int, int], None] | None = None,
+    ) -> tuple[int, dict[int, int], Any] | None:
+        """Deliver every packet of a capture file natively, as a reader draining the queue
+        as fast as it fills, when the attached program can (the JIT's packet runner,
+        :class:`pybpf.vm.batch.PacketRunner`): the counters move exactly as
+        :meth:`deliver` would move them. Returns (records read, records per link type,
+        the capture's damage or None); None when the program cannot (deliver each
+        packet instead). ``progress(bytes_read, file_size, packets)`` after each chunk.
+        """
+        runner_of = getattr(self.filter, "packet_runner", None)
+        runner = runner_of() if callable(runner_of) else None
+        if runner is None:
+            return None
+        got = runner.run_capture(path, ifindex=self.ifindex, progress=progress)
+        self.received += got.packets
+        self.accepted += got.accepted
+        self.dropped_by_filter += got.dropped
+        self.delivered_bytes += got.delivered_bytes
+        return got.records, got.linktypes, got.damage
+
     def deliver_all(self, packets: Iterable[Any], *, drain: bool = True) -> int:
         """Deliver every packet; with ``drain`` the queue is emptied as a reader would.
 
@@ -416,7 +391,7 @@ class PacketSocket(_FilterMixin):
         leaves room.  MSG_PEEK leaves the packet queued.  An empty queue raises
         BlockingIOError (EAGAIN), as a non-blocking socket does.
         """
-        from ..iov import copy_to_iter  # noqa: PLC0415
+        from ..iov import copy_to_iter
 
         it = _build_iter(buffers)
         if not self.queue:
@@ -514,7 +489,6 @@ class UdpSocket(_FilterMixin):
     def __post_init__(self) -> None:
         self.filter = None
         self._runner = None
-        self._filter_at_mac = False
 
     def deliver(self, frame: Any) -> int:
         """udp_rcv -> udp_queue_rcv_one_skb: filter and queue a datagram; bytes queued."""
@@ -565,7 +539,7 @@ class UdpSocket(_FilterMixin):
         nbytes is the UDP payload length with MSG_TRUNC in ``flags``, else the
         bytes copied; msg_flags has MSG_TRUNC when the buffers were too small.
         """
-        from ..iov import udp_recv_to_iter  # noqa: PLC0415
+        from ..iov import udp_recv_to_iter
 
         it = _build_iter(buffers)
         while self.queue:

@@ -509,12 +509,25 @@ class LineRecord:
     line_col: int = 0
 
 
+@dataclass(frozen=True)
+class CoreRelo:
+    """A CO-RE relocation (struct bpf_core_relo): what the instruction at ``insn_off`` needs
+    recomputed against the target kernel's types. ``access`` is the access string
+    ("0:1:2": an index into the root type, then member or element indexes)."""
+
+    insn_off: int  # byte offset in the ELF section
+    type_id: int  # the root type, in the object's BTF
+    access: str
+    kind: int  # enum bpf_core_relo_kind
+
+
 @dataclass
 class BtfExt:
-    """func_info and line_info of a ``.BTF.ext`` section, keyed by ELF section name."""
+    """func_info, line_info and CO-RE relocations of a ``.BTF.ext`` section, by ELF section."""
 
     func_info: dict[str, list[FuncInfo]] = field(default_factory=dict)
     line_info: dict[str, list[LineRecord]] = field(default_factory=dict)
+    core_relo: dict[str, list[CoreRelo]] = field(default_factory=dict)
     func_info_rec_size: int = 8
     line_info_rec_size: int = 16
 
@@ -598,4 +611,18 @@ class BtfExt:
                         line_col,
                     )
                 )
+        if hdr_len >= 32:  # the CO-RE relocation block came with LLVM 11 (libbpf_internal.h)
+            co_off, co_len = struct.unpack_from("<II", data, 24)
+            _rec, cblocks = blocks(co_off, co_len, 16, "core_relo")
+            for sec, recs in cblocks:
+                lst3 = ext.core_relo.setdefault(sec, [])
+                for p in recs:
+                    off, tid, acc_off, kind = struct.unpack_from("<IIII", data, p)
+                    try:
+                        access = btf.string(acc_off)
+                    except BtfError:
+                        raise err("core_relo: access string outside the BTF strings", p) from None
+                    if not 0 < tid < len(btf.types):
+                        raise err(f"core_relo: type [{tid}] is not in the BTF", p)
+                    lst3.append(CoreRelo(off, tid, access, kind))
         return ext

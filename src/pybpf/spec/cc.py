@@ -10,7 +10,12 @@ needed. The flags are the ones that make an object the kernel and libbpf accept:
   line info the loader attaches to each instruction;
 * ``-mcpu=v3``: ALU32, JMP32 and the atomic instructions (kernel >= 5.1);
 * ``-fno-unwind-tables -fno-asynchronous-unwind-tables``: zig's driver asks for
-  unwind tables by default, which would add a useless ``.eh_frame``.
+  unwind tables by default, which would add a useless ``.eh_frame``;
+* ``-nostdlibinc``: never search /usr/include or any other system directory,
+  only the compiler's own headers (stddef.h, stdint.h ...), pybpf's headers
+  (``include/``: the kernel's uapi and libbpf's headers, written from the
+  ABI) and the ``-I`` directories given. A program compiles the same on a
+  machine with kernel headers installed as on one without.
 
 Objects are cached by a hash of everything that decides their bytes (compiler
 version, flags, the source, every header it includes, the source's path since
@@ -31,7 +36,7 @@ from pathlib import Path
 
 from ..errors import CompileError
 
-#: headers shipped with pybpf (bpf_helpers.h, bpf_net.h); always on the include path
+#: headers shipped with pybpf (linux/*.h, asm/*.h, bpf/*.h, bpf_helpers.h ...); always searched
 INCLUDE_DIR = Path(__file__).resolve().parents[1] / "include"
 
 TARGET = "bpfel-freestanding"
@@ -42,6 +47,7 @@ BASE_FLAGS = (
     "-mcpu=v3",
     "-fno-unwind-tables",
     "-fno-asynchronous-unwind-tables",
+    "-nostdlibinc",
     "-Wall",
     "-Wno-unused-function",
 )
@@ -119,6 +125,39 @@ def _dependencies(src: Path, dirs: Sequence[Path]) -> list[tuple[str, bytes]]:
     return sorted(out)
 
 
+_NOT_FOUND_RE = re.compile(r"^(\S+?):(\d+):\d+: fatal error: '([^']+)' file not found", re.M)
+
+
+def shipped_headers() -> list[str]:
+    """The headers pybpf ships, as a program includes them (``linux/bpf.h`` ...)."""
+    return sorted(p.relative_to(INCLUDE_DIR).as_posix() for p in INCLUDE_DIR.rglob("*.h"))
+
+
+def _explain(diagnostics: str) -> str:
+    """A note for what the compiler cannot know: which headers pybpf has, and why not others."""
+    notes = []
+    for m in _NOT_FOUND_RE.finditer(diagnostics):
+        where, line, name = m.group(1), m.group(2), m.group(3)
+        if name.startswith(("linux/", "asm/", "asm-generic/", "bpf/", "uapi/")):
+            have = [h for h in shipped_headers() if h.split("/")[0] == name.split("/")[0]]
+            notes.append(
+                f"{where}:{line}: <{name}> is not among the headers pybpf ships "
+                f"({', '.join(have)}); for the kernel's own types generate a vmlinux.h "
+                "with `pybpf btf dump /sys/kernel/btf/vmlinux > vmlinux.h`"
+            )
+        elif name == "vmlinux.h":
+            notes.append(
+                f"{where}:{line}: vmlinux.h is generated, not shipped: "
+                "`pybpf btf dump /sys/kernel/btf/vmlinux > vmlinux.h`, then -I its directory"
+            )
+        else:
+            notes.append(
+                f"{where}:{line}: <{name}> is not found: eBPF programs have no C library, and "
+                "pybpf never searches the system's include directories (add -I DIR for your own)"
+            )
+    return "".join("\n" + n for n in notes)
+
+
 def build_command(
     src: Path,
     out: Path,
@@ -186,7 +225,7 @@ def compile_c(
                 raise CompileError(f"{src}: cannot run the compiler: {e}") from None
             if res.returncode != 0:
                 text = (res.stderr or res.stdout).strip()
-                raise CompileError(f"{src}: compilation failed:\n{text}")
+                raise CompileError(f"{src}: compilation failed:\n{text}{_explain(text)}")
             os.replace(tmp, cached)
         finally:
             if os.path.exists(tmp):

@@ -9,6 +9,7 @@ a 4-byte prog-array value), so they live here, below both backends.
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -21,7 +22,7 @@ from .types import MapSpec, ObjectSpec, ProgramSpec
 def build_program(
     spec: ObjectSpec, name: str, builder: Callable[[Any], Any], maps: Mapping[str, Any]
 ) -> ProgramSpec:
-    """Run a macro module's ``build(maps)`` and record the program it returns in ``spec``."""
+    """Run a macro module's ``build(maps)``: a new ProgramSpec (``spec`` is left as it is)."""
     ps = spec.programs[name]
     try:
         insns = list(builder(maps))
@@ -29,11 +30,7 @@ def build_program(
         raise
     except Exception as e:  # a user's build(): report it, never a traceback
         raise BpfError(f"{spec.path}: build(maps) failed: {type(e).__name__}: {e}") from e
-    ps = ProgramSpec(
-        name=ps.name, insns=insns, prog_type=ps.prog_type, license=ps.license, section=ps.section
-    )
-    spec.programs[name] = ps
-    return ps
+    return dataclasses.replace(ps, insns=insns)
 
 
 def fill_prog_arrays(

@@ -34,8 +34,10 @@ from .btf import (
     BTF_KIND_STRUCT,
     BTF_KIND_VAR,
     BtfExt,
+    CoreRelo,
+    LineRecord,
 )
-from .elf import (
+from .elffile import (
     R_BPF_64_32,
     R_BPF_64_64,
     R_BPF_64_ABS32,
@@ -307,13 +309,90 @@ def _units(elf: ElfFile, code: dict[int, _SecCode]) -> dict[int, list[_Unit]]:
 
 def _sym_section(elf: ElfFile, sym: Symbol, where: str) -> Section:
     if sym.shndx == SHN_UNDEF:
-        raise ElfError(
-            f"symbol {sym.name!r} is undefined (extern/ksym/kconfig relocations are not supported)",
-            where=where,
-        )
+        raise ElfError(f"symbol {sym.name!r} is undefined (an extern)", where=where)
     if sym.shndx >= SHN_LORESERVE:
         raise ElfError(f"symbol {sym.name!r} has special section index {sym.shndx:#x}", where=where)
     return elf.sections[sym.shndx]
+
+
+def source_line(ext: BtfExt | None, section: str, byte_off: int) -> LineRecord | None:
+    """The C line an instruction of ``section`` came from (the last line_info at or before it)."""
+    if ext is None:
+        return None
+    best = None
+    for rec in ext.line_info.get(section, ()):
+        if rec.insn_off <= byte_off and (best is None or rec.insn_off >= best.insn_off):
+            best = rec
+    return best
+
+
+def _extern_kind(btf: BTF | None, name: str) -> str:
+    """'.ksyms', '.kconfig' or '' for an extern, from the DATASEC clang put it in."""
+    if btf is None:
+        return ""
+    for t in btf.types:
+        if t.kind == BTF_KIND_DATASEC and t.name in (".ksyms", ".kconfig"):
+            if any(btf.type(vt).name == name for vt, _o, _s in t.secinfos):
+                return t.name
+    return ""
+
+
+def extern_error(
+    btf: BTF | None, ext: BtfExt | None, sec: Section, byte_off: int, sym: Symbol, is_call: bool
+) -> ElfError:
+    """What pybpf cannot do for a reference to an extern symbol, at its C line.
+
+    libbpf resolves externs against the running kernel: ``__ksym`` functions
+    (kfuncs) and variables through vmlinux BTF, ``__kconfig`` values from the
+    kernel's configuration (tools/lib/bpf/libbpf.c, bpf_object__resolve_externs).
+    pybpf models neither.
+    """
+    kind = _extern_kind(btf, sym.name)
+    if is_call and kind == ".ksyms":
+        what = (
+            f"calls the kernel function {sym.name!r} (a kfunc: extern __ksym); "
+            "pybpf does not support kfuncs"
+        )
+    elif is_call:
+        what = (
+            f"calls {sym.name!r}, a function the program does not define: eBPF has no C "
+            "library (clang calls memcpy/memset/memcmp when it cannot expand them inline, "
+            "for a size that is not a constant)"
+        )
+    elif kind == ".kconfig":
+        what = (
+            f"reads the kernel configuration value {sym.name!r} (extern __kconfig); "
+            "pybpf does not provide kernel configuration values"
+        )
+    elif kind == ".ksyms":
+        what = (
+            f"uses the kernel symbol {sym.name!r} (extern __ksym); "
+            "pybpf does not resolve kernel symbols"
+        )
+    else:
+        what = f"refers to {sym.name!r}, which the object declares but does not define (extern)"
+    rec = source_line(ext, sec.name, byte_off)
+    if rec is None:
+        return ElfError(what, where=sec.where(byte_off))
+    return ElfError(f"`{rec.text.strip()}` {what}", where=f"{rec.file}:{rec.line}")
+
+
+def _check_core(btf: BTF | None, ext: BtfExt, sec: Section, relo: CoreRelo) -> None:
+    """Refuse, at its C line, a CO-RE relocation pybpf cannot honour (pybpf.spec.core)."""
+    from .core import Unsupported, check
+
+    if btf is None:
+        raise ElfError("CO-RE relocations without .BTF", where=sec.where(relo.insn_off))
+    try:
+        check(btf, relo)
+    except Unsupported as e:
+        rec = source_line(ext, sec.name, relo.insn_off)
+        if rec is None:
+            raise ElfError(f"CO-RE relocation: {e}", where=sec.where(relo.insn_off)) from None
+        raise ElfError(
+            f"`{rec.text.strip()}` needs a CO-RE relocation that pybpf cannot apply: {e}",
+            where=f"{rec.file}:{rec.line}",
+        ) from None
 
 
 def link_programs(
@@ -414,6 +493,8 @@ def _link_one(elf, root: _Unit, code, relocs, locate, map_offsets, data_secs, bt
             if insn.code == _CALL and insn.src == isa.BPF_PSEUDO_CALL:
                 if rel is not None:
                     r, where = rel
+                    if r.sym.shndx == SHN_UNDEF:
+                        raise extern_error(btf, ext, sec, slot * 8, r.sym, True)
                     tsec = _sym_section(elf, r.sym, where)
                     if not tsec.is_exec:
                         raise ElfError(
@@ -435,11 +516,11 @@ def _link_one(elf, root: _Unit, code, relocs, locate, map_offsets, data_secs, bt
                 out.append(insn)
             elif rel is not None:
                 r, where = rel
+                if r.sym.shndx == SHN_UNDEF:
+                    raise extern_error(btf, ext, sec, slot * 8, r.sym, insn.code == _CALL)
                 if insn.code == _CALL and insn.src == 0 and r.type == R_BPF_64_32:
                     raise ElfError(
-                        f"relocated call to {r.sym.name!r} is not a local call "
-                        "(kfuncs are not supported)",
-                        where=where,
+                        f"relocated call to {r.sym.name!r} is not a local call", where=where
                     )
                 if insn.code != _LDDW:
                     raise ElfError(
@@ -509,6 +590,9 @@ def _link_one(elf, root: _Unit, code, relocs, locate, map_offsets, data_secs, bt
             for fi in ext.func_info.get(sec.name, ()):
                 if lo <= fi.insn_off < hi and fi.insn_off % 8 == 0:
                     finfo.append((base + fi.insn_off // 8 - u.start, fi.type_id))
+            for cr in ext.core_relo.get(sec.name, ()):
+                if lo <= cr.insn_off < hi:
+                    _check_core(btf, ext, sec, cr)
 
     for i, new_slot, tu, tslot, _kind in fixups:
         target = placed[tu] + tslot - tu.start

@@ -7,6 +7,7 @@ into live Program and Map objects. Modelled on cilium/ebpf's CollectionSpec.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -79,3 +80,6 @@ class ObjectSpec:
     license: str = "GPL"
     btf: Any = None
     path: str | None = None
+    #: a macro module's ``build(maps) -> instructions``: its programs' instructions exist
+    #: only once the maps do (BPF_LD_MAP_FD names a live map), so load() calls it
+    builder: Callable[[Any], Any] | None = field(default=None, compare=False, repr=False)

@@ -19,10 +19,10 @@ kernel's:
 
 Maps named by ``BPF_LD_MAP_FD`` resolve through the instruction's ``ref``
 (what the asm helpers attach), then the ``maps`` argument (a mapping fd ->
-Map, or a list indexed by ``BPF_PSEUDO_MAP_IDX``), then the process-wide fake
-fd table (:func:`pybpf.maps.base.map_by_fd`). A Program gets a fake fd of its
-own (:func:`pybpf.maps.prog_array.prog_fd`) so it can be stored in a
-PROG_ARRAY for tail calls.
+Map, or a list indexed by ``BPF_PSEUDO_MAP_IDX``), then the fd table of the
+program's backend (:class:`pybpf.user.state.UserState`; the process's default
+state for a program made on its own). A Program gets an fd in that table, so
+it can be stored in a PROG_ARRAY for tail calls.
 """
 
 from __future__ import annotations
@@ -31,21 +31,21 @@ import errno as E
 import os
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from .. import isa, uapi
-from ..errors import BpfError, NotSupportedError, VerifierError
+from ..api import TestRunResult
+from ..errors import BpfError, InsnError, NotSupportedError, VerifierError
 from ..helpers import HELPERS, helpers_for
 from ..isa import Insn
 from ..net.skb import ETH_HLEN, QDISC_CB_PRIV_LEN, SkBuff, Sock
 from ..progtypes import (
     SIZEOF_SK_BUFF,
-    ctx_load,
     get_prog_type,
     render_sk_buff,
     writeback_sk_buff,
 )
+from .state import UserState, default_state
 
 __all__ = ["Program", "TestRunResult", "license_is_gpl_compatible"]
 
@@ -68,18 +68,6 @@ _GPL_LICENSES = (
 def license_is_gpl_compatible(license: str) -> bool:
     """license_is_gpl_compatible() (include/linux/license.h)."""
     return license in _GPL_LICENSES
-
-
-@dataclass
-class TestRunResult:
-    """What BPF_PROG_TEST_RUN returns: retval, mean ns per run, output data and context."""
-
-    __test__ = False  # not a pytest class
-
-    retval: int
-    duration: int
-    data_out: bytes = b""
-    ctx_out: bytes = b""
 
 
 def _ifindex_exists(ifindex: int) -> bool:
@@ -113,11 +101,29 @@ class Program:
         engine: str = "interp",
         line_info: Sequence[Any] = (),
         func_info: Sequence[Any] = (),
+        state: UserState | None = None,
     ):
+        #: the backend's runtime state: fd table, clocks and timers, trace pipe, cookies
+        self.state = state if state is not None else default_state()
+        self.fd = -1
+        given: list[Any]
         if isinstance(insns, bytes | bytearray | memoryview):
-            insns = isa.decode(insns)
+            given = isa.decode(insns)
+        elif isinstance(insns, str) or not isinstance(insns, Sequence):
+            raise InsnError(
+                f"a program is a list of instructions or their bytes, not {type(insns).__name__}"
+            )
+        else:
+            given = list(insns)
+        for i, insn in enumerate(given):
+            if not isinstance(insn, Insn):
+                raise InsnError(
+                    f"instruction {i} is {type(insn).__name__} {insn!r:.40}, not an Insn "
+                    "(build one with pybpf.asm.macros or pybpf.assemble)",
+                    index=i,
+                )
         self._maps_arg = maps
-        self.insns: list[Insn] = self._relocate(list(insns))
+        self.insns: list[Insn] = self._relocate(given)
         if not self.insns:
             raise BpfError("a program needs at least one instruction", errno=E.EINVAL)
         self.prog_type = prog_type
@@ -135,11 +141,11 @@ class Program:
         self.verification: Any = None
         if verify or engine == "jit":  # the JIT runs verified programs only (docs/design.md)
             self.verification = self.verify()
-        from ..vm.interp import DEFAULT_BUDGET, Interpreter  # noqa: PLC0415
+        from ..vm.interp import DEFAULT_BUDGET, Interpreter
 
         engine_cls: Any = Interpreter
         if engine == "jit":
-            from ..vm.jit import JitEngine  # noqa: PLC0415
+            from ..vm.jit import JitEngine
 
             engine_cls = JitEngine
         self._interp = engine_cls(
@@ -152,10 +158,9 @@ class Program:
         self._mem: Any = None
         self._ctx_image = bytearray(SIZEOF_SK_BUFF)
         self._ctx_region: Any = None
-        self.sock = Sock(cookie=_next_cookie())
-        from ..maps.prog_array import prog_fd  # noqa: PLC0415
-
-        self.fd = prog_fd(self)
+        self._runner: Any = None
+        self.sock = Sock(cookie=self.state.next_cookie())
+        self.state.fds.install(self)
 
     @classmethod
     def from_spec(cls, spec: Any, maps: Mapping[str, Any], **kw: Any) -> Program:
@@ -235,10 +240,7 @@ class Program:
         Line and function info default to the program's own (from its object file),
         so refusals name the C source line.
         """
-        try:
-            from ..verifier.check import Verifier  # noqa: PLC0415
-        except ImportError as exc:  # pragma: no cover - verifier not present
-            raise NotSupportedError(f"pybpf's verifier is not available: {exc}") from exc
+        from ..verifier.check import Verifier
 
         def resolve(insn: Insn) -> Any:
             return insn.ref if insn.ref is not None else self._resolve_map(insn.imm)
@@ -261,9 +263,9 @@ class Program:
                 return m[key]
         elif m is not None and 0 <= key < len(m):
             return m[key]
-        from ..maps.base import map_by_fd  # noqa: PLC0415
+        from ..maps.base import map_by_fd
 
-        return map_by_fd(key)
+        return map_by_fd(key, self.state.fds)
 
     @property
     def maps(self) -> list[Any]:
@@ -284,11 +286,44 @@ class Program:
     # --- running -------------------------------------------------------------------------
     def _memory(self) -> Any:
         if self._mem is None:
-            self._mem = _ctx_memory_class()()
-            self._ctx_region = self._mem.add_region(self._ctx_image, name="ctx (__sk_buff)")
-            self._mem.ctx_slot = self._ctx_region.base >> 32
-            self._mem.ctx_region = self._ctx_region
+            from ..vm.memory import Memory
+
+            self._mem = Memory()
+            self._ctx_region = self._mem.add_region(
+                self._ctx_image, name="ctx (__sk_buff)", narrow=_ctx_narrow()
+            )
         return self._mem
+
+    def packet_runner(self) -> Any:
+        """The JIT's native packet runner (:class:`pybpf.vm.batch.PacketRunner`): runs,
+        test runs and captures with the per-packet loop in C; None with the interpreter."""
+        if self._runner is None and self.engine == "jit" and self.type_info.ctx_fields:
+            from ..vm.batch import PacketRunner
+
+            self._runner = PacketRunner(
+                self._interp,
+                self._memory(),
+                self._ctx_region,
+                prog_type=self.prog_type,
+                ctx_factory=self._skb_of,
+                rng=self.state.rng,
+            )
+        return self._runner
+
+    def _skb_of(self, data: bytes, meta: Any) -> SkBuff:
+        """The SkBuff of a packet the native runner presented (for a helper run in Python)."""
+        skb = SkBuff(
+            head=bytearray(data),
+            mac_off=meta.mac_off,
+            network_off=meta.net_off,
+            protocol=meta.protocol,
+            pkt_type=meta.pkt_type,
+            ifindex=meta.ifindex,
+            sk=self.sock,
+        )
+        if meta.vlan_present:
+            skb.vlan_present, skb.vlan_tci, skb.vlan_proto = 1, meta.vlan_tci, meta.vlan_proto
+        return skb
 
     def run_skb(self, skb: SkBuff, *, cpu: int = 0) -> int:
         """Run once with ``skb`` as the context; returns the u32 return value."""
@@ -296,6 +331,10 @@ class Program:
             raise NotSupportedError(f"running {self.type_info.name} programs is not supported")
         mem = self._memory()
         del self._interp.trace[:]
+        runner = self.packet_runner()
+        if runner is not None and not skb.frags:  # the JIT, natively
+            runner.cpu = cpu
+            return int(runner.test_run(skb, 1)[0])
         render_sk_buff(skb, self._ctx_image)
         ret = self._interp.run(mem=mem, ctx=skb, r1=self._ctx_region.base, cpu=cpu)
         writeback_sk_buff(skb, self._ctx_image, self.prog_type)
@@ -307,9 +346,19 @@ class Program:
         Timers armed with bpf_timer_start run their callback when the simulated
         clock passes their expiry (pybpf.helpers.timers); returns how many fired.
         """
-        from ..helpers import timers  # noqa: PLC0415
+        from ..helpers import timers
 
         return timers.advance_time(ns, prog=self)
+
+    def close(self) -> None:
+        """Release the program's fd (as close(prog_fd) does); it can still run."""
+        self.state.fds.close(self)
+
+    def __enter__(self) -> Program:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     @property
     def trace(self) -> list[str]:
@@ -333,6 +382,12 @@ class Program:
             skb = data_or_skb
             skb.cb[:] = bytes(len(skb.cb))
         else:
+            runner = self._runner or self.packet_runner()
+            if runner is not None and not skb_args and len(data_or_skb) >= ETH_HLEN:
+                # what SkBuff.from_frame(frame) builds, built natively: the JIT's fast path
+                del self._interp.trace[:]
+                runner.cpu = cpu
+                return int(runner.run_eth(bytes(data_or_skb)))
             skb_args.setdefault("sk", self.sock)
             skb = SkBuff.from_frame(data_or_skb, **skb_args)
         return self.run_skb(skb, cpu=cpu)
@@ -390,16 +445,23 @@ class Program:
         is_l2 = self.prog_type in (uapi.BPF_PROG_TYPE_SCHED_CLS, uapi.BPF_PROG_TYPE_SCHED_ACT)
         repeat = max(repeat, 1)
         retval = 0
-        skb = SkBuff.for_test_run(data, sk=Sock(cookie=_next_cookie(), uid=0))
+        skb = SkBuff.for_test_run(data, sk=Sock(cookie=self.state.next_cookie(), uid=0))
         if is_l2:
             skb.push(ETH_HLEN)
         skb.ifindex = ifindex
         if ctx is not None:
             _ctx_to_skb(ctx, skb)
-        t0 = time.perf_counter_ns()
-        for _ in range(repeat):  # bpf_test_run: the same skb every time, cb[] carries over
-            retval = self.run_skb(skb, cpu=cpu)
-        duration = (time.perf_counter_ns() - t0) // repeat
+        runner = self.packet_runner()
+        if runner is not None:  # the JIT: the repeat loop runs natively and times itself
+            self._memory()
+            del self._interp.trace[:]
+            runner.cpu = cpu
+            retval, duration = runner.test_run(skb, repeat)
+        else:
+            t0 = time.perf_counter_ns()
+            for _ in range(repeat):  # bpf_test_run: the same skb every time, cb[] carries over
+                retval = self.run_skb(skb, cpu=cpu)
+            duration = (time.perf_counter_ns() - t0) // repeat
         data_out = skb.tobytes() if is_l2 else bytes(ETH_HLEN) + skb.tobytes()
         ctx_out = b""
         if ctx is not None:
@@ -411,39 +473,15 @@ class Program:
         return f"<Program {self.name or '(anonymous)'} {t} {len(self.insns)} insns fd={self.fd}>"
 
 
-_CtxMemory: Any = None
+def _ctx_narrow() -> bytes:
+    """The __sk_buff's narrow-load table for the VM (pybpf.vm.memory.narrow_load): per
+    4-byte word, the size of the sk_buff member the kernel's rewrite loads there."""
+    from ..progtypes import _NARROW
 
-
-def _ctx_memory_class() -> Any:
-    """Memory whose loads from the context region go through the kernel's ctx rewrite."""
-    global _CtxMemory
-    if _CtxMemory is None:
-        from ..vm.memory import SLOT_SHIFT, Memory  # noqa: PLC0415
-
-        class CtxMemory(Memory):
-            ctx_slot = -1
-            ctx_region: Any = None
-
-            def load(self, addr: int, size: int, pc: int | None = None) -> int:
-                if addr >> SLOT_SHIFT == self.ctx_slot:
-                    region = self.ctx_region
-                    off = addr - region.base
-                    if 0 <= off and off + size <= region.size:
-                        return ctx_load(region.buf, off, size)
-                return Memory.load(self, addr, size, pc)
-
-        _CtxMemory = CtxMemory
-    return _CtxMemory
-
-
-_cookie = 0
-
-
-def _next_cookie() -> int:
-    """sock_gen_cookie(): socket cookies are unique and start at 1."""
-    global _cookie
-    _cookie += 1
-    return _cookie
+    table = bytearray(SIZEOF_SK_BUFF // 4)
+    for off, (_src, tsize) in _NARROW.items():
+        table[off // 4] = tsize
+    return bytes(table)
 
 
 def _u32(b: bytes | bytearray, off: int) -> int:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import BpfError
+from ..errors import BpfError, InsnError
 from ..isa import Insn, decode
 from .interp import Interpreter, ProgramExit, RunEnv
 from .memory import Memory
@@ -143,6 +143,8 @@ def run_program(
     kwargs: dict[str, Any] = {}
     if budget is not None:
         kwargs["budget"] = budget
+    if not insns:
+        raise InsnError("the program is empty: no instructions to run")
     interp = Interpreter(insns, helpers=CONFORMANCE_HELPERS, **kwargs)
     memory = Memory()
     if has_mem is None:

@@ -7,12 +7,24 @@ its own 64-bit base address, and a pointer in a register is a plain int. A
 load, store or helper access that does not fall entirely inside one region
 raises MemoryAccessError naming the pc, the address and the size.
 
-Each region owns a 4 GiB slot of the address space (``base = slot << 32``),
-so finding the region of an address is one dict lookup on ``addr >> 32``;
-the slots start far from 0 so that NULL and small integers never resolve.
-Objects that programs may hold but never dereference (maps loaded by
-``BPF_LD_MAP_FD``) get *handles*: addresses in a separate range that
-:meth:`Memory.object_at` turns back into the object.
+Each region owns a 4 GiB slot of the address space and starts
+:data:`REGION_BIAS` bytes into it (``base = slot << 32 | REGION_BIAS``), so
+finding the region of an address is one dict lookup on ``addr >> 32``; the
+slots start far from 0 so that NULL and small integers never resolve. The bias
+makes pointers look like the kernel's: their low 32 bits are never 0, so a
+pointer tested with a 32-bit ``if w0 != 0`` is true and a pointer used as a
+tail-call index is out of range, as in Linux. Objects that programs may hold
+but never dereference (maps loaded by ``BPF_LD_MAP_FD``) get *handles*:
+addresses in a separate range (also biased) that :meth:`Memory.object_at`
+turns back into the object.
+
+A region may carry a *narrow-load table* (``narrow``): for the context
+struct, the kernel rewrites a program's loads into loads of the real object's
+members (convert_ctx_accesses in kernel/bpf/verifier.c), so a load narrower
+than a member reads part of the member's value rather than the bytes at that
+offset. ``narrow[i]`` is the size of the member behind 4-byte word ``i``
+(0: plain memory); :meth:`Memory.load` applies the rewrite, and the JIT reads
+the same table.
 """
 
 from __future__ import annotations
@@ -23,13 +35,18 @@ from typing import Any
 
 from ..errors import MemoryAccessError
 
-__all__ = ["Memory", "Region", "SLOT_SHIFT", "HANDLE_BASE"]
+__all__ = ["HANDLE_BASE", "HANDLE_STRIDE", "Memory", "REGION_BIAS", "Region", "SLOT_SHIFT"]
 
 SLOT_SHIFT = 32
+#: where a region starts inside its 4 GiB slot (see module doc)
+REGION_BIAS = 0x1000_0000
+#: the largest region a slot holds
+MAX_REGION = (1 << SLOT_SHIFT) - REGION_BIAS
 _FIRST_SLOT = 0x10
 #: handles live in a range no region slot reaches (slots are allocated upwards from 0x10)
-HANDLE_BASE = 0xFFFF_8000_0000_0000
-_HANDLE_STRIDE = 0x100
+HANDLE_BASE = 0xFFFF_8000_0000_0000 + REGION_BIAS
+HANDLE_STRIDE = 0x100
+_HANDLE_STRIDE = HANDLE_STRIDE
 
 _UNPACK = {
     1: struct.Struct("<B").unpack_from,
@@ -54,15 +71,25 @@ class Region:
     program see the very same bytes.
     """
 
-    __slots__ = ("base", "size", "name", "buf", "writable", "slot")
+    __slots__ = ("base", "size", "name", "buf", "writable", "slot", "narrow")
 
-    def __init__(self, base: int, buf: Any, name: str, writable: bool, slot: int) -> None:
+    def __init__(
+        self,
+        base: int,
+        buf: Any,
+        name: str,
+        writable: bool,
+        slot: int,
+        narrow: bytes | None = None,
+    ) -> None:
         self.base = base
         self.size = len(buf)
         self.name = name
         self.buf = buf
         self.writable = writable
         self.slot = slot
+        #: the context's narrow-load table (see module doc), or None for plain memory
+        self.narrow = narrow
 
     @property
     def end(self) -> int:
@@ -88,14 +115,28 @@ class Memory:
         self._next_slot = _FIRST_SLOT
         self._handles: dict[int, Any] = {}
         self._handle_of: dict[int, int] = {}
-        #: the interpreter's stack region in this memory (made on the first run, then reused)
+        #: the engines' stack region in this memory (made on the first run, then reused)
         self.stack: Region | None = None
+        #: bumped whenever a region is added or removed (engines cache what they looked up)
+        self.generation = 0
+        #: bumped whenever a region is removed (a cached region may be gone)
+        self.unmapped = 0
 
     # --- regions ----------------------------------------------------------------------
     def add_region(
-        self, buf: bytearray | memoryview | bytes, *, name: str, writable: bool = True
+        self,
+        buf: bytearray | memoryview | bytes,
+        *,
+        name: str,
+        writable: bool = True,
+        narrow: bytes | bytearray | None = None,
     ) -> Region:
-        """Map ``buf`` at a fresh base. ``bytes`` (immutable) always maps read-only."""
+        """Map ``buf`` at a fresh base. ``bytes`` (immutable) always maps read-only.
+
+        ``narrow`` is the region's narrow-load table (the context struct's; see
+        the module doc): one byte per 4-byte word, the size of the member the
+        kernel really loads there, 0 for plain memory.
+        """
         if isinstance(buf, memoryview):
             if buf.readonly:
                 writable = False
@@ -108,16 +149,18 @@ class Memory:
                 f"region {name!r}: expected bytes, bytearray or memoryview, "
                 f"not {type(buf).__name__}"
             )
-        if len(buf) > 1 << SLOT_SHIFT:
-            raise ValueError(f"region {name!r} is larger than 4 GiB")
+        if len(buf) > MAX_REGION:
+            raise ValueError(f"region {name!r} is larger than {MAX_REGION} bytes")
         # slots are never reused, so a stale pointer into a removed region keeps faulting
         slot = self._next_slot
         if slot >= HANDLE_BASE >> SLOT_SHIFT:
             raise ValueError("address space exhausted (too many regions mapped)")
         self._next_slot += 1
-        region = Region(slot << SLOT_SHIFT, buf, name, writable, slot)
+        table = bytes(narrow) if narrow is not None else None
+        region = Region((slot << SLOT_SHIFT) | REGION_BIAS, buf, name, writable, slot, table)
         self._slots[slot] = region
         self._by_buf[id(buf)] = region
+        self.generation += 1
         return region
 
     def remove_region(self, region: Region) -> None:
@@ -126,6 +169,8 @@ class Memory:
         del self._slots[region.slot]
         if self._by_buf.get(id(region.buf)) is region:
             del self._by_buf[id(region.buf)]
+        self.generation += 1
+        self.unmapped += 1
 
     def region_for(
         self, buf: bytearray | memoryview | bytes, *, name: str | None = None, writable: bool = True
@@ -139,13 +184,17 @@ class Memory:
     def region_at(self, addr: int) -> Region | None:
         """The region containing ``addr``, or None."""
         region = self._slots.get(addr >> SLOT_SHIFT)
-        if region is not None and addr - region.base < region.size:
+        if region is not None and 0 <= addr - region.base < region.size:
             return region
         return None
 
     @property
     def regions(self) -> Iterator[Region]:
         return iter(sorted(self._slots.values(), key=lambda r: r.base))
+
+    def slots(self) -> dict[int, Region]:
+        """The mapped regions by slot number (``addr >> SLOT_SHIFT``); a copy."""
+        return dict(self._slots)
 
     # --- handles ------------------------------------------------------------------------
     def handle(self, obj: Any) -> int:
@@ -157,6 +206,15 @@ class Memory:
         self._handles[h] = obj
         self._handle_of[id(obj)] = h
         return h
+
+    @property
+    def handle_count(self) -> int:
+        """How many handles were given (they are never taken back)."""
+        return len(self._handles)
+
+    def objects(self) -> list[tuple[int, Any]]:
+        """Every (handle, object) pair, in the order the handles were given."""
+        return sorted(self._handles.items())
 
     def object_at(self, addr: int, pc: int | None = None) -> Any:
         """The object whose handle is ``addr``; MemoryAccessError if there is none."""
@@ -172,11 +230,14 @@ class Memory:
 
     # --- access -------------------------------------------------------------------------
     def load(self, addr: int, size: int, pc: int | None = None) -> int:
-        """Little-endian unsigned load of 1, 2, 4 or 8 bytes."""
+        """A program's little-endian unsigned load of 1, 2, 4 or 8 bytes (the narrow-load
+        rewrite applied in a region that has one)."""
         region = self._slots.get(addr >> SLOT_SHIFT)
         if region is not None:
             off = addr - region.base
-            if off + size <= region.size:
+            if 0 <= off and off + size <= region.size:
+                if region.narrow is not None and size <= 4:
+                    return narrow_load(region.buf, region.narrow, off, size)
                 return _UNPACK[size](region.buf, off)[0]
         raise self.fault("read", addr, size, pc)
 
@@ -185,7 +246,7 @@ class Memory:
         region = self._slots.get(addr >> SLOT_SHIFT)
         if region is not None and region.writable:
             off = addr - region.base
-            if off + size <= region.size:
+            if 0 <= off and off + size <= region.size:
                 _PACK[size](region.buf, off, value & _MASK[size])
                 return
         raise self.fault("write", addr, size, pc)
@@ -206,7 +267,7 @@ class Memory:
         region = self._slots.get(addr >> SLOT_SHIFT) if addr >= 0 else None
         if region is not None and (region.writable or not write):
             off = addr - region.base
-            if off + n <= region.size:
+            if 0 <= off and off + n <= region.size:
                 mv = memoryview(region.buf)
                 return mv[off : off + n] if region.writable else mv.toreadonly()[off : off + n]
         raise self.fault("write" if write else "read", addr, n, pc)
@@ -218,7 +279,13 @@ class Memory:
         region = self._slots.get(addr >> SLOT_SHIFT) if addr >= 0 else None
         if region is not None:
             off = addr - region.base
-            if kind == "write" and not region.writable and off + size <= region.size:
+            if off < 0:
+                before = -off
+                why = (
+                    f"{before} byte{'s' if before != 1 else ''} before the start of "
+                    f"{region.describe()}"
+                )
+            elif kind == "write" and not region.writable and off + size <= region.size:
                 why = f"{region.name} is read-only"
             else:
                 past = off + size - region.size
@@ -244,3 +311,22 @@ class Memory:
 
     def __repr__(self) -> str:
         return f"<Memory {len(self._slots)} regions, {len(self._handles)} handles>"
+
+
+def narrow_load(buf: Any, narrow: bytes, off: int, size: int) -> int:
+    """A ``size``-byte load at ``off`` of a region with the narrow-load table ``narrow``.
+
+    The kernel loads the member behind the 4-byte word (``narrow[off // 4]`` bytes,
+    its ``target_size``). A load at least that wide returns the member whole,
+    wherever in the word it points; a narrower one is shifted by its offset within
+    the word and masked (convert_ctx_accesses in kernel/bpf/verifier.c). Words
+    without a member (0) read as plain little-endian memory.
+    """
+    w = off >> 2
+    tsize = narrow[w] if w < len(narrow) else 0
+    if not tsize:
+        return _UNPACK[size](buf, off)[0]
+    value: int = _UNPACK[4](buf, off & ~3)[0]
+    if size >= tsize:
+        return value
+    return (value >> ((off & 3) * 8)) & _MASK[size]

@@ -1,0 +1,2 @@
+/* <asm/types.h> (pybpf) */
+#include <asm-generic/types.h>

@@ -1,0 +1,191 @@
+"""The parts of pybpf's C headers that are generated from pybpf's own tables.
+
+One source of truth: the numbers eBPF programs compile against are the ones
+pybpf uses itself. From :mod:`pybpf.uapi` come ``enum bpf_cmd``,
+``enum bpf_map_type``, ``enum bpf_prog_type`` and ``enum bpf_func_id`` (with
+the ``___BPF_FUNC_MAPPER`` list) in ``linux/bpf.h``; from
+:mod:`pybpf.spec.helper_decls` with the ids of :mod:`pybpf.uapi` comes the whole
+of ``bpf/bpf_helper_defs.h``. Everything else in the headers is written by hand
+from the ABI, and tests compare all of it with the kernel's headers and BTF.
+
+A generated region of a hand-written header sits between two marker comments::
+
+    /* pybpf-generated: bpf_cmd (python -m pybpf.spec.headergen) */
+    ...
+    /* end of pybpf-generated: bpf_cmd */
+
+``python -m pybpf.spec.headergen`` rewrites the regions and bpf_helper_defs.h;
+``--check`` exits 1, naming what is stale, when the files differ from the tables.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from .. import uapi
+from .helper_decls import DECLS, OPAQUE_STRUCTS
+
+INCLUDE_DIR = Path(__file__).resolve().parents[1] / "include"
+
+#: enumerators that name the same value as another (the kernel keeps old names alive)
+ALIASES = {
+    "bpf_cmd": {"BPF_PROG_TEST_RUN": ["BPF_PROG_RUN"]},
+    "bpf_map_type": {
+        "BPF_MAP_TYPE_CGROUP_STORAGE": ["BPF_MAP_TYPE_CGROUP_STORAGE_DEPRECATED"],
+        "BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE": ["BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE_DEPRECATED"],
+    },
+}
+
+
+def _uapi_enum(prefix: str, exclude: tuple[str, ...] = ()) -> list[tuple[str, int]]:
+    items = [
+        (k, v)
+        for k, v in vars(uapi).items()
+        if k.startswith(prefix) and isinstance(v, int) and not k.startswith(exclude)
+    ]
+    return sorted(items, key=lambda kv: kv[1])
+
+
+def _enum(name: str, items: list[tuple[str, int]], sentinel: str) -> str:
+    aliases = ALIASES.get(name, {})
+    lines = [f"enum {name} {{"]
+    for k, v in items:
+        lines.append(f"\t{k} = {v},")
+        for a in aliases.get(k, ()):
+            lines.append(f"\t{a} = {k},")
+    lines.append(f"\t{sentinel}")
+    lines.append("};")
+    return "\n".join(lines)
+
+
+def bpf_cmd() -> str:
+    """enum bpf_cmd: the commands of bpf(2)."""
+    return _enum("bpf_cmd", _commands(), "__MAX_BPF_CMD")
+
+
+def bpf_map_type() -> str:
+    return _enum("bpf_map_type", _uapi_enum("BPF_MAP_TYPE_"), "__MAX_BPF_MAP_TYPE")
+
+
+def bpf_prog_type() -> str:
+    return _enum("bpf_prog_type", _uapi_enum("BPF_PROG_TYPE_"), "__MAX_BPF_PROG_TYPE")
+
+
+def bpf_func_id() -> str:
+    """The ___BPF_FUNC_MAPPER list (FN(name, id)) and enum bpf_func_id."""
+    funcs = sorted(uapi.FUNC_NAMES.items())
+    lines = ["#define ___BPF_FUNC_MAPPER(FN, ctx...)\t\t\\"]
+    lines += [f"\tFN({name}, {i}, ##ctx)\t\\" for i, name in funcs]
+    lines.append("\t/* */")
+    lines.append("")
+    lines.append("/* FN(name) for every helper, in id order */")
+    lines.append("#define __BPF_FUNC_MAPPER_APPLY(name, value, FN) FN(name),")
+    lines.append("#define __BPF_FUNC_MAPPER(FN) ___BPF_FUNC_MAPPER(__BPF_FUNC_MAPPER_APPLY, FN)")
+    lines.append("")
+    lines.append("enum bpf_func_id {")
+    lines += [f"\tBPF_FUNC_{name} = {i}," for i, name in funcs]
+    lines.append("\t__BPF_FUNC_MAX_ID,")
+    lines.append("};")
+    return "\n".join(lines)
+
+
+def _commands() -> list[tuple[str, int]]:
+    """The bpf(2) commands: uapi.py defines them first, before the map types."""
+    out = []
+    for k, v in vars(uapi).items():
+        if k.startswith("BPF_MAP_TYPE_"):
+            break
+        if k.startswith("BPF_") and isinstance(v, int):
+            out.append((k, v))
+    return sorted(out, key=lambda kv: kv[1])
+
+
+REGIONS: dict[str, Callable[[], str]] = {
+    "bpf_cmd": bpf_cmd,
+    "bpf_map_type": bpf_map_type,
+    "bpf_prog_type": bpf_prog_type,
+    "bpf_func_id": bpf_func_id,
+}
+
+_BEGIN = "/* pybpf-generated: {} (python -m pybpf.spec.headergen) */"
+_END = "/* end of pybpf-generated: {} */"
+
+
+def fill_regions(text: str) -> str:
+    """``text`` with every generated region replaced by what the tables say now."""
+    for name, make in REGIONS.items():
+        begin, end = _BEGIN.format(name), _END.format(name)
+        i = text.find(begin)
+        j = text.find(end, i)
+        if i < 0 or j < 0:
+            continue
+        text = text[:i] + f"{begin}\n{make()}\n" + text[j:]
+    return text
+
+
+def helper_defs() -> str:
+    """The whole of bpf/bpf_helper_defs.h."""
+    missing = sorted(set(uapi.FUNC_IDS) - set(DECLS) - {"unspec"})
+    unknown = sorted(set(DECLS) - set(uapi.FUNC_IDS))
+    if missing or unknown:
+        raise ValueError(
+            f"helper tables disagree: no declaration for {missing}, no id for {unknown}"
+        )
+    out = [
+        "/* <bpf/bpf_helper_defs.h>: every eBPF helper as a function pointer holding its id.",
+        " * Generated by pybpf.spec.headergen from pybpf's helper tables (ids from",
+        " * pybpf.uapi, C types from pybpf.spec.helper_decls); do not edit.",
+        " * Calling one compiles to `call <id>`; what each does is documented in the",
+        " * kernel's include/uapi/linux/bpf.h. */",
+        "#ifndef __PYBPF_BPF_HELPER_DEFS_H",
+        "#define __PYBPF_BPF_HELPER_DEFS_H",
+        "",
+        "/* kernel types the prototypes point to */",
+    ]
+    out += [f"struct {s};" for s in OPAQUE_STRUCTS]
+    out.append("")
+    for name, ret in sorted(DECLS.items(), key=lambda kv: uapi.FUNC_IDS[kv[0]]):
+        rtype, params = ret
+        star = "" if rtype.endswith("*") else " "
+        out.append(
+            f"static {rtype}{star}(* const bpf_{name})({params}) = (void *) {uapi.FUNC_IDS[name]};"
+        )
+    out += ["", "#endif", ""]
+    return "\n".join(out)
+
+
+def outputs() -> dict[Path, str]:
+    """Every file the generator owns or fills, with the content it should have."""
+    bpf_h = INCLUDE_DIR / "linux" / "bpf.h"
+    return {
+        bpf_h: fill_regions(bpf_h.read_text()),
+        INCLUDE_DIR / "bpf" / "bpf_helper_defs.h": helper_defs(),
+    }
+
+
+def stale() -> list[Path]:
+    """The generated files that differ from the tables."""
+    return [p for p, text in outputs().items() if not p.is_file() or p.read_text() != text]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if args == ["--check"]:
+        bad = stale()
+        for p in bad:
+            print(f"{p}: out of date (run python -m pybpf.spec.headergen)", file=sys.stderr)
+        return 1 if bad else 0
+    if args:
+        print("usage: python -m pybpf.spec.headergen [--check]", file=sys.stderr)
+        return 2
+    for p, text in outputs().items():
+        if not p.is_file() or p.read_text() != text:
+            p.write_text(text)
+            print(f"wrote {p}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
