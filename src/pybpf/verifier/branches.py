@@ -55,11 +55,6 @@ MAX_PACKET_OFF = 0xFFFF
 AT_PKT_END = -1
 BEYOND_PKT_END = -2
 _JSET_REV = BPF_JSET | BPF_X
-#: Deliberate deviation while pybpf's VM (on main) may give a valid pointer a zero low
-#: half (it maps regions at slot << 32): Linux decides ``if w0 != 0`` for a non-NULL
-#: pointer, pybpf then explores both ways. Set to False once the VM gives pointers the
-#: kernel's non-zero low halves (tests/verifier/test_verifier.py::test_deliberate_deviations).
-POINTER_LOW_HALF_MAY_BE_ZERO = True
 
 _FLIP = {
     BPF_JEQ: BPF_JEQ,
@@ -200,7 +195,8 @@ def is_branch_taken(r1: Reg, r2: Reg, op: int, j32: bool) -> int:
     if is_pkt_pointer_any(r1) and is_pkt_pointer_any(r2) and not j32:
         return _is_pkt_ptr_branch_taken(r1, r2, op)
     if r1.type != R.SCALAR_VALUE or r2.type != R.SCALAR_VALUE:
-        if j32 and POINTER_LOW_HALF_MAY_BE_ZERO:
+        # the low 32 bits of a valid pointer may be 0: a 32-bit test of one is never decided
+        if j32:
             return -1
         if not R.reg_is_const(r2, j32):
             op = _FLIP[op]

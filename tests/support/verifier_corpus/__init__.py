@@ -99,7 +99,7 @@ from .cases_basic import CASES_BASIC
 from .cases_extra_a import EXTRA_CASES_A
 from .cases_extra_b import EXTRA_CASES_B
 from .cases_memory import CASES_MEMORY
-from .cases_more import BIG_CASES, CALLBACK_CASES, DEVIATIONS, DIFF_CASES
+from .cases_more import BIG_CASES, CALLBACK_CASES, DIFF_CASES
 from .cases_rules import RULE_CASES
 from .run import (
     EXAMPLES,
@@ -182,7 +182,6 @@ __all__ = [
     "CASES_BASIC",
     "CASES_MEMORY",
     "Case",
-    "DEVIATIONS",
     "DIFF_CASES",
     "EXAMPLES",
     "EXAMPLES_DIR",
