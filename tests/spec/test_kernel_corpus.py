@@ -25,64 +25,20 @@ import pytest
 pytestmark = [pytest.mark.slow, pytest.mark.kernel]
 
 _S = "tools/testing/selftests/bpf/progs/"
-_DEAD_R10 = (
-    "the kernel's range deduction proves the branch that writes r10 dead; pybpf's verifier "
-    "explores it and refuses: frame pointer is read only"
-)
-_DEAD_R1 = (
-    "the kernel's range deduction proves the branch that reads r1 after a call dead; pybpf's "
-    "verifier explores it and refuses: R1 !read_ok"
-)
 #: (file, program) -> why pybpf and the kernel disagree today (Linux 6.18, pybpf's verifier)
 KNOWN: dict[tuple[str, str], str] = {
     (
-        _S + "loop4.c",
-        "combinations",
-    ): "pybpf's verifier walks 1,000,001 instructions (the complexity limit) where the kernel's state pruning accepts the loop",
-    (
-        _S + "verifier_array_access.c",
-        "a_write_only_array_1_2",
-    ): "pybpf accepts a read from a BPF_F_WRONLY_PROG array's value; the kernel refuses it: read from map forbidden",
-    (_S + "verifier_bounds.c", "bounds_deduct_positive_overlap"): _DEAD_R10,
-    (_S + "verifier_bounds.c", "signed_unsigned_intersection32_case1"): _DEAD_R10,
-    (_S + "verifier_bounds.c", "signed_unsigned_intersection32_case2"): _DEAD_R10,
-    (_S + "verifier_bounds_deduction_non_const.c", "deducing_bounds_from_non_const_5"): _DEAD_R1,
-    (_S + "verifier_bounds_deduction_non_const.c", "deducing_bounds_from_non_const_6"): _DEAD_R1,
-    (_S + "verifier_bounds_deduction_non_const.c", "deducing_bounds_from_non_const_7"): _DEAD_R1,
-    (_S + "verifier_bounds_deduction_non_const.c", "deducing_bounds_from_non_const_8"): _DEAD_R1,
-    (_S + "verifier_bounds_deduction_non_const.c", "deducing_bounds_from_non_const_21"): _DEAD_R1,
-    (_S + "verifier_bounds_deduction_non_const.c", "deducing_bounds_from_non_const_22"): _DEAD_R1,
-    (_S + "verifier_bounds_deduction_non_const.c", "deducing_bounds_from_non_const_23"): _DEAD_R1,
-    (_S + "verifier_bounds_deduction_non_const.c", "deducing_bounds_from_non_const_24"): _DEAD_R1,
-    (_S + "verifier_bounds_deduction_non_const.c", "deducing_bounds_from_non_const_25"): _DEAD_R1,
-    (_S + "verifier_bounds_deduction_non_const.c", "deducing_bounds_from_non_const_30"): _DEAD_R1,
-    (
-        _S + "verifier_ld_ind.c",
-        "ld_abs_subprog_early_exit",
-    ): "pybpf accepts LD_ABS/LD_IND in a subprogram that leaves R9 unset; the kernel refuses: R9 !read_ok",
-    (
-        _S + "verifier_ld_ind.c",
-        "ld_ind_subprog_early_exit",
-    ): "pybpf accepts LD_ABS/LD_IND in a subprogram that leaves R9 unset; the kernel refuses: R9 !read_ok",
-    (
         _S + "verifier_ld_ind.c",
         "ld_abs_void_subprog_reject",
-    ): "pybpf accepts LD_ABS/LD_IND in a void subprogram; the kernel refuses: LD_ABS is only allowed in functions that return 'int'",
+    ): "pybpf accepts LD_ABS/LD_IND in a void subprogram; the kernel refuses: LD_ABS is only allowed in functions that return 'int' (the user Program does not give the verifier the object's BTF)",
     (
         _S + "verifier_ld_ind.c",
         "ld_ind_void_subprog_reject",
-    ): "pybpf accepts LD_ABS/LD_IND in a void subprogram; the kernel refuses: LD_ABS is only allowed in functions that return 'int'",
+    ): "pybpf accepts LD_ABS/LD_IND in a void subprogram; the kernel refuses: LD_ABS is only allowed in functions that return 'int' (the user Program does not give the verifier the object's BTF)",
     (
         _S + "verifier_map_ptr.c",
         "ptr_read_ops_field_accepted",
     ): "the program reads map->ops from the kernel's struct bpf_map, which pybpf does not have (EFAULT at run time)",
-    (_S + "verifier_movsx.c", "mov64sx_s32_varoff_2"): _DEAD_R10,
-    (_S + "verifier_movsx.c", "mov64sx_s32_varoff_3"): _DEAD_R10,
-    (_S + "verifier_reg_equal.c", "subreg_equality_1"): _DEAD_R1,
-    (
-        _S + "verifier_unpriv.c",
-        "pass_pointer_to_tail_call",
-    ): "the tail-call index is the context pointer's low 32 bits: 0 for pybpf's context address (slot 0 runs, 42), no slot for the kernel's (falls through, 0)",
 }
 
 _PARAMS = (

@@ -305,6 +305,7 @@ def do_check(env: Env) -> None:
     env.do_print_state = False
     prev_insn_idx = -1
     stats = env.stats
+    live_writes = env.live.writes
     while True:
         st = env.cur_state
         env.cur_hist_ent = None
@@ -355,19 +356,23 @@ def do_check(env: Env) -> None:
             if st.speculative and aux.nospec:
                 ended = True
         if not ended:
-            env.live.reset_write_marks(idx)
+            writes = live_writes[idx]
+            if writes:
+                env.live.reset_write_marks(idx)
             assert insn is not None
             try:
                 nxt = do_check_insn(env, insn)
             except Refusal as e:
                 if e.errno not in _NOSPEC_ERRNOS or not env.cur_state.speculative:
                     raise
-                env.live.commit_write_marks()
+                if writes:
+                    env.live.commit_write_marks()
                 aux.nospec = True
                 aux.alu_state = 0
                 nxt = _EXIT
             else:
-                env.live.commit_write_marks()
+                if writes:
+                    env.live.commit_write_marks()
             if nxt == _EXIT:
                 ended = True
             else:

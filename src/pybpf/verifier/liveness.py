@@ -27,10 +27,14 @@ from ..isa import (
     BPF_IMM,
     BPF_IND,
     BPF_JA,
+    BPF_JMP,
+    BPF_JMP32,
     BPF_K,
     BPF_MEM,
     BPF_MEMSX,
     BPF_MOV,
+    BPF_ST,
+    BPF_STX,
     Insn,
 )
 from ..uapi import FUNC_NAMES
@@ -195,6 +199,19 @@ class StackLiveness:
             for i, insn in enumerate(env.insns)
             if insn is not None and insn.code & 0x07 == 0 and insn.code & 0xE0 in (BPF_ABS, BPF_IND)
         )
+        #: instructions that may write the stack (stores, calls) or leave a frame (exits):
+        #: the others never change the write marks, so do_check skips their reset and commit
+        self.writes = [
+            insn is not None
+            and (
+                insn.code & 0x07 in (BPF_ST, BPF_STX)
+                or (
+                    insn.code & 0x07 in (BPF_JMP, BPF_JMP32)
+                    and insn.code & 0xF0 in (BPF_CALL, BPF_EXIT)
+                )
+            )
+            for insn in env.insns
+        ]
 
     # call chains
     def _chain(self, st: VerifierState, frameno: int) -> tuple[tuple[int, ...], tuple[int, ...]]:

@@ -333,27 +333,35 @@ def mark32_unbounded(r: Reg) -> None:
     r.s32min, r.s32max, r.u32min, r.u32max = S32_MIN, S32_MAX, 0, U32
 
 
-def mark_unknown_imprecise(r: Reg) -> None:
-    """__mark_reg_unknown_imprecise() (subreg_def is left as it was)."""
-    _clear_head(r)
-    r.type = SCALAR_VALUE
+def _unknown(r: Reg, reg_type: int, precise: bool) -> None:
+    r.type = reg_type
+    r.off = 0
+    r.map = None
+    r.map_uid = 0
+    r.range = 0
+    r.mem_size = 0
+    r.subprogno = 0
     r.id = 0
     r.ref_obj_id = 0
     r.var = tn.UNKNOWN
     r.frameno = 0
-    r.precise = False
-    mark_unbounded(r)
+    r.precise = precise
+    r.smin, r.smax, r.umin, r.umax = S64_MIN, S64_MAX, 0, U64
+    r.s32min, r.s32max, r.u32min, r.u32max = S32_MIN, S32_MAX, 0, U32
+
+
+def mark_unknown_imprecise(r: Reg) -> None:
+    """__mark_reg_unknown_imprecise() (subreg_def is left as it was)."""
+    _unknown(r, SCALAR_VALUE, False)
 
 
 def mark_unknown(r: Reg, bpf_capable: bool) -> None:
     """__mark_reg_unknown(): imprecise for CAP_BPF loaders, precise for the rest."""
-    mark_unknown_imprecise(r)
-    r.precise = not bpf_capable
+    _unknown(r, SCALAR_VALUE, not bpf_capable)
 
 
 def mark_not_init(r: Reg, bpf_capable: bool) -> None:
-    mark_unknown(r, bpf_capable)
-    r.type = NOT_INIT
+    _unknown(r, NOT_INIT, not bpf_capable)
 
 
 def unknown_scalar(bpf_capable: bool) -> Reg:
@@ -372,8 +380,12 @@ def const_scalar(imm: int, bpf_capable: bool = True) -> Reg:
 # --- bounds (reg_bounds_sync and its parts) -------------------------------------------------
 def update_reg32_bounds(r: Reg) -> None:
     v, m = r.var.value & U32, r.var.mask & U32
-    smin = s32(v | (m & 0x80000000))
-    smax = s32(v | (m & 0x7FFFFFFF))
+    smin = v | (m & 0x80000000)
+    if smin >> 31:
+        smin -= 1 << 32
+    smax = v | (m & 0x7FFFFFFF)
+    if smax >> 31:
+        smax -= 1 << 32
     if smin > r.s32min:
         r.s32min = smin
     if smax < r.s32max:
@@ -387,8 +399,12 @@ def update_reg32_bounds(r: Reg) -> None:
 def update_reg64_bounds(r: Reg) -> None:
     """__update_reg64_bounds(): the bounds the tnum allows; a single common value is known."""
     v, m = r.var
-    smin = s64(v | (m & (1 << 63)))
-    smax = s64(v | (m & S64_MAX))
+    smin = v | (m & (1 << 63))
+    if smin >> 63:
+        smin -= 1 << 64
+    smax = v | (m & S64_MAX)
+    if smax >> 63:
+        smax -= 1 << 64
     if smin > r.smin:
         r.smin = smin
     if smax < r.smax:
@@ -527,10 +543,14 @@ def reg_deduce_mixed_bounds(r: Reg) -> None:
     x = (umax & hi) | u32max
     if x < umax:
         umax = x
-    x = s64((smin & hi) | u32min)
+    x = ((smin & hi) | u32min) & U64
+    if x >> 63:
+        x -= 1 << 64
     if x > smin:
         smin = x
-    x = s64((smax & hi) | u32max)
+    x = ((smax & hi) | u32max) & U64
+    if x >> 63:
+        x -= 1 << 64
     if x < smax:
         smax = x
     lo, up = s32min & U32, s32max & U32
@@ -541,10 +561,14 @@ def reg_deduce_mixed_bounds(r: Reg) -> None:
         x = (umax & hi) | up
         if x < umax:
             umax = x
-        x = s64((smin & hi) | lo)
+        x = ((smin & hi) | lo) & U64
+        if x >> 63:
+            x -= 1 << 64
         if x > smin:
             smin = x
-        x = s64((smax & hi) | up)
+        x = ((smax & hi) | up) & U64
+        if x >> 63:
+            x -= 1 << 64
         if x < smax:
             smax = x
     r.umin, r.umax, r.smin, r.smax = umin, umax, smin, smax
@@ -588,9 +612,22 @@ def reg_bounds_sync(r: Reg) -> None:
             r.s32min = r.s32max = sv32
             return
     update_reg_bounds(r)
-    reg_deduce_bounds(r)
-    reg_deduce_bounds(r)
-    reg_deduce_bounds(r)
+    # three rounds as the kernel does; a round that changes nothing changes nothing again
+    for _ in range(3):
+        before = (r.umin, r.umax, r.smin, r.smax, r.u32min, r.u32max, r.s32min, r.s32max, r.var)
+        reg_deduce_bounds(r)
+        if before == (
+            r.umin,
+            r.umax,
+            r.smin,
+            r.smax,
+            r.u32min,
+            r.u32max,
+            r.s32min,
+            r.s32max,
+            r.var,
+        ):
+            break
     reg_bound_offset(r)
     update_reg_bounds(r)
 
