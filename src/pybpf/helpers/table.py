@@ -12,6 +12,7 @@ from __future__ import annotations
 from .. import uapi
 from . import callbacks as _cb
 from . import dynptr as _dyn
+from . import packet as _pk
 from . import tasks as _task
 from . import timers as _timers
 from . import trace as _trace
@@ -113,6 +114,7 @@ FUNC = A.ARG_PTR_TO_FUNC
 TIMER = A.ARG_PTR_TO_TIMER
 RB_REC = A.ARG_PTR_TO_RINGBUF_MEM | OBJ_RELEASE
 LONG_OUT = ARG_PTR_TO_FIXED_SIZE_MEM | MEM_UNINIT | MEM_WRITE | MEM_ALIGNED
+LONG_OUT4 = ARG_PTR_TO_FIXED_SIZE_MEM | MEM_UNINIT | MEM_WRITE | MEM_ALIGNED
 RET_BTF_OR_NULL = RET_PTR_TO_BTF_ID_OR_NULL
 
 # fmt: off
@@ -245,6 +247,91 @@ _TABLE: list[tuple[str, Proto, HelperFn | None]] = [
                                (MAP, ARG_PTR_TO_BTF_ID_OR_NULL, ARG_PTR_TO_MAP_VALUE_OR_NULL, ANY),
                                btf="cgroup"), None),
     ("cgrp_storage_delete", Proto(INT, (MAP, BTF), btf="cgroup"), None),
+    # --- XDP, tc and cgroup_skb (net/core/filter.c) ---
+    ("skb_store_bytes", Proto(INT, (CTX, ANY, RO_MEM, SIZE, ANY), changes_pkt_data=True),
+     _pk.skb_store_bytes),
+    ("l3_csum_replace", Proto(INT, (CTX, ANY, ANY, ANY, ANY), changes_pkt_data=True),
+     _pk.l3_csum_replace),
+    ("l4_csum_replace", Proto(INT, (CTX, ANY, ANY, ANY, ANY), changes_pkt_data=True),
+     _pk.l4_csum_replace),
+    ("clone_redirect", Proto(INT, (CTX, ANY, ANY), changes_pkt_data=True), _pk.clone_redirect),
+    ("skb_vlan_push", Proto(INT, (CTX, ANY, ANY), changes_pkt_data=True), _pk.skb_vlan_push),
+    ("skb_vlan_pop", Proto(INT, (CTX,), changes_pkt_data=True), _pk.skb_vlan_pop),
+    ("skb_get_tunnel_key", Proto(INT, (CTX, UNINIT, SIZE, ANY)), None),
+    ("skb_set_tunnel_key", Proto(INT, (CTX, RO_MEM, SIZE, ANY)), None),
+    ("redirect", Proto(INT, (ANY, ANY)), _pk.redirect),
+    ("get_route_realm", Proto(INT, (CTX,)), _pk.get_route_realm),
+    ("csum_diff", Proto(INT, (RO_MEM_OR_NULL, SIZE0, RO_MEM_OR_NULL, SIZE0, ANY),
+                        pkt_access=True), _pk.csum_diff),
+    ("skb_get_tunnel_opt", Proto(INT, (CTX, UNINIT, SIZE)), None),
+    ("skb_set_tunnel_opt", Proto(INT, (CTX, RO_MEM, SIZE)), None),
+    ("skb_change_proto", Proto(INT, (CTX, ANY, ANY), changes_pkt_data=True),
+     _pk.skb_change_proto),
+    ("skb_change_type", Proto(INT, (CTX, ANY)), _pk.skb_change_type),
+    ("skb_under_cgroup", Proto(INT, (CTX, MAP, ANY)), None),
+    ("get_hash_recalc", Proto(INT, (CTX,)), _pk.get_hash_recalc),
+    ("skb_change_tail", Proto(INT, (CTX, ANY, ANY), changes_pkt_data=True),
+     _pk.skb_change_tail),
+    ("skb_pull_data", Proto(INT, (CTX, ANY), changes_pkt_data=True), _pk.skb_pull_data),
+    ("csum_update", Proto(INT, (CTX, ANY)), _pk.csum_update),
+    ("set_hash_invalid", Proto(INT, (CTX,)), _pk.set_hash_invalid),
+    ("skb_change_head", Proto(INT, (CTX, ANY, ANY), changes_pkt_data=True),
+     _pk.skb_change_head),
+    ("xdp_adjust_head", Proto(INT, (CTX, ANY), changes_pkt_data=True), _pk.xdp_adjust_head),
+    ("set_hash", Proto(INT, (CTX, ANY)), _pk.set_hash),
+    ("skb_adjust_room", Proto(INT, (CTX, ANY, ANY, ANY), changes_pkt_data=True),
+     _pk.skb_adjust_room),
+    ("redirect_map", Proto(INT, (MAP, ANY, ANY)), None),
+    ("xdp_adjust_meta", Proto(INT, (CTX, ANY), changes_pkt_data=True), _pk.xdp_adjust_meta),
+    ("xdp_adjust_tail", Proto(INT, (CTX, ANY), changes_pkt_data=True), _pk.xdp_adjust_tail),
+    ("skb_get_xfrm_state", Proto(INT, (CTX, ANY, UNINIT, SIZE, ANY)), None),
+    ("fib_lookup", Proto(INT, (CTX, A.ARG_PTR_TO_MEM, SIZE, ANY)), None),
+    ("skb_cgroup_id", Proto(INT, (CTX,)), None),
+    ("sk_lookup_tcp", Proto(R.RET_PTR_TO_SOCKET | PTR_MAYBE_NULL,
+                            (CTX, RO_MEM, SIZE, ANY, ANY), pkt_access=True), None),
+    ("sk_lookup_udp", Proto(R.RET_PTR_TO_SOCKET | PTR_MAYBE_NULL,
+                            (CTX, RO_MEM, SIZE, ANY, ANY), pkt_access=True), None),
+    ("sk_release", Proto(INT, (SOCKC | OBJ_RELEASE,)), None),
+    ("get_local_storage", Proto(R.RET_PTR_TO_MAP_VALUE, (MAP, ANY)), None),
+    ("skb_ancestor_cgroup_id", Proto(INT, (CTX, ANY)), None),
+    ("sk_fullsock", Proto(R.RET_PTR_TO_SOCKET | PTR_MAYBE_NULL, (A.ARG_PTR_TO_SOCK_COMMON,)),
+     None),
+    ("tcp_sock", Proto(R.RET_PTR_TO_TCP_SOCK | PTR_MAYBE_NULL, (A.ARG_PTR_TO_SOCK_COMMON,)),
+     None),
+    ("skb_ecn_set_ce", Proto(INT, (CTX,)), _pk.skb_ecn_set_ce),
+    ("get_listener_sock", Proto(R.RET_PTR_TO_SOCKET | PTR_MAYBE_NULL,
+                                (A.ARG_PTR_TO_SOCK_COMMON,)), None),
+    ("skc_lookup_tcp", Proto(R.RET_PTR_TO_SOCK_COMMON | PTR_MAYBE_NULL,
+                             (CTX, RO_MEM, SIZE, ANY, ANY), pkt_access=True), None),
+    ("tcp_check_syncookie", Proto(INT, (SOCKC, RO_MEM, SIZE, RO_MEM, SIZE), pkt_access=True),
+     None),
+    ("sk_storage_get", Proto(RET_PTR_TO_MAP_VALUE_OR_NULL,
+                             (MAP, SOCKC, ARG_PTR_TO_MAP_VALUE_OR_NULL, ANY)), None),
+    ("sk_storage_delete", Proto(INT, (MAP, SOCKC)), None),
+    ("tcp_gen_syncookie", Proto(INT, (SOCKC, RO_MEM, SIZE, RO_MEM, SIZE), pkt_access=True),
+     None),
+    ("sk_assign", Proto(INT, (CTX, SOCKC, ANY)), None),
+    ("sk_cgroup_id", Proto(INT, (SOCKC,)), None),
+    ("sk_ancestor_cgroup_id", Proto(INT, (SOCKC, ANY)), None),
+    ("csum_level", Proto(INT, (CTX, ANY)), _pk.csum_level),
+    ("skb_cgroup_classid", Proto(INT, (CTX,)), None),
+    ("redirect_neigh", Proto(INT, (ANY, RO_MEM_OR_NULL, SIZE0, ANY)), _pk.redirect_neigh),
+    ("redirect_peer", Proto(INT, (ANY, ANY)), _pk.redirect_peer),
+    ("check_mtu", Proto(INT, (CTX, ANY, LONG_OUT4, ANY, ANY), arg_size=((2, 4),)), None),
+    ("xdp_get_buff_len", Proto(INT, (CTX,)), _pk.xdp_get_buff_len),
+    ("xdp_load_bytes", Proto(INT, (CTX, ANY, UNINIT, SIZE)), _pk.xdp_load_bytes),
+    ("xdp_store_bytes", Proto(INT, (CTX, ANY, UNINIT, SIZE)), _pk.xdp_store_bytes),
+    ("skb_set_tstamp", Proto(INT, (CTX, ANY, ANY)), _pk.skb_set_tstamp),
+    ("tcp_raw_gen_syncookie_ipv4", Proto(INT, (ARG_PTR_TO_FIXED_SIZE_MEM, RO_MEM, SIZE),
+                                         arg_size=((0, 20),)), None),
+    ("tcp_raw_gen_syncookie_ipv6", Proto(INT, (ARG_PTR_TO_FIXED_SIZE_MEM, RO_MEM, SIZE),
+                                         arg_size=((0, 40),)), None),
+    ("tcp_raw_check_syncookie_ipv4", Proto(INT, (ARG_PTR_TO_FIXED_SIZE_MEM,
+                                                 ARG_PTR_TO_FIXED_SIZE_MEM),
+                                           arg_size=((0, 20), (1, 20))), None),
+    ("tcp_raw_check_syncookie_ipv6", Proto(INT, (ARG_PTR_TO_FIXED_SIZE_MEM,
+                                                 ARG_PTR_TO_FIXED_SIZE_MEM),
+                                           arg_size=((0, 40), (1, 20))), None),
 ]
 # fmt: on
 
@@ -284,6 +371,60 @@ REFUSED: dict[str, str] = {
         "which pybpf does not reproduce"
     ),
 }
+
+
+_SOCKETS = (
+    "it looks sockets up in the kernel's socket tables, which pybpf does not model "
+    "(load the program into the kernel)"
+)
+_CGROUPS = "it asks which cgroup a socket or skb belongs to, which pybpf does not model"
+_TUNNEL = "it reads or sets the metadata of a collect_md tunnel device, which pybpf does not model"
+_SYNCOOKIE = "it computes or checks SYN cookies with the kernel's secret, which user space cannot know"
+REFUSED.update(
+    {
+        "skb_get_tunnel_key": _TUNNEL,
+        "skb_set_tunnel_key": _TUNNEL,
+        "skb_get_tunnel_opt": _TUNNEL,
+        "skb_set_tunnel_opt": _TUNNEL,
+        "skb_under_cgroup": _CGROUPS,
+        "skb_cgroup_id": _CGROUPS,
+        "skb_ancestor_cgroup_id": _CGROUPS,
+        "sk_cgroup_id": _CGROUPS,
+        "sk_ancestor_cgroup_id": _CGROUPS,
+        "skb_cgroup_classid": _CGROUPS,
+        "get_local_storage": (
+            "it needs a BPF_MAP_TYPE_CGROUP_STORAGE map of the attached cgroup, which pybpf "
+            "does not model"
+        ),
+        "redirect_map": (
+            "it redirects through a DEVMAP, CPUMAP or XSKMAP, map types pybpf does not model "
+            "(bpf_redirect(ifindex, 0) is modelled)"
+        ),
+        "skb_get_xfrm_state": "it reads the skb's IPsec (xfrm) state, which pybpf does not model",
+        "fib_lookup": (
+            "it looks the route and neighbour up in the kernel's FIB (routing tables, "
+            "neighbour cache, device MTUs) of the network namespace, which user space does "
+            "not have: run the program in the kernel backend"
+        ),
+        "check_mtu": "it reads a network device's MTU, which pybpf does not model",
+        "sk_lookup_tcp": _SOCKETS,
+        "sk_lookup_udp": _SOCKETS,
+        "skc_lookup_tcp": _SOCKETS,
+        "sk_release": _SOCKETS,
+        "sk_fullsock": _SOCKETS,
+        "tcp_sock": _SOCKETS,
+        "get_listener_sock": _SOCKETS,
+        "sk_assign": _SOCKETS,
+        "sk_storage_get": "it needs a BPF_MAP_TYPE_SK_STORAGE map, which pybpf does not model",
+        "sk_storage_delete": "it needs a BPF_MAP_TYPE_SK_STORAGE map, which pybpf does not model",
+        "tcp_check_syncookie": _SYNCOOKIE,
+        "tcp_gen_syncookie": _SYNCOOKIE,
+        "tcp_raw_gen_syncookie_ipv4": _SYNCOOKIE,
+        "tcp_raw_gen_syncookie_ipv6": _SYNCOOKIE,
+        "tcp_raw_check_syncookie_ipv4": _SYNCOOKIE,
+        "tcp_raw_check_syncookie_ipv6": _SYNCOOKIE,
+    }
+)
 
 
 def _build() -> dict[int, Helper]:

@@ -28,7 +28,6 @@ it can be stored in a PROG_ARRAY for tail calls.
 from __future__ import annotations
 
 import errno as E
-import os
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -45,6 +44,7 @@ from ..progtypes import (
     render_sk_buff,
     writeback_sk_buff,
 )
+from .direct import device_exists
 from .state import UserState, default_state
 
 __all__ = ["Program", "TestRunResult", "license_is_gpl_compatible"]
@@ -68,17 +68,6 @@ _GPL_LICENSES = (
 def license_is_gpl_compatible(license: str) -> bool:
     """license_is_gpl_compatible() (include/linux/license.h)."""
     return license in _GPL_LICENSES
-
-
-def _ifindex_exists(ifindex: int) -> bool:
-    try:
-        for name in os.listdir("/sys/class/net"):
-            with open(f"/sys/class/net/{name}/ifindex") as fh:
-                if int(fh.read().strip()) == ifindex:
-                    return True
-    except OSError:
-        return False
-    return False
 
 
 #: how a Program runs: pybpf's interpreter, or the llvmlite JIT (verified programs only)
@@ -158,6 +147,7 @@ class Program:
         self._mem: Any = None
         self._ctx_image = bytearray(SIZEOF_SK_BUFF)
         self._ctx_region: Any = None
+        self._area: Any = None
         self._runner: Any = None
         self.sock = Sock(cookie=self.state.next_cookie())
         self.state.fds.install(self)
@@ -289,15 +279,65 @@ class Program:
             from ..vm.memory import Memory
 
             self._mem = Memory()
-            self._ctx_region = self._mem.add_region(
-                self._ctx_image, name="ctx (__sk_buff)", narrow=_ctx_narrow()
-            )
+            if self.direct_packet_access:
+                from .direct import PacketArea
+
+                self._area = PacketArea(self._mem, self.prog_type, self.sock)
+                self._ctx_region = self._area.ctx
+                self._ctx_image = self._area.image
+            else:
+                self._ctx_region = self._mem.add_region(
+                    self._ctx_image, name="ctx (__sk_buff)", narrow=_ctx_narrow()
+                )
         return self._mem
+
+    @staticmethod
+    def device_exists(ifindex: int) -> bool:
+        """Whether ``ifindex`` names a device (bpf_clone_redirect's lookup): this network
+        namespace's devices, as a test run in the kernel sees them."""
+        return device_exists(ifindex)
+
+    @property
+    def direct_packet_access(self) -> bool:
+        """Whether the program holds pointers into the packet (XDP, tc, cgroup_skb)."""
+        return bool(self.type_info.pointers)
+
+    def packet_area(self) -> Any:
+        """The packet buffer and context of a program with direct packet access
+        (:class:`pybpf.user.direct.PacketArea`), made on first use."""
+        self._memory()
+        if self._area is None:
+            raise NotSupportedError(f"{self.type_info.name} programs have no packet area")
+        return self._area
+
+    def _engine_run(self, ctx: Any, ctx_ptr: int, cpu: int) -> int:
+        """One run of the engine on the packet model ``ctx`` (context at ``ctx_ptr``)."""
+        del self._interp.trace[:]
+        return int(self._interp.run(mem=self._memory(), ctx=ctx, r1=ctx_ptr, cpu=cpu))
+
+    def run_packet(self, frame: bytes | bytearray | memoryview, *, cpu: int = 0, **kw: Any) -> Any:
+        """Run once on an Ethernet ``frame`` presented as BPF_PROG_TEST_RUN presents it
+        (XDP, tc and cgroup_skb programs): the action and the packet as the program
+        left it (:class:`pybpf.net.outcome.PacketOutcome`). XDP takes
+        ``ingress_ifindex`` and ``rx_queue_index``, the others ``ifindex``."""
+        if not self.direct_packet_access:
+            raise NotSupportedError(
+                f"run_packet is for XDP, tc and cgroup_skb programs; a {self.type_info.name} "
+                "program runs with run()"
+            )
+        from .direct import run_packet
+
+        return run_packet(self, bytes(frame), cpu=cpu, **kw)
 
     def packet_runner(self) -> Any:
         """The JIT's native packet runner (:class:`pybpf.vm.batch.PacketRunner`): runs,
         test runs and captures with the per-packet loop in C; None with the interpreter."""
-        if self._runner is None and self.engine == "jit" and self.type_info.ctx_fields:
+        if (
+            self._runner is None
+            and self.engine == "jit"
+            and self.type_info.ctx_fields
+            and not self.direct_packet_access
+        ):
             from ..vm.batch import PacketRunner
 
             self._runner = PacketRunner(
@@ -327,6 +367,11 @@ class Program:
 
     def run_skb(self, skb: SkBuff, *, cpu: int = 0) -> int:
         """Run once with ``skb`` as the context; returns the u32 return value."""
+        if self.direct_packet_access:
+            raise NotSupportedError(
+                f"{self.type_info.name} programs run on their own packet buffer: "
+                "use run() or run_packet() with the frame"
+            )
         if self.type_info.ctx_fields is None:
             raise NotSupportedError(f"running {self.type_info.name} programs is not supported")
         mem = self._memory()
@@ -378,6 +423,9 @@ class Program:
         :func:`pybpf.progtypes.sk_filter_result`). :meth:`run_skb` runs on an skb
         as it is.
         """
+        if self.direct_packet_access:  # XDP, tc, cgroup_skb: the action
+            frame = data_or_skb.frame() if isinstance(data_or_skb, SkBuff) else data_or_skb
+            return int(self.run_packet(frame, cpu=cpu, **skb_args).retval)
         if isinstance(data_or_skb, SkBuff):
             skb = data_or_skb
             skb.cb[:] = bytes(len(skb.cb))
@@ -411,6 +459,10 @@ class Program:
         """
         if self.type_info.ctx_fields is None:
             raise NotSupportedError(f"test_run of {self.type_info.name} programs is not supported")
+        if self.direct_packet_access:
+            from .direct import test_run
+
+            return test_run(self, data, repeat, ctx_in, cpu=cpu)
         data = bytes(data)
         if len(data) < ETH_HLEN or len(data) > TEST_RUN_MAX_DATA:
             raise BpfError(
@@ -438,7 +490,7 @@ class Program:
         if ctx is not None:
             ifindex_in = int.from_bytes(ctx[40:44], "little")
             if ifindex_in > 1:
-                if not _ifindex_exists(ifindex_in):
+                if not device_exists(ifindex_in):
                     raise BpfError(f"ctx_in ifindex {ifindex_in}: no such device", errno=E.ENODEV)
                 ifindex = ifindex_in
         # tc programs see the frame from the MAC header (is_l2 in bpf_prog_test_run_skb)

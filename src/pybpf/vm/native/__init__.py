@@ -31,6 +31,7 @@ __all__ = [
     "VmHandle",
     "VmImage",
     "VmMt",
+    "VmPkt",
     "VmProgArray",
     "VmSkb",
     "lib",
@@ -90,6 +91,41 @@ class VmSkb(ctypes.Structure):
     ]
 
 
+class VmPkt(ctypes.Structure):
+    """struct vm_pkt: the writable frame of a program with direct packet access (XDP, tc,
+    cgroup_skb), mapped as its packet region; the XDP geometry; the redirect and
+    checksum state (see vm.h). pybpf.net.xdp.XdpBuff and pybpf.net.tcskb.TcSkb keep
+    their state here, so that a Python helper called from a native run works on the
+    very packet the native code sees."""
+
+    _fields_ = [
+        ("buf", vp),
+        ("cap", u64),
+        ("bpf", u64),
+        ("meta", u64),
+        ("data", u64),
+        ("end", u64),
+        ("frame_sz", u64),
+        ("ingress_ifindex", u32),
+        ("rx_queue_index", u32),
+        ("egress_ifindex", u32),
+        ("meta_len", u32),
+        ("ri_ifindex", u32),
+        ("ri_flags", u32),
+        ("csum", u32),
+        ("ip_summed", u8),
+        ("csum_level", u8),
+        ("l4_hash", u8),
+        ("sw_hash", u8),
+        ("max_len", u32),
+        ("hwm", u32),
+        ("trans_off", i64),
+        ("encap", u8),
+        ("tstamp_type", u8),
+        ("pad", u8 * 6),
+    ]
+
+
 class VmMt(ctypes.Structure):
     _fields_ = [("mt", u32 * 624), ("index", u32)]
 
@@ -106,6 +142,7 @@ class VmEnv(ctypes.Structure):
         ("ctx", vp),
         ("touched", u64),
         ("serial", u64),
+        ("pkt", VmPkt),
     ]
 
 
