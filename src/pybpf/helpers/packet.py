@@ -24,7 +24,7 @@ from typing import Any
 
 from .. import uapi
 from ..errors import NotSupportedError, VmError
-from ..iov.csum import csum_add, csum_fold, csum_partial, csum_sub, csum_unfold
+from ..iov.csum import csum_add, csum_fold, csum_sub, csum_unfold
 from .util import _neg
 
 __all__ = [
@@ -77,8 +77,6 @@ SKB_MAX_CSUM_LEVEL = 3
 SKB_MAX_ALLOC = (4096 << 2) - 320
 #: BPF_SKB_MAX_LEN: what bpf_skb_adjust_room may grow a packet to
 BPF_SKB_MAX_LEN = SKB_MAX_ALLOC
-#: the loopback device BPF_PROG_TEST_RUN puts an skb on: mtu + hard_header_len
-LOOPBACK_MAX_LEN = 65536 + ETH_HLEN
 #: redirect flags bpf_redirect_info keeps beyond the user's (net/core/filter.c)
 BPF_F_NEIGH = 1 << 1
 BPF_F_PEER = 1 << 2
@@ -399,6 +397,16 @@ def l4_csum_replace(env: Any, skb: Any, r1: int, r2: int, r3: int, r4: int, r5: 
     return 0
 
 
+def csum_partial(data: Any, _len: None = None, seed: int = 0) -> int:
+    """csum_partial() exactly as x86-64 computes it (arch/x86/lib/csum-partial_64.c): the
+    data's 64-bit little-endian words added with end-around carry onto ``seed``, folded to
+    32 bits. The sum is 0 only when ``seed`` and every byte are 0 (an add with carry never
+    gives +0 otherwise), which the 32-bit representation keeps and a later
+    complement shows."""
+    n = int.from_bytes(bytes(data), "little") + (seed & M32)
+    return 0 if n == 0 else (n - 1) % M32 + 1
+
+
 def _csum_from32to16(s: int) -> int:
     """csum_from32to16(): fold a 32-bit sum to 16 bits, not complemented."""
     s &= M32
@@ -536,8 +544,9 @@ def _min_len(skb: Any) -> int:
 
 
 def _max_len(env: Any, skb: Any) -> int:
-    """__bpf_skb_max_len(): the device's mtu + hard_header_len (the test-run loopback)."""
-    return int(getattr(env.prog, "max_skb_len", LOOPBACK_MAX_LEN))
+    """__bpf_skb_max_len(): what bpf_skb_change_tail/head may grow a packet to; on Linux
+    6.18 a test run's skb gets SKB_MAX_ALLOC (checked on the kernel)."""
+    return SKB_MAX_ALLOC
 
 
 @_changes("skb")
@@ -569,6 +578,7 @@ def skb_change_head(env: Any, skb: Any, r1: int, r2: int, r3: int, *_: int) -> i
     skb.push(room)
     skb.write(0, bytes(room))
     skb.mac_off = skb.data_off
+    skb.reset_mac_len()
     return 0
 
 
@@ -620,7 +630,7 @@ def skb_change_proto(env: Any, skb: Any, r1: int, r2: int, r3: int, *_: int) -> 
     to = int.from_bytes((r2 & 0xFFFF).to_bytes(2, "little"), "big")
     if r3 & M64:
         return _neg(E.EINVAL)
-    off = skb.mac_len
+    off = skb.mac_header_len
     if skb.protocol == ETH_P_IP and to == ETH_P_IPV6:
         _no_gso(skb, "skb_change_proto")
         _net_hdr_push(skb, off, 20)
@@ -654,7 +664,7 @@ def skb_adjust_room(env: Any, skb: Any, r1: int, r2: int, r3: int, r4: int, *_: 
         return _neg(ENOTSUPP)
     base = 20 if proto == ETH_P_IP else 40
     len_min = base
-    off = skb.mac_len
+    off = skb.mac_header_len
     if mode == uapi.BPF_ADJ_ROOM_NET:
         off += base
     elif mode != uapi.BPF_ADJ_ROOM_MAC:
@@ -752,6 +762,7 @@ def _vlan_pop_data(skb: Any) -> int:
     skb.mac_off += VLAN_HLEN
     if skb.network_off - skb.data_off < ETH_HLEN:
         skb.network_off = skb.data_off + ETH_HLEN
+    skb.reset_mac_len()
     if encap >= 0x0600:  # vlan_set_encap_proto()
         skb.protocol = encap
     elif len(skb.buf) >= skb.data_off + 16 and bytes(
@@ -780,6 +791,7 @@ def skb_vlan_push(env: Any, skb: Any, r1: int, r2: int, r3: int, *_: int) -> int
         skb.protocol = skb.vlan_proto
         _rcsum_push(skb, 12, VLAN_HLEN)
     skb.vlan_present, skb.vlan_proto, skb.vlan_tci = 1, proto, r3 & 0xFFFF
+    skb.reset_mac_len()
     return 0
 
 
@@ -881,14 +893,40 @@ def skb_set_tstamp(env: Any, skb: Any, r1: int, r2: int, r3: int, *_: int) -> in
     return 0
 
 
+def vlan_get_protocol(skb: Any) -> int:
+    """vlan_get_protocol(): the protocol behind any VLAN tags, the tags read from
+    ``skb->mac_len`` (less one tag; the MAC header's length when 0) past ``data``."""
+    proto = skb.protocol
+    if not _is_vlan(proto):
+        return int(proto)
+    depth = skb.mac_len - VLAN_HLEN if skb.mac_len else ETH_HLEN
+    for _ in range(8):  # VLAN_MAX_DEPTH
+        hdr = skb.copy_bits(depth, 4)
+        if hdr is None:
+            return 0
+        proto = int.from_bytes(hdr[2:4], "big")
+        depth += VLAN_HLEN
+        if not _is_vlan(proto):
+            return proto
+    return 0
+
+
+def _skb_protocol(skb: Any) -> int:
+    """skb_protocol(skb, true): the protocol, VLAN tags skipped."""
+    return vlan_get_protocol(skb)
+
+
 @_changes("skb")
 def skb_ecn_set_ce(env: Any, skb: Any, *_: int) -> int:
     """bpf_skb_ecn_set_ce(skb): mark an ECN-capable IPv4/IPv6 packet Congestion
-    Experienced (INET_ECN_set_ce); 1 when marked."""
+    Experienced (INET_ECN_set_ce at the network header); 1 when marked."""
+    proto = _skb_protocol(skb)
+    need = {ETH_P_IP: 20, ETH_P_IPV6: 40}.get(proto)
+    if need is None or skb.headlen < need:
+        return 0
     nh = skb.network_off
-    proto = skb.protocol
     if proto == ETH_P_IP:
-        if skb.len < 20 or nh + 20 > skb.tail:
+        if nh + 20 > skb.tail:
             return 0
         tos = skb.buf[nh + 1]
         ecn = (tos + 1) & 3
@@ -903,7 +941,7 @@ def skb_ecn_set_ce(env: Any, skb: Any, *_: int) -> int:
         skb.buf[nh + 1] = tos | 3
         return 1
     if proto == ETH_P_IPV6:
-        if skb.len < 40 or nh + 40 > skb.tail:
+        if nh + 40 > skb.tail:
             return 0
         word = int.from_bytes(skb.buf[nh : nh + 4], "big")
         if not (word >> 20) & 3:

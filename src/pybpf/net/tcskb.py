@@ -198,9 +198,15 @@ class TcSkb:
     def network_offset(self) -> int:
         return self.network_off - self.data_off
 
+    mac_len = _pkt_field("mac_len", 0xFFFF)
+
+    def reset_mac_len(self) -> None:
+        """skb_reset_mac_len(): mac_len = network header - MAC header."""
+        self.mac_len = self.network_off - self.mac_off
+
     @property
-    def mac_len(self) -> int:
-        """skb->mac_len after skb_reset_mac_len(): network header minus MAC header."""
+    def mac_header_len(self) -> int:
+        """skb_mac_header_len(): the network header's offset from the MAC header."""
         return self.network_off - self.mac_off
 
     @property
@@ -270,6 +276,7 @@ class TcSkb:
             )
         start = SKB_HEADROOM
         self._clear(start + n)
+        self.buf[:start] = bytes(start)  # a test run's skb is zeroed memory
         self.buf[start : start + n] = frame
         skb, pkt = self.skb, self.pkt
         ctypes.memset(ctypes.addressof(skb) + VmSkb.pkt_type.offset, 0,
@@ -283,7 +290,7 @@ class TcSkb:
         skb.pkt_type = pkt_type
         skb.ifindex = ifindex
         pkt.meta_len = pkt.csum = pkt.ip_summed = pkt.csum_level = 0
-        pkt.l4_hash = pkt.sw_hash = pkt.encap = pkt.tstamp_type = 0
+        pkt.l4_hash = pkt.sw_hash = pkt.encap = pkt.tstamp_type = pkt.mac_len = 0
         pkt.trans_off = -1
         self.clones = []
         return self

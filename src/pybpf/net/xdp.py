@@ -155,6 +155,7 @@ class XdpBuff:
             )
         start = uapi.XDP_PACKET_HEADROOM - meta_len
         self._clear(start + n)
+        self.buf[:start] = bytes(start)  # a test run's frame is zeroed memory
         self.buf[start : start + n] = frame
         p = self.pkt
         p.meta, p.data, p.end = start, start + meta_len, start + n
@@ -248,17 +249,26 @@ def _align(n: int) -> int:
 
 def check_test_run_ctx(ctx: bytes, size: int) -> tuple[int, int, int]:
     """The ``struct xdp_md`` a test run may be given: (meta_len, ingress_ifindex,
-    rx_queue_index), or BpfError(EINVAL) as bpf_prog_test_run_xdp refuses it."""
+    rx_queue_index), or BpfError(EINVAL) as bpf_prog_test_run_xdp refuses it.
+
+    In Linux 6.18 ``data_end`` is the length of the linear part (what exceeds it
+    goes into fragments) and ``data`` the metadata's length.
+    """
     raw = bytes(ctx[:24]).ljust(24, b"\0")
     if any(ctx[24:]):
         raise BpfError("ctx_in is larger than struct xdp_md and the excess is not zero", errno=E.E2BIG)
     data, data_end, data_meta, ingress, rxq, egress = struct.unpack("<6I", raw)
-    if data_meta or data_end != size or data > data_end or metalen_invalid(data):
+    if data_meta or data_end > size or data > data_end or metalen_invalid(data):
         raise BpfError(
             f"ctx_in: xdp_md data {data}, data_end {data_end}, data_meta {data_meta} do not "
-            f"describe the {size}-byte input (data_meta 0, data_end the input's size, data "
-            "the metadata's length: a multiple of 4, at most 252)",
+            f"describe the {size}-byte input (data_meta 0, data_end at most the input's "
+            "size, data the metadata's length: a multiple of 4, at most 252)",
             errno=E.EINVAL,
+        )
+    if data_end < size:
+        raise NotSupportedError(
+            f"ctx_in data_end {data_end} < the input's {size} bytes: the kernel puts the "
+            "rest in fragments (a multi-buffer XDP frame), which pybpf does not model"
         )
     if egress:
         raise BpfError("ctx_in: egress_ifindex must be 0", errno=E.EINVAL)

@@ -36,7 +36,7 @@ from ..uapi import (
     BPF_PROG_TYPE_XDP,
 )
 from . import cgroup_skb, tc, xdp
-from .fields import NARROW_POINTER, CtxField
+from .fields import NARROW_POINTER, CtxField  # noqa: F401 - NARROW_POINTER re-exported
 from .fields import field_at as _field_at
 from .skb_access import POINTER_FIELDS as _SKB_POINTERS
 from .skb_access import skb_is_valid_access

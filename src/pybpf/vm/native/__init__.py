@@ -41,8 +41,9 @@ HERE = Path(__file__).resolve().parent
 #: bytes of struct __sk_buff (include/uapi/linux/bpf.h), as pybpf.progtypes renders it
 SIZEOF_SK_BUFF = 192
 
-u8, u32, u64, i32, i64, vp = (
+u8, u16, u32, u64, i32, i64, vp = (
     ctypes.c_uint8,
+    ctypes.c_uint16,
     ctypes.c_uint32,
     ctypes.c_uint64,
     ctypes.c_int32,
@@ -122,7 +123,8 @@ class VmPkt(ctypes.Structure):
         ("trans_off", i64),
         ("encap", u8),
         ("tstamp_type", u8),
-        ("pad", u8 * 6),
+        ("mac_len", u16),
+        ("pad", u8 * 4),
     ]
 
 
