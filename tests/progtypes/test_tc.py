@@ -40,7 +40,7 @@ from pybpf.asm.macros import (
     BPF_W,
 )
 from pybpf.isa import Insn
-from support.packets import Pair, frames
+from support.packets import Pair, engine, frames  # noqa: F401 - the engine fixture
 
 CLS = uapi.BPF_PROG_TYPE_SCHED_CLS
 ACT = uapi.BPF_PROG_TYPE_SCHED_ACT
@@ -104,16 +104,18 @@ def call(fid: int, *args: int | bytes, ctx: bool = True, verdict: bool = False) 
     return out + report(verdict)
 
 
-def check(insns: list[Insn], prog_type: int = CLS, frames_=None, what: str = "") -> None:
-    with Pair(lambda _m: insns, prog_type) as p:
+def check(
+    insns: list[Insn], prog_type: int = CLS, frames_=None, what: str = "", *, engine: str
+) -> None:
+    with Pair(lambda _m: insns, prog_type, engine=engine) as p:
         assert p.compare(frames_ or FRAMES, ctx_in=CTX0, what=what) > 0
 
 
 @pytest.mark.parametrize("prog_type", [CLS, ACT])
-def test_fields_without_a_helper(prog_type):
+def test_fields_without_a_helper(prog_type, engine):
     insns = [BPF_MOV64_REG(BPF_REG_6, BPF_REG_1), BPF_MOV64_IMM(BPF_REG_7, 0), *report()]
-    check(insns, prog_type)
-    check(insns, prog_type, VLAN)
+    check(insns, prog_type, engine=engine)
+    check(insns, prog_type, VLAN, engine=engine)
 
 
 @pytest.mark.parametrize(
@@ -128,8 +130,12 @@ def test_fields_without_a_helper(prog_type):
         (0x7FFF_FFFF + 1, b"abcd", 0),
     ],
 )
-def test_skb_store_bytes(off, data, flags):
-    check(call(F["skb_store_bytes"], off, data, len(data), flags), what=f"{off} {flags}")
+def test_skb_store_bytes(off, data, flags, engine):
+    check(
+        call(F["skb_store_bytes"], off, data, len(data), flags),
+        what=f"{off} {flags}",
+        engine=engine,
+    )
 
 
 @pytest.mark.parametrize(
@@ -145,8 +151,8 @@ def test_skb_store_bytes(off, data, flags):
         (0x10000, 1, 2, 2),
     ],
 )
-def test_l3_csum_replace(off, frm, to, flags):
-    check(call(F["l3_csum_replace"], off, frm, to, flags), what=f"{off} {flags:#x}")
+def test_l3_csum_replace(off, frm, to, flags, engine):
+    check(call(F["l3_csum_replace"], off, frm, to, flags), what=f"{off} {flags:#x}", engine=engine)
 
 
 @pytest.mark.parametrize(
@@ -163,55 +169,56 @@ def test_l3_csum_replace(off, frm, to, flags):
         (40, 1, 2, 0x100),
     ],
 )
-def test_l4_csum_replace(off, frm, to, flags):
-    check(call(F["l4_csum_replace"], off, frm, to, flags), what=f"{off} {flags:#x}")
+def test_l4_csum_replace(off, frm, to, flags, engine):
+    check(call(F["l4_csum_replace"], off, frm, to, flags), what=f"{off} {flags:#x}", engine=engine)
 
 
 @pytest.mark.parametrize(
     ("proto", "tci"),
     [(0x8100, 5), (0x88A8, 0x1234), (0x0800, 7), (0x8100, 0xFFFF)],
 )
-def test_vlan_push_and_pop(proto, tci):
+def test_vlan_push_and_pop(proto, tci, engine):
     push = call(F["skb_vlan_push"], _be16(proto), tci)
-    check(push, what="push")
-    check(push, frames_=VLAN, what="push vlan")
+    check(push, what="push", engine=engine)
+    check(push, frames_=VLAN, what="push vlan", engine=engine)
     # push twice: the first tag goes into the packet
-    twice = call(F["skb_vlan_push"], _be16(proto), tci)[:-len(report())]
+    twice = call(F["skb_vlan_push"], _be16(proto), tci)[: -len(report())]
     twice += [BPF_MOV64_REG(BPF_REG_1, BPF_REG_6), *call(F["skb_vlan_push"], _be16(0x8100), 9)[1:]]
-    check(twice, what="push twice")
-    check(twice, frames_=VLAN, what="push twice vlan")
+    check(twice, what="push twice", engine=engine)
+    check(twice, frames_=VLAN, what="push twice vlan", engine=engine)
 
 
-def test_vlan_pop():
+def test_vlan_pop(engine):
     pop = call(F["skb_vlan_pop"])
-    check(pop, frames_=VLAN + FRAMES[:4])
-    push_pop = call(F["skb_vlan_push"], _be16(0x8100), 3)[:-len(report())]
+    check(pop, frames_=VLAN + FRAMES[:4], engine=engine)
+    push_pop = call(F["skb_vlan_push"], _be16(0x8100), 3)[: -len(report())]
     push_pop += [BPF_MOV64_REG(BPF_REG_1, BPF_REG_6), *call(F["skb_vlan_pop"])[1:]]
-    check(push_pop, frames_=VLAN + FRAMES[:4])
+    check(push_pop, frames_=VLAN + FRAMES[:4], engine=engine)
 
 
 @pytest.mark.parametrize(("proto", "flags"), [(0x86DD, 0), (0x0800, 0), (0x86DD, 1), (0x0806, 0)])
-def test_skb_change_proto(proto, flags):
-    check(call(F["skb_change_proto"], _be16(proto), flags), what=f"{proto:#x}")
+def test_skb_change_proto(proto, flags, engine):
+    check(call(F["skb_change_proto"], _be16(proto), flags), what=f"{proto:#x}", engine=engine)
 
 
 @pytest.mark.parametrize("t", [0, 1, 2, 3, 4, 7])
-def test_skb_change_type(t):
-    check(call(F["skb_change_type"], t))
+def test_skb_change_type(t, engine):
+    check(call(F["skb_change_type"], t), engine=engine)
 
 
 @pytest.mark.parametrize(
-    ("length", "flags"), [(0, 0), (13, 0), (14, 0), (60, 0), (200, 0), (1500, 0), (60, 1),
-                          (16064, 0), (16065, 0)]
+    ("length", "flags"),
+    [(0, 0), (13, 0), (14, 0), (60, 0), (200, 0), (1500, 0), (60, 1), (16064, 0), (16065, 0)],
 )
-def test_skb_change_tail(length, flags):
-    check(call(F["skb_change_tail"], length, flags), what=f"{length}")
+def test_skb_change_tail(length, flags, engine):
+    check(call(F["skb_change_tail"], length, flags), what=f"{length}", engine=engine)
 
 
-@pytest.mark.parametrize(("room", "flags"), [(0, 0), (4, 0), (14, 0), (100, 0), (14, 1),
-                                             (16000, 0), (16001, 0)])
-def test_skb_change_head(room, flags):
-    check(call(F["skb_change_head"], room, flags), what=f"{room}")
+@pytest.mark.parametrize(
+    ("room", "flags"), [(0, 0), (4, 0), (14, 0), (100, 0), (14, 1), (16000, 0), (16001, 0)]
+)
+def test_skb_change_head(room, flags, engine):
+    check(call(F["skb_change_head"], room, flags), what=f"{room}", engine=engine)
 
 
 @pytest.mark.parametrize(
@@ -223,8 +230,11 @@ def test_skb_change_head(room, flags):
         (-20, uapi.BPF_ADJ_ROOM_MAC, 0),
         (20, uapi.BPF_ADJ_ROOM_MAC, uapi.BPF_F_ADJ_ROOM_ENCAP_L3_IPV4),
         (40, uapi.BPF_ADJ_ROOM_MAC, uapi.BPF_F_ADJ_ROOM_ENCAP_L3_IPV6),
-        (28, uapi.BPF_ADJ_ROOM_MAC,
-         uapi.BPF_F_ADJ_ROOM_ENCAP_L3_IPV4 | uapi.BPF_F_ADJ_ROOM_ENCAP_L4_UDP),
+        (
+            28,
+            uapi.BPF_ADJ_ROOM_MAC,
+            uapi.BPF_F_ADJ_ROOM_ENCAP_L3_IPV4 | uapi.BPF_F_ADJ_ROOM_ENCAP_L4_UDP,
+        ),
         (-20, uapi.BPF_ADJ_ROOM_MAC, uapi.BPF_F_ADJ_ROOM_DECAP_L3_IPV4),
         (-40, uapi.BPF_ADJ_ROOM_MAC, uapi.BPF_F_ADJ_ROOM_DECAP_L3_IPV6),
         (20, uapi.BPF_ADJ_ROOM_MAC, uapi.BPF_F_ADJ_ROOM_DECAP_L3_IPV4),
@@ -234,55 +244,65 @@ def test_skb_change_head(room, flags):
         (-1000, uapi.BPF_ADJ_ROOM_NET, 0),
     ],
 )
-def test_skb_adjust_room(diff, mode, flags):
-    check(call(F["skb_adjust_room"], diff, mode, flags), what=f"{diff} {mode} {flags:#x}")
+def test_skb_adjust_room(diff, mode, flags, engine):
+    check(
+        call(F["skb_adjust_room"], diff, mode, flags),
+        what=f"{diff} {mode} {flags:#x}",
+        engine=engine,
+    )
 
 
 @pytest.mark.parametrize("level", [0, 1, 2, 3, 4])
-def test_csum_level(level):
-    check(call(F["csum_level"], level))
-    inc = call(F["csum_level"], 1)[:-len(report())]
-    check(inc + [BPF_MOV64_REG(BPF_REG_1, BPF_REG_6), *call(F["csum_level"], level)[1:]])
+def test_csum_level(level, engine):
+    check(call(F["csum_level"], level), engine=engine)
+    inc = call(F["csum_level"], 1)[: -len(report())]
+    check(
+        inc + [BPF_MOV64_REG(BPF_REG_1, BPF_REG_6), *call(F["csum_level"], level)[1:]],
+        engine=engine,
+    )
 
 
-def test_csum_update_and_pull_data():
-    check(call(F["csum_update"], 0x1234))
+def test_csum_update_and_pull_data(engine):
+    check(call(F["csum_update"], 0x1234), engine=engine)
     for n in (0, 14, 60, 10000):
-        check(call(F["skb_pull_data"], n))
+        check(call(F["skb_pull_data"], n), engine=engine)
 
 
-def test_hash():
-    check(call(F["set_hash"], 0x12345678))
-    check(call(F["set_hash_invalid"]))
+def test_hash(engine):
+    check(call(F["set_hash"], 0x12345678), engine=engine)
+    check(call(F["set_hash_invalid"]), engine=engine)
     # a hash the program set is what bpf_get_hash_recalc returns
-    setter = call(F["set_hash"], 0x0BADCAFE)[:-len(report())]
-    check(setter + [BPF_MOV64_REG(BPF_REG_1, BPF_REG_6), *call(F["get_hash_recalc"])[1:]])
+    setter = call(F["set_hash"], 0x0BADCAFE)[: -len(report())]
+    check(
+        setter + [BPF_MOV64_REG(BPF_REG_1, BPF_REG_6), *call(F["get_hash_recalc"])[1:]],
+        engine=engine,
+    )
 
 
 @pytest.mark.parametrize(("ifindex", "flags"), [(1, 0), (1, 1), (5, 0), (1, 2), (0, 0)])
-def test_redirect(ifindex, flags):
-    check(call(F["redirect"], ifindex, flags, ctx=False))
+def test_redirect(ifindex, flags, engine):
+    check(call(F["redirect"], ifindex, flags, ctx=False), engine=engine)
 
 
 @pytest.mark.parametrize(("ifindex", "flags"), [(1, 0), (1, 2), (99999, 0), (0, 0)])
-def test_clone_redirect(ifindex, flags):
-    check(call(F["clone_redirect"], ifindex, flags))
+def test_clone_redirect(ifindex, flags, engine):
+    check(call(F["clone_redirect"], ifindex, flags), engine=engine)
 
 
 @pytest.mark.parametrize(("tstamp", "kind"), [(0, 0), (5, 0), (0, 1), (77, 1), (9, 2), (9, 3)])
-def test_skb_set_tstamp(tstamp, kind):
-    check(call(F["skb_set_tstamp"], tstamp, kind))
+def test_skb_set_tstamp(tstamp, kind, engine):
+    check(call(F["skb_set_tstamp"], tstamp, kind), engine=engine)
 
 
 @pytest.mark.parametrize("prog_type", [CLS, CG])
-def test_ecn_set_ce_and_route_realm(prog_type):
+def test_ecn_set_ce_and_route_realm(prog_type, engine):
     insns = call(F["skb_ecn_set_ce"], verdict=prog_type == CG)
-    check(insns, prog_type)
-    check(insns, prog_type, VLAN)
-    check(call(F["get_route_realm"]), CLS)
+    check(insns, prog_type, engine=engine)
+    check(insns, prog_type, VLAN, engine=engine)
+    check(call(F["get_route_realm"]), CLS, engine=engine)
 
 
-def test_direct_packet_write_and_pointers():
+def test_direct_packet_write_and_pointers(engine):
     """A tc program writes the packet through ctx->data after a bounds check."""
     insns = [
         BPF_MOV64_REG(BPF_REG_6, BPF_REG_1),
@@ -297,12 +317,12 @@ def test_direct_packet_write_and_pointers():
         BPF_ST_MEM(BPF_W, BPF_REG_2, 12, 0x7788),
         *report(),
     ]
-    check(insns)
-    check(insns, CLS, VLAN)
+    check(insns, engine=engine)
+    check(insns, CLS, VLAN, engine=engine)
 
 
 @pytest.mark.parametrize("attach", [uapi.BPF_CGROUP_INET_INGRESS, uapi.BPF_CGROUP_INET_EGRESS])
-def test_cgroup_skb_reads_the_network_header(attach):
+def test_cgroup_skb_reads_the_network_header(attach, engine):
     """cgroup_skb sees data at the network header; writes mark and priority; data_out has
     the Ethernet header zeroed."""
     insns = [
@@ -321,6 +341,6 @@ def test_cgroup_skb_reads_the_network_header(attach):
         BPF_ALU64_IMM(0x40, BPF_REG_7, 1),  # | 1: allow
         *report(verdict=True),
     ]
-    with Pair(lambda _m: insns, CG, expected_attach_type=attach) as p:
+    with Pair(lambda _m: insns, CG, expected_attach_type=attach, engine=engine) as p:
         assert p.compare(FRAMES, ctx_in=CTX0) > 10
         assert p.compare(VLAN, ctx_in=CTX0) > 0

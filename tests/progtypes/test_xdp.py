@@ -42,7 +42,7 @@ from pybpf.asm.macros import (
 )
 from pybpf.errors import NotSupportedError
 from pybpf.isa import Insn
-from support.packets import Pair, frames
+from support.packets import Pair, engine, frames  # noqa: F401 - the engine fixture
 
 XDP = uapi.BPF_PROG_TYPE_XDP
 F = uapi.FUNC_IDS
@@ -83,24 +83,26 @@ def mark_after(fid: int, delta: int, *, meta: bool = False) -> list[Insn]:
 
 
 @pytest.mark.parametrize("delta", [-300, -217, -216, -100, -14, -1, 0, 1, 13, 14, 40, 2000])
-def test_adjust_head(delta):
-    with Pair(lambda _m: mark_after(F["xdp_adjust_head"], delta), XDP) as p:
+def test_adjust_head(delta, engine):
+    with Pair(lambda _m: mark_after(F["xdp_adjust_head"], delta), XDP, engine=engine) as p:
         assert p.compare(FRAMES, what=f"adjust_head {delta}") > 10
 
 
 @pytest.mark.parametrize("delta", [-2000, -60, -51, -50, -1, 0, 1, 100, 3455, 3456, 3457])
-def test_adjust_tail(delta):
-    with Pair(lambda _m: mark_after(F["xdp_adjust_tail"], delta), XDP) as p:
+def test_adjust_tail(delta, engine):
+    with Pair(lambda _m: mark_after(F["xdp_adjust_tail"], delta), XDP, engine=engine) as p:
         assert p.compare(FRAMES, what=f"adjust_tail {delta}") > 10
 
 
 @pytest.mark.parametrize("delta", [-256, -216, -215, -40, -32, -6, -4, 0, 4])
-def test_adjust_meta(delta):
-    with Pair(lambda _m: mark_after(F["xdp_adjust_meta"], delta, meta=True), XDP) as p:
+def test_adjust_meta(delta, engine):
+    with Pair(
+        lambda _m: mark_after(F["xdp_adjust_meta"], delta, meta=True), XDP, engine=engine
+    ) as p:
         assert p.compare(FRAMES[:12], what=f"adjust_meta {delta}") > 5
 
 
-def test_adjust_head_moves_metadata():
+def test_adjust_head_moves_metadata(engine):
     """Metadata moves with data (bpf_xdp_adjust_head memmoves it)."""
 
     def build(_m):
@@ -124,11 +126,11 @@ def test_adjust_head_moves_metadata():
             BPF_EXIT_INSN(),
         ]
 
-    with Pair(build, XDP) as p:
+    with Pair(build, XDP, engine=engine) as p:
         assert p.compare(FRAMES[:10]) == 10
 
 
-def test_ctx_fields_and_metadata_through_ctx_in():
+def test_ctx_fields_and_metadata_through_ctx_in(engine):
     """ingress_ifindex, rx_queue_index, data - data_meta: what the program reads and what
     ctx_out says, with metadata given in ctx_in."""
 
@@ -147,7 +149,7 @@ def test_ctx_fields_and_metadata_through_ctx_in():
             BPF_EXIT_INSN(),
         ]
 
-    with Pair(build, XDP) as p:
+    with Pair(build, XDP, engine=engine) as p:
         for meta in (0, 4, 8, 32, 252, 3, 256):
             for f in FRAMES[:4]:
                 size = len(f)
@@ -171,8 +173,8 @@ def test_ctx_fields_and_metadata_through_ctx_in():
             p.user.test_run(bytes(64), ctx_in=struct.pack("<6I", 0, 20, 0, 0, 0, 0))
 
 
-def test_sizes_and_repeat():
-    with Pair(lambda _m: mark_after(F["xdp_adjust_head"], -4), XDP) as p:
+def test_sizes_and_repeat(engine):
+    with Pair(lambda _m: mark_after(F["xdp_adjust_head"], -4), XDP, engine=engine) as p:
         p.compare([bytes(n) for n in (0, 1, 13, 14, 15, 3520)])
         with pytest.raises(NotSupportedError, match="multi-buffer"):
             p.user.test_run(bytes(3521))
@@ -200,7 +202,7 @@ def csum_prog(a: bytes, b: bytes, seed: int) -> list[Insn]:
     ]
 
 
-def test_csum_diff():
+def test_csum_diff(engine):
     rng = random.Random(16)
     cases = [(b"", b"", 0), (b"", b"", 0x1234), (bytes(4), bytes(4), 0), (b"\xff" * 8, b"", 0)]
     for _ in range(40):
@@ -208,19 +210,19 @@ def test_csum_diff():
         seed = rng.choice((0, 1, 0xFFFF, 0x7FFF_FFFF, rng.getrandbits(31)))
         cases.append((rng.randbytes(na), rng.randbytes(nb), seed))
     for a, b, seed in cases:
-        with Pair(lambda _m, a=a, b=b, s=seed: csum_prog(a, b, s), XDP) as p:
+        with Pair(lambda _m, a=a, b=b, s=seed: csum_prog(a, b, s), XDP, engine=engine) as p:
             p.compare(FRAMES[:1], what=f"{a.hex()} {b.hex()} {seed:#x}")
 
 
 @pytest.mark.parametrize(("ifindex", "flags"), [(1, 0), (7, 0), (0, 0), (1, 1), (2, 8)])
-def test_redirect(ifindex, flags):
+def test_redirect(ifindex, flags, engine):
     prog = [
         BPF_MOV64_IMM(BPF_REG_1, ifindex),
         BPF_MOV64_IMM(BPF_REG_2, flags),
         BPF_EMIT_CALL(F["redirect"]),
         BPF_EXIT_INSN(),
     ]
-    with Pair(lambda _m: prog, XDP) as p:
+    with Pair(lambda _m: prog, XDP, engine=engine) as p:
         p.compare(FRAMES[:3])
     out = p.user.run_packet(FRAMES[0])
     if not flags:
@@ -231,7 +233,7 @@ def test_redirect(ifindex, flags):
 
 
 @pytest.mark.parametrize(("off", "n"), [(0, 4), (10, 8), (0, 64), (60, 8), (200, 1)])
-def test_load_store_bytes_and_buff_len(off, n):
+def test_load_store_bytes_and_buff_len(off, n, engine):
     """bpf_xdp_load_bytes to the stack, bpf_xdp_store_bytes back at offset 0; the return
     value is the two results and the frame's length."""
 
@@ -261,5 +263,5 @@ def test_load_store_bytes_and_buff_len(off, n):
             BPF_EXIT_INSN(),
         ]
 
-    with Pair(build, XDP) as p:
+    with Pair(build, XDP, engine=engine) as p:
         assert p.compare(FRAMES, what=f"{off}+{n}") > 10

@@ -1,7 +1,8 @@
 """The same XDP, tc or cgroup_skb program in pybpf and in the kernel, run on the same frames.
 
 ``Pair`` loads one instruction list into both backends (each with its own
-maps); ``compare`` test-runs every frame in both and asserts the same return
+maps; pybpf's runs on the interpreter or natively on the JIT, ``engine``);
+``compare`` test-runs every frame in both and asserts the same return
 value, the same output bytes, the same context out and the same maps — or the
 same errno when the kernel refuses the run. ``frames()`` are real frames from
 the shipped captures (and the tcpdump test suite's, when it is there).
@@ -86,7 +87,7 @@ class Pair:
         *,
         map_args: Sequence[tuple[int, int, int, int]] = (),
         expected_attach_type: int = 0,
-        engine: Any = None,
+        engine: str = "interp",
     ) -> None:
         self.kmaps = [KernelMap(*a) for a in map_args]
         self.umaps = [Map(*a) for a in map_args]
@@ -94,8 +95,12 @@ class Pair:
             list(build(self.kmaps)), prog_type, expected_attach_type=expected_attach_type
         )
         self.user = Program(list(build(self.umaps)), prog_type)
-        if engine is not None:
-            self.user._interp = engine(self.user)
+        if engine == "jit":  # the JIT runs only verified programs: these are not (yet)
+            from pybpf.vm.jit import JitEngine
+
+            u = self.user
+            u.engine = "jit"
+            u._interp = JitEngine(u.insns, helpers=u.helpers, maps=u._resolve_map, prog=u)
 
     def compare(
         self,
@@ -141,3 +146,10 @@ class Pair:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+@pytest.fixture(params=["interp", "jit"])
+def engine(request: pytest.FixtureRequest) -> str:
+    """pybpf's interpreter, then the JIT (its runs native, the common packet helpers in C):
+    import it into a test module to run each case on both."""
+    return str(request.param)

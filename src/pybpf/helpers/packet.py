@@ -271,7 +271,7 @@ def clone_redirect(env: Any, r1: int, r2: int, r3: int, *_: int) -> int:
         from ..progtypes import writeback_ctx
 
         writeback_ctx(skb, image, getattr(env.prog, "prog_type", 0))
-    skb.clones.append((ifindex, flags, skb.wire_frame()))
+    skb.record_clone(ifindex, flags)
     return 0
 
 
@@ -788,6 +788,7 @@ def skb_vlan_push(env: Any, skb: Any, r1: int, r2: int, r3: int, *_: int) -> int
         tag = skb.vlan_proto.to_bytes(2, "big") + skb.vlan_tci.to_bytes(2, "big")
         skb.write(12, tag)
         skb.mac_off = skb.data_off
+        skb.network_off -= VLAN_HLEN  # it now points at the tag, mac_len stays 14
         skb.protocol = skb.vlan_proto
         _rcsum_push(skb, 12, VLAN_HLEN)
     skb.vlan_present, skb.vlan_proto, skb.vlan_tci = 1, proto, r3 & 0xFFFF
@@ -954,3 +955,23 @@ def skb_ecn_set_ce(env: Any, skb: Any, *_: int) -> int:
             skb.csum = csum_add(csum_sub(skb.csum, frm), to)
         return 1
     return 0
+
+
+#: the helpers whose implementation here is exactly the kernel's and that a native back end
+#: runs in C (pybpf.vm.api.native_name; src/pybpf/vm/native/packet.c)
+for _fn in (
+    xdp_adjust_head,
+    xdp_adjust_meta,
+    xdp_adjust_tail,
+    xdp_get_buff_len,
+    xdp_load_bytes,
+    xdp_store_bytes,
+    redirect,
+    csum_diff,
+    skb_store_bytes,
+    l3_csum_replace,
+    l4_csum_replace,
+    skb_vlan_push,
+    skb_vlan_pop,
+):
+    setattr(_fn, "native", _fn.__name__)  # noqa: B010 - an attribute of a function

@@ -99,8 +99,8 @@ class TcSkb:
         self.skb = skb
         self.pkt = pkt
         self.sk = sk
-        #: skbs bpf_clone_redirect sent on: (ifindex, flags, frame) each
-        self.clones: list[tuple[int, int, bytes]] = []
+        #: skbs bpf_clone_redirect sent on: (ifindex, flags, frame, timestamp) each
+        self.clones: list[tuple[int, int, bytes, int]] = []
 
     # --- fields --------------------------------------------------------------------------
     pkt_type = _u32_field("pkt_type", 7)
@@ -380,6 +380,10 @@ class TcSkb:
         """Bytes at ``off`` from ``data`` (the caller checked the bounds)."""
         s = self.data_off + off
         self.buf[s : s + len(data)] = data
+
+    def record_clone(self, ifindex: int, flags: int) -> None:
+        """A copy of the packet as it is now leaves (bpf_clone_redirect)."""
+        self.clones.append((ifindex, flags, self.wire_frame(), int(self.pkt.ts_ns)))
 
     def clear_hash(self) -> None:
         """skb_clear_hash()."""

@@ -232,6 +232,13 @@ class Program:
         """
         from ..verifier.check import Verifier
 
+        if self.direct_packet_access and not _verifier_knows_packets():
+            raise NotSupportedError(
+                f"{self.type_info.name} programs read the packet through pointers "
+                "(ctx->data .. ctx->data_end), which pybpf's verifier does not track yet: "
+                "load with verify=False to run the program unverified"
+            )
+
         def resolve(insn: Insn) -> Any:
             return insn.ref if insn.ref is not None else self._resolve_map(insn.imm)
 
@@ -313,6 +320,10 @@ class Program:
     def _engine_run(self, ctx: Any, ctx_ptr: int, cpu: int) -> int:
         """One run of the engine on the packet model ``ctx`` (context at ``ctx_ptr``)."""
         del self._interp.trace[:]
+        runner = self.packet_runner()
+        if runner is not None:  # the JIT, natively
+            runner.cpu = cpu
+            return runner.run_direct(1)[0]
         return int(self._interp.run(mem=self._memory(), ctx=ctx, r1=ctx_ptr, cpu=cpu))
 
     def run_packet(self, frame: bytes | bytearray | memoryview, *, cpu: int = 0, **kw: Any) -> Any:
@@ -332,21 +343,18 @@ class Program:
     def packet_runner(self) -> Any:
         """The JIT's native packet runner (:class:`pybpf.vm.batch.PacketRunner`): runs,
         test runs and captures with the per-packet loop in C; None with the interpreter."""
-        if (
-            self._runner is None
-            and self.engine == "jit"
-            and self.type_info.ctx_fields
-            and not self.direct_packet_access
-        ):
+        if self._runner is None and self.engine == "jit" and self.type_info.ctx_fields:
             from ..vm.batch import PacketRunner
 
+            mem = self._memory()
             self._runner = PacketRunner(
                 self._interp,
-                self._memory(),
+                mem,
                 self._ctx_region,
                 prog_type=self.prog_type,
-                ctx_factory=self._skb_of,
+                ctx_factory=None if self.direct_packet_access else self._skb_of,
                 rng=self.state.rng,
+                area=self._area,
             )
         return self._runner
 
@@ -523,6 +531,13 @@ class Program:
     def __repr__(self) -> str:
         t = uapi.PROG_TYPE_NAMES.get(self.prog_type, str(self.prog_type))
         return f"<Program {self.name or '(anonymous)'} {t} {len(self.insns)} insns fd={self.fd}>"
+
+
+def _verifier_knows_packets() -> bool:
+    """Whether pybpf's verifier tracks packet pointers (PTR_TO_PACKET and its range)."""
+    import importlib.util
+
+    return importlib.util.find_spec("pybpf.verifier.reg") is not None
 
 
 def _ctx_narrow() -> bytes:

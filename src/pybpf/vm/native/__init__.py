@@ -30,7 +30,9 @@ __all__ = [
     "VmFrameMeta",
     "VmHandle",
     "VmImage",
+    "VmActions",
     "VmMt",
+    "VmOut",
     "VmPkt",
     "VmProgArray",
     "VmSkb",
@@ -125,6 +127,7 @@ class VmPkt(ctypes.Structure):
         ("tstamp_type", u8),
         ("mac_len", u16),
         ("pad", u8 * 4),
+        ("ts_ns", u64),
     ]
 
 
@@ -159,12 +162,52 @@ class VmDriver(ctypes.Structure):
         ("writeback", u32),
         ("templated", u32),
         ("cb_only", u32),
+        ("kind", u32),
+        ("pad0", u32),
         ("tmpl", u8 * SIZEOF_SK_BUFF),
         ("failed_image", vp),
         ("failed_rc", i32),
         ("pad", u32),
         ("r0", u64),
         ("steps", u64),
+    ]
+
+
+class VmOut(ctypes.Structure):
+    """struct vm_out: one packet that left (see vm.h)."""
+
+    _fields_ = [
+        ("index", u64),
+        ("ts_ns", u64),
+        ("retval", u32),
+        ("ifindex", u32),
+        ("flags", u32),
+        ("len", u32),
+        ("off", u64),
+    ]
+
+
+class VmActions(ctypes.Structure):
+    """struct vm_actions: what a run of an XDP, tc or cgroup_skb program over many
+    packets hands back (see vm.h)."""
+
+    _fields_ = [
+        ("arena", vp),
+        ("arena_cap", u64),
+        ("arena_used", u64),
+        ("outs", vp),
+        ("outs_cap", u64),
+        ("nouts", u64),
+        ("hist", u64 * 18),
+        ("rd_ifindex", u32 * 16),
+        ("rd_flags", u32 * 16),
+        ("rd_count", u64 * 16),
+        ("rd_other", u64),
+        ("nrd", u32),
+        ("write", u32),
+        ("full", u32),
+        ("pad", u32),
+        ("too_short", u64),
     ]
 
 
@@ -217,7 +260,7 @@ class VmCapture(ctypes.Structure):
         ("mode", u32),
         ("vlan_untag", u32),
         ("sock_ifindex", u32),
-        ("pad", u32),
+        ("nano", u32),
         ("records", u64),
         ("failed", u32),
         ("pad2", u32),
@@ -245,6 +288,7 @@ def _defines() -> list[str]:
         MAX_TAIL_CALL_CNT=MAX_TAIL_CALL_CNT,
         PROG_TYPE_SCHED_CLS=uapi.BPF_PROG_TYPE_SCHED_CLS,
         PROG_TYPE_SCHED_ACT=uapi.BPF_PROG_TYPE_SCHED_ACT,
+        PROG_TYPE_CGROUP_SKB=uapi.BPF_PROG_TYPE_CGROUP_SKB,
     )
     out = []
     for k, v in sorted(names.items()):
@@ -266,7 +310,7 @@ def lib() -> ctypes.CDLL:
     header = MAP_HEADER
     so = library(
         "pybpf_vm",
-        [HERE / "native.c", HERE / "capture.c"],
+        [HERE / "native.c", HERE / "capture.c", HERE / "packet.c"],
         [HERE / "vm.h", header],
         flags=(f"-I{header.parent}", *_defines()),
     )
@@ -305,6 +349,24 @@ def lib() -> ctypes.CDLL:
         u64,
         vp,
         ctypes.POINTER(VmCounts),
+    ]
+    so.vm_run_actions_capture.restype = ctypes.c_int
+    so.vm_run_actions_capture.argtypes = [
+        ctypes.POINTER(VmDriver),
+        ctypes.POINTER(VmCapture),
+        u64,
+        ctypes.POINTER(VmActions),
+        ctypes.POINTER(VmCounts),
+    ]
+    so.vm_run_actions_frames.restype = ctypes.c_int
+    so.vm_run_actions_frames.argtypes = [
+        ctypes.POINTER(VmDriver),
+        vp,
+        vp,
+        vp,
+        u64,
+        ctypes.POINTER(VmActions),
+        ctypes.POINTER(u64),
     ]
     so.vm_capture_pending.restype = ctypes.c_int
     so.vm_capture_pending.argtypes = [ctypes.POINTER(VmCapture)]
