@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import CaptureError, VmError
+from ..errors import CaptureError, KernelError, VmError
 from ..vm.engine import locate
 from .capture import open_capture
 from .linktype import SUPPORTED_LINKTYPES, linktype_name
@@ -259,7 +259,9 @@ def replay_actions(
     ``TC_ACT_OK``, ``allow`` ...), per redirect target and clone, plus
     ``packets`` and ``written``; ``writer`` receives every packet that leaves.
     Frames shorter than an Ethernet header are counted as ``too short`` and not
-    run. Damaged captures are warned about and the packets before the damage used.
+    run; frames the kernel's test run refuses (a kernel program: longer than a
+    page, say) are counted as refused. Damaged captures are warned about and the
+    packets before the damage used.
     """
     res = ReplayResult(program=name)
     counters: dict[str, int] = {"packets": 0}
@@ -312,6 +314,10 @@ def replay_actions(
                     out = prog.run_packet(pkt.data)
                 except VmError as e:
                     raise locate(e, packet=packets + n) from None
+                except KernelError as e:  # a frame BPF_PROG_TEST_RUN will not take
+                    _count(counters, f"refused by the kernel's test run ({_errname(e.errno)})")
+                    n += 1
+                    continue
                 counters["packets"] += 1
                 record_outcome(counters, out, pkt.timestamp_ns, writer)
                 n += 1
@@ -399,3 +405,9 @@ def _take_clones(
         if writer is not None:
             writer.write(CLONE, frame, ts, what, True)
     clones[:] = keep
+
+
+def _errname(num: int | None) -> str:
+    import errno as _errno
+
+    return _errno.errorcode.get(num or 0, str(num))
