@@ -84,7 +84,13 @@ def xdp_model(frame: bytes, port: int = 53) -> str:
         hdr = {6: 20, 17: 8}.get(proto)
         if hdr and len(frame) >= l4 + hdr and int.from_bytes(frame[l4 + 2 : l4 + 4], "big") == port:
             return "XDP_DROP"
-        if proto == 1 and ihl == 5 and len(frame) >= l4 + 8 and frame[l4] == 8 and not frame[l4 + 1]:
+        if (
+            proto == 1
+            and ihl == 5
+            and len(frame) >= l4 + 8
+            and frame[l4] == 8
+            and not frame[l4 + 1]
+        ):
             return "XDP_TX"
         return "XDP_PASS"
     if et == b"\x86\xdd" and len(frame) >= 54:

@@ -392,10 +392,21 @@ class KernelProgram(FdObject):
 
         return attach_xdp(self, dev, mode)
 
-    def attach_tc(self, dev: int | str, direction: str = "ingress") -> Any:
-        """Attach this tc program to a device's ingress or egress (tcx); returns the Link."""
-        from .link import attach_tcx
+    def attach_tc(
+        self,
+        dev: int | str,
+        direction: str = "ingress",
+        *,
+        clsact: bool = False,
+        netns: str | None = None,
+    ) -> Any:
+        """Attach this tc program to a device's ingress or egress and return the link:
+        through tcx, or (``clsact``) a clsact qdisc's cls_bpf filter set up by iproute2's
+        ``tc`` in network namespace ``netns``."""
+        from .link import attach_clsact, attach_tcx
 
+        if clsact:
+            return attach_clsact(self, str(dev), direction, netns=netns)
         return attach_tcx(self, dev, direction)
 
     def attach_cgroup(self, cgroup: str | os.PathLike[str], direction: str = "ingress") -> Any:
