@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
 import verifier_corpus as vc  # noqa: E402
+
 from pybpf.verifier.check import Verifier  # noqa: E402
 
 BPF_LOG_STATS = 4

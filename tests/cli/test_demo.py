@@ -72,6 +72,7 @@ def test_demo_takes_no_arguments():
     assert r.exit_code == 2
 
 
+@pytest.mark.slow
 def test_demo_from_an_installed_wheel(tmp_path):
     """``pip install .`` then ``pybpf demo``: build the wheel, unpack it, run from there with
     an empty compiler cache (the C sources and headers must come from the package)."""

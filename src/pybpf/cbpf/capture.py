@@ -21,7 +21,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import CaptureError
 from .libpcap import DEFAULT_SNAPLEN, compile_expression, compile_for_file
 from .program import ClassicProgram
 
@@ -74,7 +73,7 @@ def filter_captures(
     warn: Callable[[str], None] | None = None,
 ) -> FilterRun:
     """Run ``expression`` (compiled by libpcap) over every record of ``files``."""
-    from ..net.capture import open_capture
+    from ..net.capture import open_or_report
 
     res = FilterRun(expression)
 
@@ -84,15 +83,9 @@ def filter_captures(
             warn(msg)
 
     for f in files:
-        try:
-            reader = open_capture(f)
-        except CaptureError as e:
+        reader = open_or_report(f, note)
+        if reader is None:
             res.files_failed += 1
-            note(f"{f}: not read: {e.message} (offset {e.offset or 0:#x})")
-            continue
-        except OSError as e:
-            res.files_failed += 1
-            note(f"{f}: cannot open: {e.strerror or e}")
             continue
         n = 0
         snap = _snaplen(reader)

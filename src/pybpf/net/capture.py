@@ -15,6 +15,7 @@ logs a warning and keeps it on ``reader.error``.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import BinaryIO
 
 from ..errors import CaptureError
@@ -37,6 +38,7 @@ __all__ = [
     "Record",
     "log",
     "open_capture",
+    "open_or_report",
     "read_packets",
     "sniff_format",
 ]
@@ -83,6 +85,25 @@ def open_capture(source: str | os.PathLike[str] | BinaryIO) -> CaptureReader:
     raise CaptureError(
         f"not a pcap or pcapng capture (magic {head.hex()})", offset=0, path=str(path)
     )
+
+
+def open_or_report(
+    path: str | os.PathLike[str], report: Callable[[str], None]
+) -> CaptureReader | None:
+    """Open a capture for a command that goes on past a bad file: a reader, or None after
+    ``report(message)`` has said what is wrong with ``path`` (missing, not a regular
+    file, not a capture, unreadable)."""
+    f = os.fspath(path)
+    if not os.path.isfile(f):
+        report(f"{f}: {'does not exist' if not os.path.exists(f) else 'is not a regular file'}")
+        return None
+    try:
+        return open_capture(f)
+    except CaptureError as e:
+        report(f"{f}: not read: {e.message} (offset {e.offset or 0:#x})")
+    except OSError as e:
+        report(f"{f}: cannot open: {e.strerror or e}")
+    return None
 
 
 def read_packets(

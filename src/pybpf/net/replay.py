@@ -18,7 +18,7 @@ from typing import Any
 
 from ..errors import CaptureError, KernelError, VmError
 from ..vm.engine import locate
-from .capture import open_capture
+from .capture import open_or_report
 from .linktype import SUPPORTED_LINKTYPES, linktype_name
 from .outcome import describe_redirect
 from .socket import PacketSocket
@@ -92,20 +92,9 @@ def replay_captures(
     deliver = sock.deliver
     queue = sock.queue
     for f, size in zip(files, sizes, strict=True):
-        if not os.path.isfile(f):
+        reader = open_or_report(f, note)
+        if reader is None:
             res.files_failed += 1
-            what = "does not exist" if not os.path.exists(f) else "is not a regular file"
-            note(f"{f}: {what}")
-            continue
-        try:
-            reader = open_capture(f)
-        except CaptureError as e:
-            res.files_failed += 1
-            note(f"{f}: not read: {e.message} (offset {e.offset or 0:#x})")
-            continue
-        except OSError as e:
-            res.files_failed += 1
-            note(f"{f}: cannot open: {e.strerror or e}")
             continue
         n = 0
         unmodelled: dict[int, int] = {}
@@ -274,19 +263,9 @@ def replay_actions(
     sizes = [os.path.getsize(f) if os.path.isfile(f) else 0 for f in files]
     total, done, packets = sum(sizes), 0, 0
     for f, size in zip(files, sizes, strict=True):
-        if not os.path.isfile(f):
+        reader = open_or_report(f, note)
+        if reader is None:
             res.files_failed += 1
-            note(f"{f}: {'does not exist' if not os.path.exists(f) else 'is not a regular file'}")
-            continue
-        try:
-            reader = open_capture(f)
-        except CaptureError as e:
-            res.files_failed += 1
-            note(f"{f}: not read: {e.message} (offset {e.offset or 0:#x})")
-            continue
-        except OSError as e:
-            res.files_failed += 1
-            note(f"{f}: cannot open: {e.strerror or e}")
             continue
         n = 0
         runner = _native_runner(prog)

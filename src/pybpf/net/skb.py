@@ -265,6 +265,11 @@ class SkBuff:
             return None
         return bytes(self.head[start : start + n])
 
+    def packet_head(self) -> tuple[bytearray, int]:
+        """``(head, data_off)``: the linear data from ``skb->data`` is ``head[data_off:]``
+        (pybpf.vm.api.LinearHead: the JIT reads LD_ABS there natively)."""
+        return self.head, self.data_off
+
     def load_abs(self, off: int, size: int) -> int | None:
         """LD_ABS / LD_IND of ``size`` (1, 2, 4) bytes at ``off``: big-endian or None.
 
