@@ -498,3 +498,18 @@ BPF_OBJ_NAME_LEN = 16
 BPF_TAG_SIZE = 8
 BPF_MAXINSNS = 4096
 BPF_COMPLEXITY_LIMIT_INSNS = 1_000_000
+
+# --- module licenses the kernel treats as GPL-compatible (include/linux/license.h) ---
+GPL_COMPATIBLE_LICENSES = frozenset(
+    {
+        "GPL",
+        "GPL v2",
+        "GPL and additional rights",
+        "Dual BSD/GPL",
+        "Dual MIT/GPL",
+        "Dual MPL/GPL",
+    }
+)
+
+#: the kernel-internal errno some verifier and syscall paths return (include/linux/errno.h)
+ENOTSUPP = 524

@@ -7,7 +7,6 @@ import struct
 import pytest
 
 from pybpf import uapi
-from pybpf.helpers import HELPERS
 from pybpf.net.skb import SkBuff
 from pybpf.progtypes import (
     PROG_TYPES,
@@ -20,7 +19,6 @@ from pybpf.progtypes import (
     get_prog_type,
     render_sk_buff,
     sk_filter_result,
-    verifier_rules,
     writeback_sk_buff,
 )
 
@@ -152,25 +150,6 @@ def test_prog_type_tables():
     assert set(PROG_TYPES) >= {SF, CLS}
     with pytest.raises(Exception, match="not modelled"):
         get_prog_type(uapi.BPF_PROG_TYPE_KPROBE)
-
-
-def test_verifier_rules_face():
-    r = verifier_rules(SF)
-    assert r.may_ld_abs and r.ctx_size == 192
-    assert r.ctx_access(0, 4, False).ok and not r.ctx_access(76, 4, False).ok
-    assert r.ctx_access(168, 8, False).result == "sock_common_or_null"
-    assert r.helper(uapi.BPF_FUNC_skb_store_bytes) is None
-    lookup = r.helper(uapi.BPF_FUNC_map_lookup_elem)
-    assert lookup.args == ("const_map_ptr", "ptr_to_map_key")
-    assert lookup.ret == "map_value_or_null"
-    assert uapi.BPF_MAP_TYPE_PROG_ARRAY not in lookup.map_types
-    tc = r.helper(uapi.BPF_FUNC_tail_call)
-    assert tc.map_types == {uapi.BPF_MAP_TYPE_PROG_ARRAY} and tc.ret == "void"
-    assert r.helper(uapi.BPF_FUNC_strtol).args[3] == "ptr_to_long"
-    assert r.helper(uapi.BPF_FUNC_ringbuf_submit).args[0] == "ptr_to_alloc_mem"
-    assert r.helper(uapi.BPF_FUNC_trace_printk, privileged=False) is None
-    for hid in SOCKET_FILTER_HELPERS:
-        assert r.helper(hid).name == HELPERS[hid].name
 
 
 def test_ctx_load_follows_the_kernel_rewrite():

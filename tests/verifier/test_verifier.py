@@ -16,7 +16,6 @@ from click.testing import CliRunner
 from pybpf.errors import VerifierError
 from pybpf.verifier.check import Verifier
 from pybpf.verifier.explain import explain
-from pybpf.verifier.log import format_insn
 from support import verifier_corpus as vc
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -86,33 +85,10 @@ def test_verifier_error_api() -> None:
     assert "R0 !read_ok" in e.log and "pybpf:" in e.log
 
 
-def test_log_level_1_trail_in_kernel_style() -> None:
-    log = _case("value_bounded_off_by_one", log_level=1)["log"]
-    lines = log.splitlines()
-    assert lines[0] == "0: R1=ctx() R10=fp0"
-    assert re.match(r"0: \(85\) call bpf_get_prandom_u32#7 +; R0=scalar\(\)$", lines[1])
-    assert any(ln.startswith("4: (07) r2 += -4") and ln.endswith("; R2=fp-4") for ln in lines)
-    assert any("if r7 > 0x9 goto pc+3" in ln and "smax=umax=9" in ln for ln in lines)
-    i = lines.index("invalid access to map value, value_size=16 off=9 size=8")
-    assert lines[i + 1] == "R0 max value is outside of the allowed memory range"
-    assert lines[i + 2].startswith("processed 11 insns (limit 1000000)")
-
-
-def test_log_level_2_has_state_per_insn() -> None:
-    log = _case("value_bounded_off_by_one", log_level=2)["log"]
-    assert "10: R0=map_value(id=1,ks=4,vs=16) R7=scalar(smin=0,smax=umax=9," in log
-    assert re.search(r"^3: R0=scalar\(\) R7=scalar\(\) R10=fp0 fp-8=0000\?\?\?\?$", log, re.M)
-
-
 def test_log_level_0_has_only_the_error() -> None:
     log = _case("value_bounded_off_by_one", log_level=0)["log"]
     assert not re.search(r"^\d+: \(", log, re.M)
     assert log.startswith("invalid access to map value")
-
-
-def test_branch_paths_are_logged() -> None:
-    log = _case("null_checked", log_level=1)["log"]
-    assert re.search(r"^from \d+ to \d+: ", log, re.M)
 
 
 def test_statistics() -> None:
@@ -129,28 +105,6 @@ def test_statistics() -> None:
 def test_complexity_limit() -> None:
     r = _case("loop_never_ends_counter")
     assert r["errno"] == 7 and r["line"] == "BPF program is too large. Processed 1000001 insn"
-
-
-@pytest.mark.parametrize(
-    "insn,text",
-    [
-        (vc.MOVR(6, 1), "r6 = r1"),
-        (vc.ALU(vc.BPF_ADD, 2, -4), "r2 += -4"),
-        (vc.ST(vc.BPF_W, 10, -4, 0), "*(u32 *)(r10 -4) = 0"),
-        (vc.LDX(vc.BPF_DW, 0, 0, 0), "r0 = *(u64 *)(r0 +0)"),
-        (vc.JMP(vc.BPF_JEQ, 0, 0, 4), "if r0 == 0x0 goto pc+4"),
-        (vc.JMP32(vc.BPF_JGT, 7, 8, 2), "if w7 > 0x8 goto pc+2"),
-        (vc.JA(-3), "goto pc-3"),
-        (vc.LDABS(vc.BPF_B, 23), "r0 = *(u8 *)skb[23]"),
-        (
-            vc.I(vc.BPF_STX | vc.BPF_ATOMIC | vc.BPF_DW, 0, 1, 0, vc.BPF_ADD),
-            "lock *(u64 *)(r0 +0) += r1",
-        ),
-        (vc.EXIT, "exit"),
-    ],
-)
-def test_kernel_insn_syntax(insn: object, text: str) -> None:
-    assert format_insn(insn, {7: "get_prandom_u32"}) == text
 
 
 @pytest.mark.parametrize(

@@ -378,7 +378,7 @@ def test_kernel_agrees(case: CbCase, objects: dict[str, Path]) -> None:
 
 def test_missing_func_info_is_refused() -> None:
     """Raw instructions with a BPF_PSEUDO_FUNC and no BTF, as the kernel refuses them."""
-    from pybpf.isa import (  # noqa: PLC0415
+    from pybpf.isa import (
         BPF_ALU64,
         BPF_CALL,
         BPF_DW,
@@ -390,7 +390,7 @@ def test_missing_func_info_is_refused() -> None:
         BPF_MOV,
         Insn,
     )
-    from pybpf.verifier.check import verify  # noqa: PLC0415
+    from pybpf.verifier.check import verify
 
     mov = BPF_ALU64 | BPF_MOV | BPF_K
     insns = [
@@ -424,9 +424,9 @@ def test_accepted_callbacks_run(name: str, objects: dict[str, Path]) -> None:
 
 @pytest.mark.parametrize("name", ["loop", "foreach"])
 def test_helper_test_programs_verify(name: str, tmp_path: Path) -> None:
-    """The bpf_loop / for_each programs of tests/test_helpers_more.py (accepted by Linux,
+    """The bpf_loop / for_each programs of tests/helpers/test_helpers_more.py (accepted by Linux,
     see test_helpers_more_kernel.py) also pass pybpf's verifier."""
-    import test_helpers_more as hm  # noqa: PLC0415
+    from helpers import test_helpers_more as hm
 
     src = tmp_path / f"{name}.c"
     src.write_text(hm.HEADER + hm.SOURCES[name])

@@ -1,10 +1,11 @@
-"""pybpf's verifier against the running kernel's: the same verdict on every corpus case.
+"""pybpf's verifier against the running kernel's: the same verdict and reason on every case.
 
-Each case of tests/verifier_corpus.py, each compiled example and the seed's macro
+Each case of tests/support/verifier_corpus, each compiled example and the seed's macro
 program is loaded into the kernel twice: as root, and as an unprivileged user
 (``setpriv`` to nobody, with /proc/sys/kernel/unprivileged_bpf_disabled set to 0
 for the duration and restored afterwards). pybpf's verifier must give the same
-verdict in both modes, and the corpus's recorded expectations must match too.
+verdict in both modes with the kernel's reason line, and the corpus's recorded
+expectations must match too.
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ def _unprivileged_verdicts(examples: dict[str, str]) -> dict[str, dict] | str:
                 SYSCTL.write_text("0")
             except OSError as e:
                 return f"cannot enable unprivileged bpf() ({SYSCTL}={old}): {e}"
-        env = {**os.environ, "PYTHONPATH": str(Path(vc.__file__).resolve().parents[2] / "src")}
+        tests = Path(vc.__file__).resolve().parents[2]
+        env = {**os.environ, "PYTHONPATH": f"{tests.parent / 'src'}{os.pathsep}{tests}"}
         res = subprocess.run(
             [
                 "setpriv",
@@ -48,7 +50,8 @@ def _unprivileged_verdicts(examples: dict[str, str]) -> dict[str, dict] | str:
                 "--regid=65534",
                 "--clear-groups",
                 sys.executable,
-                vc.__file__,
+                "-m",
+                "support.verifier_corpus.run",
                 json.dumps(examples),
             ],
             capture_output=True,
@@ -102,6 +105,12 @@ def _compare(name: str, mode: str, kernel: dict, examples: dict[str, str]) -> No
         f"{name} ({mode}): kernel {'accepts' if k['ok'] else 'refuses'} "
         f"({k['line']!r}), pybpf {'accepts' if p['ok'] else 'refuses'} ({p['line']!r})"
     )
+    if not k["ok"] and k["line"] and not k["line"].startswith("BPF_PROG_LOAD failed"):
+        # the reason: pybpf's message is one of the lines the kernel logged after the trail
+        # (a refusal before the verifier runs, such as the size limit, leaves no log)
+        assert p["line"] in k["line"].split(" | "), (
+            f"{name} ({mode}): kernel says {k['line']!r}, pybpf {p['line']!r}"
+        )
     if name in CASES:
         case = CASES[name]
         expected = case.priv if privileged else case.unpriv_verdict
@@ -158,7 +167,7 @@ def test_random_programs_agree_with_kernel() -> None:
                 sc.close(res.fd)
                 theirs, kwhy = True, ""
             except KernelError as e:
-                theirs, kwhy = False, vc._error_line(e.log) or str(e)
+                theirs, kwhy = False, vc.error_line(e.log) or str(e)
             compared += 1
             if mine != theirs:
                 disagree.append(f"kernel {theirs} ({kwhy}) pybpf {mine} ({why}): {prog!r}")

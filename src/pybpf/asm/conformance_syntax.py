@@ -57,6 +57,7 @@ from ..isa import (
     SIZE_SUFFIX,
     Insn,
 )
+from .printer import ATOMIC_OPS
 
 #: (instruction, label it jumps to or None)
 Parsed = tuple[Insn, "str | None"]
@@ -64,7 +65,7 @@ Parsed = tuple[Insn, "str | None"]
 _ALU_OPS = {name: op for op, name in ALU_NAMES.items() if op != BPF_END}
 _JMP_OPS = {JMP_NAMES[op]: op for op in JMP_CONDITIONS}
 _SIZES = {s: sz for sz, s in SIZE_SUFFIX.items()}
-_ATOMIC_BASE = {"add": 0x00, "or": 0x40, "and": 0x50, "xor": 0xA0}
+_ATOMIC_BASE = {name: op for op, name in ATOMIC_OPS.items()}
 _MEM_RE = re.compile(r"^\[\s*(%r\d+)\s*(?:([+-])\s*(\w+)\s*)?\]$")
 _REG_RE = re.compile(r"^%r(\d+)$")
 _LABEL_RE = re.compile(r"^[A-Za-z_.$][\w.$]*$")

@@ -16,11 +16,8 @@ import re
 from ..errors import AsmError, BpfError
 from ..isa import (
     BPF_ABS,
-    BPF_ADD,
     BPF_ALU,
     BPF_ALU64,
-    BPF_AND,
-    BPF_ARSH,
     BPF_ATOMIC,
     BPF_B,
     BPF_CALL,
@@ -34,30 +31,16 @@ from ..isa import (
     BPF_IMM,
     BPF_IND,
     BPF_JA,
-    BPF_JEQ,
-    BPF_JGE,
-    BPF_JGT,
-    BPF_JLE,
-    BPF_JLT,
     BPF_JMP,
     BPF_JMP32,
-    BPF_JNE,
-    BPF_JSET,
-    BPF_JSGE,
-    BPF_JSGT,
-    BPF_JSLE,
-    BPF_JSLT,
     BPF_K,
     BPF_LD,
     BPF_LDX,
-    BPF_LSH,
     BPF_MEM,
     BPF_MEMSX,
     BPF_MOD,
     BPF_MOV,
-    BPF_MUL,
     BPF_NEG,
-    BPF_OR,
     BPF_PSEUDO_BTF_ID,
     BPF_PSEUDO_CALL,
     BPF_PSEUDO_FUNC,
@@ -66,21 +49,19 @@ from ..isa import (
     BPF_PSEUDO_MAP_IDX,
     BPF_PSEUDO_MAP_IDX_VALUE,
     BPF_PSEUDO_MAP_VALUE,
-    BPF_RSH,
     BPF_ST,
     BPF_STX,
-    BPF_SUB,
     BPF_TO_BE,
     BPF_TO_LE,
     BPF_W,
     BPF_X,
     BPF_XCHG,
-    BPF_XOR,
     Insn,
     decode,
 )
 from . import conformance_syntax
 from .builder import ProgramBuilder
+from .printer import ALU_SYMBOLS, ATOMIC_OPS, JMP_SYMBOLS
 
 _LABEL_RE = re.compile(r"^\s*([A-Za-z_.$][\w.$]*)\s*:")
 #: llvm-objdump's function header: "0000000000000000 <name>:"
@@ -192,36 +173,12 @@ _REG = r"[rw]\d+"
 _SYM = r"[A-Za-z_.$][\w.$]*"
 _MEM = rf"\(\s*(?P<base>r\d+)\s*(?:(?P<sign>[+-])\s*(?P<off>{_NUM}))?\s*\)"
 _SZ = {"8": BPF_B, "16": BPF_H, "32": BPF_W, "64": BPF_DW}
-_ALU_ASSIGN = {
-    "+": BPF_ADD,
-    "-": BPF_SUB,
-    "*": BPF_MUL,
-    "/": BPF_DIV,
-    "|": BPF_OR,
-    "&": BPF_AND,
-    "<<": BPF_LSH,
-    ">>": BPF_RSH,
-    "%": BPF_MOD,
-    "^": BPF_XOR,
-    "s>>": BPF_ARSH,
-    "s/": BPF_DIV,
-    "s%": BPF_MOD,
-}
-_JMP_CMP = {
-    "==": BPF_JEQ,
-    "!=": BPF_JNE,
-    ">": BPF_JGT,
-    ">=": BPF_JGE,
-    "<": BPF_JLT,
-    "<=": BPF_JLE,
-    "s>": BPF_JSGT,
-    "s>=": BPF_JSGE,
-    "s<": BPF_JSLT,
-    "s<=": BPF_JSLE,
-    "&": BPF_JSET,
-}
-_ATOMIC_ASSIGN = {"+": BPF_ADD, "|": BPF_OR, "&": BPF_AND, "^": BPF_XOR}
-_ATOMIC_FETCH = {"add": BPF_ADD, "or": BPF_OR, "and": BPF_AND, "xor": BPF_XOR}
+#: operator -> operation, the inverse of the printer's tables ("s/" and "s%" are SDIV/SMOD)
+_ALU_ASSIGN = {sym[:-1]: op for op, sym in ALU_SYMBOLS.items() if op != BPF_MOV}
+_ALU_ASSIGN.update({"s/": BPF_DIV, "s%": BPF_MOD})
+_JMP_CMP = {sym: op for op, sym in JMP_SYMBOLS.items()}
+_ATOMIC_ASSIGN = {ALU_SYMBOLS[op][:-1]: op for op in ATOMIC_OPS}
+_ATOMIC_FETCH = {name: op for op, name in ATOMIC_OPS.items()}
 
 _RE = {
     name: re.compile(rx)

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import uapi
+from ..errors import NotSupportedError
 from ..uapi import (
     BPF_PROG_TYPE_CGROUP_SKB,
     BPF_PROG_TYPE_SCHED_ACT,
@@ -524,8 +525,6 @@ def get_prog_type(prog_type: int) -> ProgType:
     """The :class:`ProgType` for ``prog_type``; NotSupportedError when pybpf has no model."""
     pt = PROG_TYPES.get(prog_type)
     if pt is None:
-        from ..errors import NotSupportedError
-
         name = uapi.PROG_TYPE_NAMES.get(prog_type, str(prog_type))
         raise NotSupportedError(f"program type {name} is not modelled by pybpf")
     return pt
@@ -535,160 +534,3 @@ def allowed_helpers(prog_type: int) -> frozenset[int]:
     """Helper ids a program of ``prog_type`` may call (empty for unmodelled types)."""
     pt = PROG_TYPES.get(prog_type)
     return pt.helpers if pt is not None else frozenset()
-
-
-# --- the verifier's view (pybpf.verifier.rules) ----------------------------------------------
-
-_DATA_MAPS = frozenset(
-    {
-        uapi.BPF_MAP_TYPE_HASH,
-        uapi.BPF_MAP_TYPE_ARRAY,
-        uapi.BPF_MAP_TYPE_PERCPU_HASH,
-        uapi.BPF_MAP_TYPE_PERCPU_ARRAY,
-        uapi.BPF_MAP_TYPE_LRU_HASH,
-        uapi.BPF_MAP_TYPE_LRU_PERCPU_HASH,
-        uapi.BPF_MAP_TYPE_LPM_TRIE,
-        uapi.BPF_MAP_TYPE_ARRAY_OF_MAPS,
-        uapi.BPF_MAP_TYPE_HASH_OF_MAPS,
-    }
-)
-#: check_map_func_compatibility (kernel/bpf/verifier.c): which maps each helper accepts
-_HELPER_MAPS: dict[str, frozenset[int]] = {
-    "map_lookup_elem": _DATA_MAPS,
-    "map_update_elem": _DATA_MAPS
-    - {uapi.BPF_MAP_TYPE_ARRAY_OF_MAPS, uapi.BPF_MAP_TYPE_HASH_OF_MAPS},
-    "map_delete_elem": _DATA_MAPS
-    - {uapi.BPF_MAP_TYPE_ARRAY_OF_MAPS, uapi.BPF_MAP_TYPE_HASH_OF_MAPS},
-    "tail_call": frozenset({uapi.BPF_MAP_TYPE_PROG_ARRAY}),
-    "map_push_elem": frozenset(
-        {uapi.BPF_MAP_TYPE_QUEUE, uapi.BPF_MAP_TYPE_STACK, uapi.BPF_MAP_TYPE_BLOOM_FILTER}
-    ),
-    "map_pop_elem": frozenset({uapi.BPF_MAP_TYPE_QUEUE, uapi.BPF_MAP_TYPE_STACK}),
-    "map_peek_elem": frozenset(
-        {uapi.BPF_MAP_TYPE_QUEUE, uapi.BPF_MAP_TYPE_STACK, uapi.BPF_MAP_TYPE_BLOOM_FILTER}
-    ),
-    "map_lookup_percpu_elem": frozenset(
-        {
-            uapi.BPF_MAP_TYPE_PERCPU_HASH,
-            uapi.BPF_MAP_TYPE_PERCPU_ARRAY,
-            uapi.BPF_MAP_TYPE_LRU_PERCPU_HASH,
-        }
-    ),
-    "ringbuf_output": frozenset({uapi.BPF_MAP_TYPE_RINGBUF}),
-    "ringbuf_reserve": frozenset({uapi.BPF_MAP_TYPE_RINGBUF}),
-    "ringbuf_query": frozenset({uapi.BPF_MAP_TYPE_RINGBUF}),
-    "perf_event_output": frozenset({uapi.BPF_MAP_TYPE_PERF_EVENT_ARRAY}),
-    "perf_event_read": frozenset({uapi.BPF_MAP_TYPE_PERF_EVENT_ARRAY}),
-    "perf_event_read_value": frozenset({uapi.BPF_MAP_TYPE_PERF_EVENT_ARRAY}),
-}
-
-
-def _arg_kind(t: int, R: Any) -> str:
-    """One helpers.Proto argument type as the verifier's argument kind string."""
-    from ..helpers import proto as H  # noqa: PLC0415
-
-    base = H.base_type(t)
-    A = H.ArgType
-    null = bool(t & H.PTR_MAYBE_NULL)
-    simple: dict[int, str] = {
-        A.ARG_DONTCARE: R.ARG_DONTCARE,
-        A.ARG_ANYTHING: R.ARG_ANYTHING,
-        A.ARG_CONST_MAP_PTR: R.ARG_CONST_MAP_PTR,
-        A.ARG_PTR_TO_MAP_KEY: R.ARG_PTR_TO_MAP_KEY,
-        A.ARG_CONST_SIZE: R.ARG_CONST_SIZE,
-        A.ARG_CONST_SIZE_OR_ZERO: R.ARG_CONST_SIZE_OR_ZERO,
-        A.ARG_CONST_ALLOC_SIZE_OR_ZERO: R.ARG_CONST_ALLOC_SIZE_OR_ZERO,
-        A.ARG_PTR_TO_CONST_STR: R.ARG_PTR_TO_CONST_STR,
-    }
-    if base in simple and not null:
-        return simple[base]
-    if base == A.ARG_PTR_TO_CTX and not null:
-        return R.ARG_PTR_TO_CTX
-    if base == A.ARG_PTR_TO_MAP_VALUE and not null:
-        return R.ARG_PTR_TO_UNINIT_MAP_VALUE if t & H.MEM_UNINIT else R.ARG_PTR_TO_MAP_VALUE
-    if base == A.ARG_PTR_TO_MEM:
-        if t & H.MEM_FIXED_SIZE:
-            return R.ARG_PTR_TO_LONG
-        if null:
-            return R.ARG_PTR_TO_MEM_OR_NULL
-        return R.ARG_PTR_TO_UNINIT_MEM if t & H.MEM_UNINIT else R.ARG_PTR_TO_MEM
-    if base == A.ARG_PTR_TO_RINGBUF_MEM:
-        return R.ARG_PTR_TO_ALLOC_MEM
-    if base == A.ARG_PTR_TO_FUNC and not null:
-        return R.ARG_PTR_TO_FUNC
-    if base == A.ARG_PTR_TO_STACK and null:
-        return R.ARG_PTR_TO_STACK_OR_NULL
-    return R.ARG_UNSUPPORTED
-
-
-def _ret_kind(t: int, R: Any) -> str:
-    from ..helpers import proto as H  # noqa: PLC0415
-
-    if t == H.RetType.RET_INTEGER:
-        return R.RET_INTEGER
-    if t == H.RetType.RET_VOID:
-        return R.RET_VOID
-    if t == H.RET_PTR_TO_MAP_VALUE_OR_NULL:
-        return R.RET_PTR_TO_MAP_VALUE_OR_NULL
-    if t == H.RET_PTR_TO_RINGBUF_MEM_OR_NULL:
-        return R.RET_PTR_TO_MEM_OR_NULL
-    return "unsupported"
-
-
-class SkbVerifierRules:
-    """The verifier's rules (verifier.rules.ProgTypeRules) for an ``__sk_buff`` program type."""
-
-    def __init__(self, pt: ProgType):
-        self.pt = pt
-        self.name = pt.name
-        self._cache: dict[int, Any] = {}
-
-    @property
-    def may_ld_abs(self) -> bool:
-        return self.pt.ld_abs
-
-    @property
-    def ctx_size(self) -> int:
-        return self.pt.ctx_size
-
-    def ctx_access(self, off: int, size: int, write: bool) -> Any:
-        from ..verifier.rules import CtxAccess  # noqa: PLC0415
-
-        if self.pt.ctx_fields is None:
-            return CtxAccess(False)
-        ok = check_ctx_access(self.pt.type, off, size, write) is None
-        result = "sock_common_or_null" if ok and off == 168 and size == 8 else "scalar"
-        return CtxAccess(ok, result)
-
-    def helper(self, func_id: int, *, privileged: bool = True) -> Any:
-        if func_id not in self.pt.helpers:
-            return None
-        from ..helpers.table import HELPERS  # noqa: PLC0415
-        from ..verifier import rules as R  # noqa: PLC0415
-
-        h = HELPERS.get(func_id)
-        if h is None:
-            return None
-        if not privileged and func_id not in self.pt.unpriv_helpers:
-            return None
-        hp = self._cache.get(func_id)
-        if hp is None:
-            args = tuple(_arg_kind(a, R) for a in h.proto.args)
-            if not h.implemented:
-                args = (R.ARG_UNSUPPORTED,)
-            hp = R.HelperProto(
-                func_id,
-                h.name,
-                args,
-                _ret_kind(h.proto.ret, R),
-                h.proto.gpl_only,
-                _HELPER_MAPS.get(h.name, frozenset()),
-                func_id not in self.pt.unpriv_helpers,
-            )
-            self._cache[func_id] = hp
-        return hp
-
-
-def verifier_rules(prog_type: int) -> SkbVerifierRules:
-    """What pybpf.verifier asks about ``prog_type`` (context access, helper prototypes)."""
-    return SkbVerifierRules(get_prog_type(prog_type))

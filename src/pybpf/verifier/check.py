@@ -1,15 +1,18 @@
-"""The verifier's walk (kernel/bpf/verifier.c do_check and its checkers).
+"""The verifier: bpf_check() and the walk over every path (do_check), as Linux 6.18 does it.
 
-Every path through the program is followed with an abstract state (register
-types and bounds, stack contents). Conditional jumps fork the state: the
-fall-through goes first, the target waits on a stack, as in the kernel.
-At prune points (jump targets, fall-throughs of conditional jumps, returns
-from calls) the state is compared with states already fully explored there;
-a state no more general than an explored one is safe and the path ends. A
-state equal to one still being explored on the same path is an infinite
-loop. Bounded loops are accepted because each trip round the loop has a
-different state, up to the kernel's limit of 1,000,000 processed
-instructions.
+Before the walk, the program's structure is checked (cfg.py) and the live
+registers computed (liveness.py). The walk follows one path with an abstract
+state (registers, stack, references); a conditional jump it cannot decide
+pushes the other way on a stack, explored later. At prune points the current
+state is compared with the checkpoints recorded there (is_state_visited): a
+state no more general than a finished checkpoint ends the path ("safe"), an
+exact repeat of a checkpoint still being explored is an infinite loop; new
+checkpoints are recorded every few jumps. Precision marks (precision.py)
+decide which scalars take part in those comparisons. Global subprograms are
+then verified on their own (globals.py).
+
+The log is the kernel's: at level 1 the instruction trail of the failing path
+with the registers each instruction changed, at level 2 every path.
 """
 
 from __future__ import annotations
@@ -17,50 +20,93 @@ from __future__ import annotations
 import errno
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from ..errors import VerifierError
+from ..errors import BpfError, NotSupportedError, VerifierError
 from ..isa import (
+    BPF_ABS,
+    BPF_ALU,
+    BPF_ALU64,
+    BPF_ATOMIC,
+    BPF_CALL,
+    BPF_EXIT,
+    BPF_IMM,
+    BPF_IND,
+    BPF_JA,
+    BPF_JMP,
+    BPF_JMP32,
+    BPF_K,
+    BPF_LD,
+    BPF_LDX,
+    BPF_MEM,
+    BPF_MEMSX,
     BPF_PSEUDO_CALL,
-    OPCODES,
+    BPF_PSEUDO_KFUNC_CALL,
+    BPF_ST,
+    BPF_STX,
     Insn,
-    jump_target,
 )
+from ..maps import map_by_fd
+from ..progtypes import get_prog_type
 from ..uapi import BPF_COMPLEXITY_LIMIT_INSNS, FUNC_NAMES
-from . import rules as R
-from . import state as S
-from . import tnum as tn
-from .alu import AluChecks
-from .branches import BranchChecks
-from .calls import CALLBACK_HELPERS, CallChecks
-from .cfg import Cfg, check_structure
+from . import cfg
+from . import reg as R
+from .alu import check_alu_op
+from .branches import check_cond_jmp_op
+from .calls import (
+    check_func_call,
+    check_helper_call,
+    check_max_stack_depth,
+    check_resource_leak,
+    check_return_code,
+    prepare_func_exit,
+)
+from .env import Env, Refusal, Stats
 from .explain import explain
-from .liveness import live_registers
-from .log import VerifierLog, insn_line
-from .memory import MemoryChecks
-from .prune import _regsafe, _slotsafe
-from .state import Frame, RegState, StackSlot
+from .globals import prepare_func_args, setup_global_args, subprog_name
+from .liveness import StackLiveness, compute_live_registers
+from .log import VerifierLog, insn_text, state_str
+from .memory import (
+    check_atomic,
+    check_ld_abs,
+    check_ld_imm,
+    check_load_mem,
+    check_store_imm,
+    check_store_reg,
+)
+from .paths import (
+    StateList,
+    add_scc_backedge,
+    explored_bucket,
+    incomplete_read_marks,
+    maybe_enter_scc,
+    maybe_free_state,
+    pop_stack,
+    print_insn_state,
+    push_stack,
+    update_branch_counts,
+    update_peak_states,
+)
+from .precision import (
+    mark_all_scalars_imprecise,
+    propagate_precision,
+    push_jmp_history,
+)
+from .prune import (
+    EXACT,
+    NOT_EXACT,
+    RANGE_WITHIN,
+    clean_live_states,
+    states_equal,
+    states_maybe_looping,
+)
+from .state import BPF_MAIN_FUNC, FuncState, VerifierState
 
-#: exact visits of a callback body before changing scalars are widened to unknown
-_WIDEN_AFTER = 4
-
-
-@dataclass
-class Stats:
-    insns_processed: int = 0
-    total_states: int = 0
-    peak_states: int = 0
-    max_states_per_insn: int = 0
-    stack_depth: list[int] = field(default_factory=list)
-    seconds: float = 0.0
-
-    def line(self) -> str:
-        return (
-            f"processed {self.insns_processed} insns (limit {BPF_COMPLEXITY_LIMIT_INSNS}) "
-            f"max_states_per_insn {self.max_states_per_insn} total_states "
-            f"{self.total_states} peak_states {self.peak_states} mark_read 0"
-        )
+BPF_COMPLEXITY_LIMIT_STATES = 64
+_EXIT = -1  # do_check_insn(): the path ended (PROCESS_BPF_EXIT)
+#: errors a speculative path turns into a barrier instead of a refusal (Linux 6.17+)
+_NOSPEC_ERRNOS = (errno.EPERM, errno.EACCES, errno.EINVAL)
 
 
 @dataclass
@@ -69,53 +115,342 @@ class VerifyResult:
 
     stats: Stats
     log: str
-    cfg: Cfg
 
 
-class _Checkpoint:
-    __slots__ = ("frames", "refs", "parent", "branches", "pc", "hit_cnt", "miss_cnt")
+# --- is_state_visited ---------------------------------------------------------------------------
+def is_state_visited(env: Env, insn_idx: int) -> bool:
+    """True when the current path can stop here; may record a new checkpoint."""
+    cur = env.cur_state
+    aux = env.aux[insn_idx]
+    force_new = aux.force_checkpoint or len(cur.jmp_history) > 40
+    add_new = force_new or (
+        env.jmps_processed - env.prev_jmps_processed >= 2
+        and env.stats.insns_processed - env.prev_insn_processed >= 8
+    )
+    bucket = explored_bucket(env, insn_idx)
+    clean_live_states(
+        env,
+        env.live,
+        list(reversed(bucket)),
+        insn_idx,
+        cur,
+        lambda st: incomplete_read_marks(env, st),
+    )
+    loop = False
+    states_cnt = 0
+    for sl in list(reversed(bucket)):
+        states_cnt += 1
+        st = sl.state
+        if st.insn_idx != insn_idx:
+            continue
+        hit = False
+        if st.branches:
+            if aux.calls_callback:
+                hit = states_equal(env, st, cur, RANGE_WITHIN)
+            elif (
+                states_maybe_looping(st, cur)
+                and states_equal(env, st, cur, EXACT)
+                and st.callback_unroll_depth == cur.callback_unroll_depth
+            ):
+                env.verbose_linfo(insn_idx, "; ")
+                env.verbose(f"infinite loop detected at insn {insn_idx}\n")
+                env.verbose("cur state:" + state_str(cur, cur.curframe, True))
+                env.verbose("old state:" + state_str(st, cur.curframe, True))
+                raise Refusal(f"infinite loop detected at insn {insn_idx}", errno.EINVAL)
+            if not hit:
+                if (
+                    not force_new
+                    and env.jmps_processed - env.prev_jmps_processed < 20
+                    and env.stats.insns_processed - env.prev_insn_processed < 100
+                ):
+                    add_new = False
+        else:
+            loop = incomplete_read_marks(env, st)
+            hit = states_equal(env, st, cur, RANGE_WITHIN if loop else NOT_EXACT)
+        if hit:
+            sl.hit_cnt += 1
+            if aux.jmp_point:
+                push_jmp_history(env, cur, 0, 0)
+            propagate_precision(env, st, cur)
+            if loop:
+                backedge = cur.copy()
+                backedge.equal_state = st
+                backedge.insn_idx = insn_idx
+                add_scc_backedge(env, st, backedge)
+            return True
+        if add_new:
+            sl.miss_cnt += 1
+        n = 64 if aux.force_checkpoint and st.branches > 0 else 3
+        if sl.miss_cnt > sl.hit_cnt * n + n:
+            bucket.remove(sl)
+            sl.in_free_list = True
+            env.free_list.append(sl)
+            env.explored_states_size -= 1
+            maybe_free_state(env, sl)
+    env.stats.max_states_per_insn = max(env.stats.max_states_per_insn, states_cnt)
+    if not env.bpf_capable and states_cnt > BPF_COMPLEXITY_LIMIT_STATES:
+        return False
+    if not add_new:
+        return False
+    env.stats.total_states += 1
+    env.explored_states_size += 1
+    update_peak_states(env)
+    env.prev_jmps_processed = env.jmps_processed
+    env.prev_insn_processed = env.stats.insns_processed
+    if env.bpf_capable:
+        mark_all_scalars_imprecise(cur)
+    new = cur.copy()
+    new.insn_idx = insn_idx
+    maybe_enter_scc(env, new)
+    new_sl = StateList(new)
+    new.sl = new_sl
+    cur.parent = new
+    cur.first_insn_idx = insn_idx
+    cur.dfs_depth = new.dfs_depth + 1
+    cur.jmp_history = []
+    bucket.append(new_sl)
+    return False
 
-    def __init__(self, frames: list[Frame], refs: tuple, parent: _Checkpoint | None, pc: int):
-        self.frames = [f.copy() for f in frames]
-        self.refs = refs
-        self.parent = parent
-        self.branches = 1
-        self.pc = pc
-        self.hit_cnt = 0
-        self.miss_cnt = 0
+
+# --- one instruction -----------------------------------------------------------------------------
+def process_bpf_exit_full(env: Env, print_state: bool = True) -> int:
+    check_resource_leak(env, False, not env.cur_state.curframe, "BPF_EXIT instruction in main prog")
+    if env.cur_state.curframe:
+        env.live.update()
+        env.do_print_state = print_state
+        return prepare_func_exit(env)
+    check_return_code(env)
+    return _EXIT
 
 
-class _Path:
-    """One live path: its frames, outstanding references and nearest checkpoint."""
+def do_check_insn(env: Env, insn: Insn) -> int:
+    """Check the instruction at env.insn_idx; returns the next index or _EXIT."""
+    idx = env.insn_idx
+    code = insn.code
+    cls = code & 0x07
+    mode = code & 0xE0
+    if cls in (BPF_ALU, BPF_ALU64):
+        check_alu_op(env, insn)
+    elif cls == BPF_LDX:
+        check_load_mem(env, insn, False, mode == BPF_MEMSX, "ldx")
+    elif cls == BPF_STX:
+        if mode == BPF_ATOMIC:
+            check_atomic(env, insn)
+            return idx + 1
+        if mode != BPF_MEM or insn.imm != 0:
+            raise env.fail("BPF_STX uses reserved fields", errno.EINVAL)
+        check_store_reg(env, insn, False)
+    elif cls == BPF_ST:
+        if mode != BPF_MEM or insn.src != 0:
+            raise env.fail("BPF_ST uses reserved fields", errno.EINVAL)
+        check_store_imm(env, insn)
+    elif cls in (BPF_JMP, BPF_JMP32):
+        op = code & 0xF0
+        env.jmps_processed += 1
+        if op == BPF_CALL:
+            if (
+                code & 0x08 != BPF_K
+                or (insn.src != BPF_PSEUDO_KFUNC_CALL and insn.off != 0)
+                or insn.src not in (0, BPF_PSEUDO_CALL, BPF_PSEUDO_KFUNC_CALL)
+                or insn.dst != 0
+                or cls == BPF_JMP32
+            ):
+                raise env.fail("BPF_CALL uses reserved fields", errno.EINVAL)
+            if insn.src == BPF_PSEUDO_CALL:
+                nxt = check_func_call(env, insn)
+            else:
+                check_helper_call(env, insn)
+                nxt = idx + 1
+            env.reg_scratch(0)
+            return nxt
+        if op == BPF_JA:
+            if (
+                code & 0x08 != BPF_K
+                or insn.src != 0
+                or insn.dst != 0
+                or (cls == BPF_JMP and insn.imm != 0)
+                or (cls == BPF_JMP32 and insn.off != 0)
+            ):
+                raise env.fail("BPF_JA uses reserved fields", errno.EINVAL)
+            return idx + (insn.off if cls == BPF_JMP else insn.imm) + 1
+        if op == BPF_EXIT:
+            if code & 0x08 != BPF_K or insn.imm or insn.src or insn.dst or cls == BPF_JMP32:
+                raise env.fail("BPF_EXIT uses reserved fields", errno.EINVAL)
+            return process_bpf_exit_full(env)
+        return check_cond_jmp_op(env, insn)
+    elif cls == BPF_LD:
+        if mode in (BPF_ABS, BPF_IND):
+            check_ld_abs(env, insn)
+            if env.cur_state.curframe:
+                # a failing load returns 0 from the subprogram: explore that exit too
+                push_stack(env, idx + 1, idx, False)
+                R.mark_const_zero(env.regs[0], env.bpf_capable)
+                return process_bpf_exit_full(env, False)
+        elif mode == BPF_IMM:
+            check_ld_imm(env, insn)
+            return idx + 2
+        else:
+            raise env.fail("invalid BPF_LD mode", errno.EINVAL)
+    else:
+        raise env.fail(f"unknown insn class {cls}", errno.EINVAL)
+    return idx + 1
 
-    __slots__ = ("frames", "pc", "parent", "refs", "from_pc")
 
-    def __init__(
-        self,
-        frames: list[Frame],
-        pc: int,
-        parent: _Checkpoint | None,
-        refs: tuple = (),
-        from_pc: int = -1,
-    ):
-        self.frames = frames
-        self.pc = pc
-        self.parent = parent
-        self.refs = refs  # (ref_obj_id, alloc_insn) of ringbuf records not yet released
-        self.from_pc = from_pc  # the branch this path was forked at (for the log)
+def do_check(env: Env) -> None:
+    log = env.log
+    level = log.level
+    pop_log = level < 2
+    insns = env.insns
+    n = len(insns)
+    env.do_print_state = False
+    prev_insn_idx = -1
+    stats = env.stats
+    while True:
+        st = env.cur_state
+        env.cur_hist_ent = None
+        env.prev_insn_idx = prev_insn_idx
+        if not level:
+            log.pending.clear()
+        idx = env.insn_idx
+        if idx >= n:
+            raise env.fail(f"invalid insn idx {idx} insn_cnt {n}", errno.EFAULT)
+        insn = insns[idx]
+        aux = env.aux[idx]
+        stats.insns_processed += 1
+        if stats.insns_processed > BPF_COMPLEXITY_LIMIT_INSNS:
+            raise env.fail(
+                f"BPF program is too large. Processed {stats.insns_processed} insn", errno.E2BIG
+            )
+        st.last_insn_idx = prev_insn_idx
+        st.insn_idx = idx
+        ended = False
+        if aux.prune_point and is_state_visited(env, idx):
+            if level:
+                spec = " (speculative execution)" if st.speculative else ""
+                if env.do_print_state:
+                    env.verbose(f"\nfrom {prev_insn_idx} to {idx}{spec}: safe\n")
+                else:
+                    env.verbose(f"{idx}: safe\n")
+            ended = True
+        if not ended:
+            if aux.jmp_point:
+                push_jmp_history(env, st, 0, 0)
+            if level >= 2 and env.do_print_state:
+                spec = " (speculative execution)" if st.speculative else ""
+                env.verbose(f"\nfrom {prev_insn_idx} to {idx}{spec}:")
+                env.verbose(state_str(st, st.curframe, True))
+                env.do_print_state = False
+            if level:
+                if env.scratched_regs or env.scratched_stack:
+                    print_insn_state(env, st, st.curframe)
+                env.verbose_linfo(idx, "; ")
+                env.prev_log_pos = log.end_pos
+                assert insn is not None
+                env.verbose(f"{idx}: " + insn_text(insn, FUNC_NAMES, env.allow_ptr_leaks) + "\n")
+                env.prev_insn_print_pos = log.end_pos - env.prev_log_pos
+                env.prev_log_pos = log.end_pos
+            if not st.speculative:  # sanitize_mark_insn_seen()
+                aux.seen = True
+            prev_insn_idx = idx
+            if st.speculative and aux.nospec:
+                ended = True
+        if not ended:
+            env.live.reset_write_marks(idx)
+            assert insn is not None
+            try:
+                nxt = do_check_insn(env, insn)
+            except Refusal as e:
+                if e.errno not in _NOSPEC_ERRNOS or not env.cur_state.speculative:
+                    raise
+                env.live.commit_write_marks()
+                aux.nospec = True
+                aux.alu_state = 0
+                nxt = _EXIT
+            else:
+                env.live.commit_write_marks()
+            if nxt == _EXIT:
+                ended = True
+            else:
+                env.insn_idx = nxt
+                if env.cur_state.speculative and aux.nospec_result:
+                    ended = True
+        if ended:
+            env.mark_all_scratched()
+            update_branch_counts(env, env.cur_state)
+            env.live.update()
+            prev = pop_stack(env, pop_log)
+            if prev is None:
+                return
+            prev_insn_idx = prev
+            env.do_print_state = True
 
-    def fork(self, pc: int) -> _Path:
-        if self.parent is not None:
-            self.parent.branches += 1
-        return _Path([f.copy() for f in self.frames], pc, self.parent, self.refs, self.pc)
 
-    @property
-    def cur(self) -> Frame:
-        return self.frames[-1]
+# --- bpf_check -----------------------------------------------------------------------------
+def _init_state(env: Env, subprog: int) -> None:
+    st = VerifierState()
+    st.frame.append(FuncState(BPF_MAIN_FUNC, 0, subprog, env.bpf_capable))
+    env.mark_all_scratched()
+    st.first_insn_idx = env.subprogs[subprog].start
+    st.last_insn_idx = -1
+    env.cur_state = st
 
 
-class Verifier(AluChecks, MemoryChecks, BranchChecks, CallChecks):
-    """Check one program the way Linux does; raise VerifierError or return statistics."""
+def _reset_walk(env: Env) -> None:
+    """free_states(): the next do_check_common() starts with no checkpoints."""
+    env.explored = [[] for _ in env.insns]
+    env.free_list = []
+    env.explored_states_size = 0
+    env.num_backedges = 0
+    env.scc_visits = {}
+    env.stack = []
+
+
+def do_check_common(env: Env, subprog: int) -> None:
+    env.prev_linfo = None
+    _reset_walk(env)
+    _init_state(env, subprog)
+    regs = env.regs
+    if subprog:
+        setup_global_args(env, subprog)
+    else:
+        if env.func_info and env.btf is not None:
+            try:  # only to log why the main program's BTF is not reliable
+                prepare_func_args(env, 0)
+            except (Refusal, NotSupportedError):
+                pass
+        regs[1].type = R.PTR_TO_CTX
+        R.mark_known_zero(regs[1])
+    env.insn_idx = env.subprogs[subprog].start
+    do_check(env)
+    if env.log.level < 2:
+        env.log.reset(0)
+
+
+def do_check_subprogs(env: Env) -> None:
+    """Verify every called global subprogram, until no new one is called."""
+    if not env.func_info:
+        return
+    while True:
+        new = 0
+        for k in range(1, len(env.subprogs)):
+            if not env.subprog_is_global(k):
+                continue
+            if k not in env.global_called or k in env.global_verified:
+                continue
+            do_check_common(env, k)
+            if env.log.level:
+                env.verbose(
+                    f"Func#{k} ('{subprog_name(env, k)}') is safe for any args that match its "
+                    "prototype\n"
+                )
+            env.global_verified.add(k)
+            new += 1
+        if not new:
+            return
+
+
+class Verifier:
+    """Check one program the way Linux 6.18 does; raise VerifierError or return statistics."""
 
     def __init__(
         self,
@@ -127,441 +462,95 @@ class Verifier(AluChecks, MemoryChecks, BranchChecks, CallChecks):
         log_level: int = 0,
         license: str = "GPL",
         line_info: Sequence[Any] = (),
-        rules: Any = None,
         func_info: Sequence[Any] = (),
+        btf: Any = None,
     ):
-        self.insns = list(insns)
-        self.prog_type = prog_type
-        self.privileged = privileged
         self.log = VerifierLog(level=log_level)
-        self.license = license
-        self.line_info = {li.insn: li for li in line_info}
-        self.func_info = list(func_info)
-        self.rules = rules if rules is not None else R.lookup_rules(prog_type)
-        self.resolve_map = map_resolver or _default_map_resolver
-        self.stats = Stats()
-        self._next_id = 0
-        self._explored: dict[int, list[_Checkpoint]] = {}
-        self._live: list[int] = []
-        self._prune: set[int] = set()
-        self._disasm: Callable[[Insn, int], str] | None = None
-        self._jmps_processed = 0
-        self._cur_states = 0
-        self._extra_prune = True
-        self._evict = 3
-        self._prev_jmps = 0
-        self._prev_insns = 0
-        self._cb_calls: set[int] = set()
+        self.env = Env(
+            insns,
+            get_prog_type(prog_type),
+            privileged=privileged,
+            log=self.log,
+            license=license,
+            map_resolver=map_resolver or _default_map_resolver,
+            func_info=func_info,
+            line_info=line_info,
+            btf=btf,
+        )
 
-    # ------------------------------------------------------------------ entry
     def verify(self) -> VerifyResult:
+        env = self.env
         t0 = time.perf_counter()
         try:
-            cfg = check_structure(self.insns, self.log, privileged=self.privileged)
-            self.cfg = cfg
-            self._live = live_registers(cfg)
-            self._prune = self._prune_points(cfg)
-            self.stats.stack_depth = [0] * len(cfg.subprog_starts)
-            self._do_check()
-            self._check_max_stack_depth()
-        except VerifierError as e:
-            self.stats.seconds = time.perf_counter() - t0
-            raise self._finish_error(e) from None
-        self.stats.seconds = time.perf_counter() - t0
-        self.log.verbose(self.stats.line())
-        return VerifyResult(self.stats, self.log.text, cfg)
+            self._bpf_check()
+        except Refusal as e:
+            env.stats.seconds = time.perf_counter() - t0
+            raise self._refused(e) from None
+        env.stats.seconds = time.perf_counter() - t0
+        env.verbose(env.stats.line() + "\n")
+        return VerifyResult(env.stats, self.log.text)
 
-    def _finish_error(self, e: VerifierError) -> VerifierError:
-        """The kernel's tail (statistics), then pybpf's explanation and the C source line."""
-        if self.stats.insns_processed:
-            self.log.verbose(self.stats.line())
-        extra = []
+    def _bpf_check(self) -> None:
+        env = self.env
+        cfg.check_prog_len(env)
+        cfg.add_subprogs(env)
+        cfg.check_subprogs(env)
+        cfg.check_btf_info(env, env.btf)
+        cfg.resolve_pseudo_ldimm64(env)
+        cfg.check_cfg(env)
+        cfg.compute_postorder(env)
+        env.live = StackLiveness(env)
+        cfg.compute_scc(env)
+        compute_live_registers(env)
+        env.stats.stack_depth = [0] * len(env.subprogs)
+        do_check_common(env, 0)
+        do_check_subprogs(env)
+        check_max_stack_depth(env)
+        for i, aux in enumerate(env.aux):
+            # do_misc_fixups(), after dead code (never seen off speculative paths) is gone
+            if (
+                aux.seen
+                and aux.map_ptr_poisoned
+                and aux.map_ptr_unpriv
+                and _is_tail_call(env.insns[i])
+            ):
+                raise env.fail("tail_call abusing map_ptr", errno.EINVAL)
+        env.stats.stack_depth = [sp.stack_depth for sp in env.subprogs]
+
+    def _refused(self, e: Refusal) -> VerifierError:
+        """The kernel's statistics line, then pybpf's explanation and the C source line."""
+        env = self.env
+        env.stats.stack_depth = [sp.stack_depth for sp in env.subprogs]
+        idx = (
+            e.index if e.index is not None else env.insn_idx if env.stats.insns_processed else None
+        )
+        env.verbose(env.stats.line() + "\n")
         why = explain(e.message)
+        li = env.find_linfo(idx) if idx is not None else None
+        text = self.log.text if self.log.level else "".join(self.log.pending)
+        extra = []
         if why:
             extra.append(f"pybpf: {why}")
-        li = self._line_for(e.index)
         if li is not None:
-            extra.append(f"pybpf: at insn {e.index}, {li.file}:{li.line}: {li.text.strip()}")
+            extra.append(f"pybpf: at insn {idx}, {li.file}:{li.line}: {li.text.strip()}")
         if extra:
-            self.log.verbose("")
-            for line in extra:
-                self.log.verbose(line)
-        err = VerifierError(e.message, index=e.index, log=self.log.text, errno=e.errno)
+            text += "\n" + "\n".join(extra) + "\n"
+        err = VerifierError(e.message, index=idx, log=text, errno=e.errno)
         err.explanation = why  # type: ignore[attr-defined]
         err.source_line = li  # type: ignore[attr-defined]
         return err
 
-    def _line_for(self, pc: int | None) -> Any:
-        """The line-info record covering instruction ``pc`` (the closest one at or before)."""
-        if pc is None or not self.line_info:
-            return None
-        earlier = [k for k in self.line_info if k <= pc]
-        return self.line_info[max(earlier)] if earlier else None
 
-    # ------------------------------------------------------------------ errors
-    def _err(
-        self, msg: str, pc: int | None, err: int = errno.EACCES, more: Sequence[str] = ()
-    ) -> VerifierError:
-        self.log.verbose(msg)
-        for line in more:
-            self.log.verbose(line)
-        return VerifierError(msg, index=pc, log=self.log.text, errno=err)
-
-    # ------------------------------------------------------------------ setup
-    def _prune_points(self, cfg: Cfg) -> set[int]:
-        """Where states are compared (visit_insn in Linux 6.x): every conditional jump
-        itself, the target of an unconditional one, the return point of a call and
-        the call instruction of a bpf-to-bpf call."""
-        pts: set[int] = set()
-        for pc, insn in enumerate(cfg.insns):
-            if insn is None:
-                continue
-            kind = OPCODES[insn.code].kind
-            if kind == "ja":
-                pts.add(jump_target(pc, insn))
-            elif kind == "jcond":
-                pts.add(pc)
-                if self._extra_prune:
-                    pts.update((pc + 1, jump_target(pc, insn)))
-            elif kind == "call":
-                pts.add(pc + 1)
-                if insn.src == BPF_PSEUDO_CALL:
-                    pts.add(pc)
-                elif insn.src == 0 and insn.imm in CALLBACK_HELPERS:
-                    pts.add(pc)  # mark_calls_callback + mark_force_checkpoint
-                    self._cb_calls.add(pc)
-        return pts
-
-    def _new_id(self) -> int:
-        self._next_id += 1
-        return self._next_id
-
-    def _initial_frame(self, subprog: int, callsite: int = -1, depth: int = 0) -> Frame:
-        regs = [S.NOT_INIT_REG] * 11
-        regs[10] = RegState(S.PTR_TO_STACK, tn.const(0), 0, 0, 0, 0, frameno=depth)
-        return Frame(regs, {}, callsite, subprog)
-
-    # ------------------------------------------------------------------ the walk
-    def _do_check(self) -> None:
-        frame = self._initial_frame(0)
-        frame.regs[1] = RegState(S.PTR_TO_CTX, tn.const(0), 0, 0, 0, 0)
-        pending: list[_Path] = [_Path([frame], 0, None)]
-        while pending:
-            path = pending.pop()
-            self._run_path(path, pending)
-
-    def _run_path(self, path: _Path, pending: list[_Path]) -> None:
-        cfg = self.cfg
-        level = self.log.level
-        if level >= 1:
-            head = f"from {path.from_pc} to {path.pc}" if path.from_pc >= 0 else f"{path.pc}"
-            self.log.trace(f"{head}: {self._state_str(path)}", level=1)
-        first = True
-        while True:
-            pc = path.pc
-            if pc in self._prune and self._is_state_visited(path):
-                self._path_done(path)
-                return
-            insn = cfg.insns[pc]
-            assert insn is not None
-            self.stats.insns_processed += 1
-            if self.stats.insns_processed > BPF_COMPLEXITY_LIMIT_INSNS:
-                raise self._err(
-                    f"BPF program is too large. Processed {self.stats.insns_processed} insn",
-                    pc,
-                    errno.E2BIG,
-                )
-            if level >= 1:
-                if level >= 2 and not first:
-                    self.log.trace(f"{pc}: {self._state_str(path)}", level=2)
-                first = False
-                before = (list(path.cur.regs), dict(path.cur.stack), len(path.frames))
-                self.log.trace(insn_line(pc, insn, FUNC_NAMES), level=1)
-                idx = len(self.log.lines) - 1
-                nxt = self._step(path, insn, pc, pending)
-                diff = self._state_diff(path, before)
-                if diff:
-                    self.log.lines[idx] = insn_line(pc, insn, FUNC_NAMES, diff)
-            else:
-                nxt = self._step(path, insn, pc, pending)
-            if nxt is None:
-                self._path_done(path)
-                return
-            path.pc = nxt
-
-    def _path_done(self, path: _Path) -> None:
-        st = path.parent
-        while st is not None:
-            st.branches -= 1
-            if st.branches:
-                break
-            st = st.parent
-
-    # ------------------------------------------------------------------ pruning
-    def _is_state_visited(self, path: _Path) -> bool:
-        """is_state_visited: prune, detect an infinite loop, or record a checkpoint.
-
-        As the kernel does, a new checkpoint is only recorded after at least 2
-        jumps and 8 instructions since the last one, and checkpoints that keep
-        failing to prune (misses > 3 * hits + 3) are dropped from the list.
-        """
-        pc = path.pc
-        seen = self._explored.setdefault(pc, [])
-        live = self._live[pc]
-        calls_callback = pc in self._cb_calls
-        add_new = calls_callback or (
-            self._jmps_processed - self._prev_jmps >= 2
-            and self.stats.insns_processed - self._prev_insns >= 8
-        )
-        if calls_callback:
-            # each return from the callback comes back here: a state no more general than
-            # one seen here (finished or not) adds nothing new and the iteration has converged
-            for cp in seen:
-                if (
-                    len(cp.frames) == len(path.frames)
-                    and cp.refs == path.refs
-                    and self._states_safe(cp.frames, path.frames, live)
-                ):
-                    cp.hit_cnt += 1
-                    return True
-            if path.cur.callback_depth >= _WIDEN_AFTER:
-                self._widen(seen, path)
-        drop: list[_Checkpoint] = []
-        for cp in seen:
-            if calls_callback:
-                pass
-            elif cp.branches == 0:
-                if (
-                    len(cp.frames) == len(path.frames)
-                    and cp.refs == path.refs
-                    and self._states_safe(cp.frames, path.frames, live)
-                ):
-                    cp.hit_cnt += 1
-                    return True
-            elif self._states_equal(cp.frames, path.frames):
-                raise self._err(f"infinite loop detected at insn {pc}", pc, errno.EINVAL)
-            if add_new:
-                cp.miss_cnt += 1
-            if cp.miss_cnt > cp.hit_cnt * self._evict + self._evict:
-                drop.append(cp)
-        if drop:
-            ids = {id(c) for c in drop}
-            seen[:] = [c for c in seen if id(c) not in ids]
-            self._cur_states -= len(drop)
-        if not add_new:
-            return False
-        self._prev_jmps = self._jmps_processed
-        self._prev_insns = self.stats.insns_processed
-        cp = _Checkpoint(path.frames, path.refs, path.parent, pc)
-        path.parent = cp
-        seen.append(cp)
-        self.stats.total_states += 1
-        self._cur_states += 1
-        self.stats.peak_states = max(self.stats.peak_states, self._cur_states)
-        self.stats.max_states_per_insn = max(self.stats.max_states_per_insn, len(seen))
-        return False
-
-    def _widen(self, seen: list[_Checkpoint], path: _Path) -> None:
-        """Forget scalars that keep changing from one callback visit to the next.
-
-        Linux stops iterating when the state repeats up to the values it has marked
-        precise; pybpf does not track precision, so after a few exact visits it
-        replaces a scalar (register or stack slot) that differs from the last state
-        recorded at this call by an unknown one. That state covers every further
-        visit, so the next return from the callback is pruned.
-        """
-        prev = [
-            c for c in seen if [f.callsite for f in c.frames] == [f.callsite for f in path.frames]
-        ]
-        if not prev:
-            return
-        old = prev[-1]
-        for fo, fc in zip(old.frames, path.frames, strict=True):
-            for r in range(10):
-                o, c = fo.regs[r], fc.regs[r]
-                if o.type == S.SCALAR and c.type == S.SCALAR and not _regsafe(o, c, {}):
-                    fc.regs[r] = S.UNKNOWN_SCALAR
-            for slot, so in fo.stack.items():
-                sc = fc.stack.get(slot, S.EMPTY_SLOT)
-                if _slotsafe(so, sc, {}):
-                    continue
-                if any(x is not None and x.type != S.SCALAR for x in (so.spilled, sc.spilled)):
-                    continue
-                if sc.kinds == S.STACK_SPILL * 8:
-                    fc.stack[slot] = StackSlot(sc.kinds, S.UNKNOWN_SCALAR)
-                else:
-                    kinds = "".join(
-                        S.STACK_MISC if k in (S.STACK_SPILL, S.STACK_ZERO) else k for k in sc.kinds
-                    )
-                    fc.stack[slot] = StackSlot(kinds, None)
-
-    def _states_equal(self, old: list[Frame], cur: list[Frame]) -> bool:
-        if len(old) != len(cur):
-            return False
-        for fo, fc in zip(old, cur, strict=True):
-            if (
-                fo.callsite != fc.callsite
-                or fo.regs != fc.regs
-                or fo.callback_depth != fc.callback_depth  # another visit of a callback
-            ):
-                return False
-            if {k: v for k, v in fo.stack.items() if v != S.EMPTY_SLOT} != {
-                k: v for k, v in fc.stack.items() if v != S.EMPTY_SLOT
-            }:
-                return False
-        return True
-
-    def _states_safe(self, old: list[Frame], cur: list[Frame], live: int) -> bool:
-        idmap: dict[int, int] = {}
-        last = len(old) - 1
-        for i, (fo, fc) in enumerate(zip(old, cur, strict=True)):
-            if fo.callsite != fc.callsite or fo.callback_depth > fc.callback_depth:
-                return False
-            for r in range(11):
-                if i == last and not (live >> r) & 1:
-                    continue
-                if i != last and r in (0, 1, 2, 3, 4, 5):
-                    continue  # caller's R0-R5 are overwritten when the callee returns
-                if not _regsafe(fo.regs[r], fc.regs[r], idmap):
-                    return False
-            for slot, so in fo.stack.items():
-                if not _slotsafe(so, fc.stack.get(slot, S.EMPTY_SLOT), idmap):
-                    return False
-        return True
-
-    # ------------------------------------------------------------------ one insn
-    def _step(self, path: _Path, insn: Insn, pc: int, pending: list[_Path]) -> int | None:
-        bad = self.cfg.malformed.get(pc)
-        if bad is not None:
-            raise self._err(bad, pc, errno.EINVAL)
-        info = OPCODES[insn.code]
-        k = info.kind
-        if k in ("alu", "end"):
-            self._check_alu(path, insn, info, pc)
-            return pc + 1
-        if k in ("ldx", "ldxsx"):
-            self._read_reg(path, insn.src, pc)
-            self._check_dst_writable(insn.dst, pc)
-            val = self._check_mem_access(
-                path, insn.src, insn.off, info.size, "read", pc, signed=k == "ldxsx"
-            )
-            path.cur.regs[insn.dst] = val
-            return pc + 1
-        if k in ("st", "stx"):
-            self._read_reg(path, insn.dst, pc)
-            if k == "stx":
-                self._read_reg(path, insn.src, pc)
-                val = path.cur.regs[insn.src]
-            else:
-                val = S.scalar_const(insn.imm)  # BPF_ST into ctx is allowed since 6.3
-            self._check_mem_access(
-                path, insn.dst, insn.off, info.size, "write", pc, value=val, st_imm=k == "st"
-            )
-            return pc + 1
-        if k == "atomic":
-            self._check_atomic(path, insn, info, pc)
-            return pc + 1
-        if k == "lddw":
-            self._check_ld_imm(path, insn, pc)
-            return pc + 2
-        if k in ("ldabs", "ldind"):
-            self._check_ld_abs(path, insn, info, pc)
-            return pc + 1
-        if k in ("ja", "jcond", "call", "exit"):
-            self._jmps_processed += 1
-        if k == "ja":
-            return jump_target(pc, insn)
-        if k == "jcond":
-            return self._check_cond_jmp(path, insn, info, pc, pending)
-        if k == "call":
-            if insn.src == BPF_PSEUDO_CALL:
-                return self._check_func_call(path, insn, pc)
-            if insn.src != 0:
-                raise self._err(
-                    "kernel function calls are not supported by pybpf's verifier", pc, errno.EINVAL
-                )
-            self._check_helper_call(path, insn, pc, pending)
-            return pc + 1
-        if k == "callx":
-            raise self._err(f"unknown opcode {insn.code:02x}", pc, errno.EINVAL)
-        if k == "exit":
-            return self._check_exit(path, pc)
-        raise self._err(f"unknown opcode {insn.code:02x}", pc, errno.EINVAL)
-
-    # ------------------------------------------------------------------ registers
-    def _read_reg(self, path: _Path, regno: int, pc: int) -> RegState:
-        r = path.cur.regs[regno]
-        if r.type == S.NOT_INIT:
-            raise self._err(f"R{regno} !read_ok", pc)
-        return r
-
-    def _check_dst_writable(self, regno: int, pc: int) -> None:
-        if regno == 10:
-            raise self._err("frame pointer is read only", pc)
-
-    def _leak_check(self, r: RegState) -> bool:
-        return not self.privileged and r.is_pointer
-
-    # ------------------------------------------------------------------ logging
-    def _fmt(self, insn: Insn, pc: int) -> str:
-        if self._disasm is None:
-            try:
-                from ..asm.disasm import format_insn
-
-                self._disasm = format_insn
-            except ImportError:
-                self._disasm = lambda i, p: repr(i)
-        try:
-            return self._disasm(insn, pc)
-        except Exception:  # the log must never fail the verification
-            return repr(insn)
-
-    def _state_diff(self, path: _Path, before: tuple[list[RegState], dict, int]) -> str:
-        regs, stack, nframes = before
-        if nframes != len(path.frames):
-            return ""
-        parts = [
-            _reg_str(i, r)
-            for i, r in enumerate(path.cur.regs)
-            if r != regs[i] and r.type != S.NOT_INIT
-        ]
-        for slot in sorted(path.cur.stack):
-            v = path.cur.stack[slot]
-            if stack.get(slot) != v and v != S.EMPTY_SLOT:
-                parts.append(f"fp{-(slot + 1) * 8}={_slot_str(v)}")
-        return " ".join(parts)
-
-    def _state_str(self, path: _Path) -> str:
-        parts = [_reg_str(i, r) for i, r in enumerate(path.cur.regs) if r.type != S.NOT_INIT]
-        for slot in sorted(path.cur.stack):
-            v = path.cur.stack[slot]
-            if v != S.EMPTY_SLOT:
-                parts.append(f"fp{-(slot + 1) * 8}={_slot_str(v)}")
-        return " ".join(parts)
-
-
-# ---------------------------------------------------------------------- helpers
-def _reg_str(i: int, r: RegState) -> str:
-    return f"R{i}={r}"
-
-
-def _slot_str(v: StackSlot) -> str:
-    """A stack slot as the kernel prints it: the spilled register, or byte kinds fp-1 first."""
-    if v.spilled is not None and v.kinds == S.STACK_SPILL * 8:
-        return str(v.spilled)
-    return v.kinds[::-1].replace(S.STACK_SPILL, "r")
+def _is_tail_call(insn: Insn | None) -> bool:
+    return insn is not None and insn.code == BPF_JMP | BPF_CALL and insn.src == 0 and insn.imm == 12
 
 
 def _default_map_resolver(insn: Insn) -> Any:
     if insn.ref is not None and hasattr(insn.ref, "value_size"):
         return insn.ref
     try:
-        from ..maps import map_by_fd
-    except ImportError:
-        return None
-    try:
         return map_by_fd(insn.imm)
-    except Exception:
+    except BpfError:  # resolve_pseudo_ldimm64 reports "fd N is not pointing to valid bpf_map"
         return None
 
 
@@ -577,3 +566,6 @@ def verify(
     return Verifier(
         insns, prog_type=prog_type, privileged=privileged, log_level=log_level, **kw
     ).verify()
+
+
+__all__ = ["VerifyResult", "Verifier", "explored_bucket", "push_stack", "verify"]

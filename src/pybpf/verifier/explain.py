@@ -153,6 +153,12 @@ _RULES: list[tuple[str, str]] = [
         "bounded scalars to stack, map-value and memory pointers is.",
     ),
     (
+        r"(\S+) pointer offset (-?\d+) is not allowed|value (-?\d+) makes (\S+) pointer be "
+        r"out of bounds|math between (\S+) pointer and",
+        "a pointer may never be moved 2^29 bytes or more (BPF_MAX_VAR_OFF), whatever it points "
+        "to; bound the offset first.",
+    ),
+    (
         r"program of this type cannot use helper (\S+)",
         "{0} is not available to this program type (or needs CAP_BPF/CAP_PERFMON).",
     ),
@@ -327,6 +333,65 @@ _RULES += [
     (
         r"callback function not allowed for map",
         "bpf_for_each_map_elem only walks hash and array maps (and their percpu/LRU kinds).",
+    ),
+    (
+        r"invalid (?:variable-offset )?(?:write to|read from) stack R(\d+)",
+        "the access is outside the 512-byte stack frame: stack offsets go from -512 to -1 "
+        "below R10, and an access must fit entirely in that range.",
+    ),
+    (
+        r"only read from (\w+) is supported",
+        "a program may read the fields of a map's kernel struct {0} through a map pointer, "
+        "never write them; use map helpers to change the map.",
+    ),
+    (
+        r"'struct (\w+)' access is allowed only to CAP_PERFMON and CAP_SYS_ADMIN",
+        "reading the kernel's struct {0} through a map pointer needs CAP_PERFMON; an "
+        "unprivileged loader may only pass the map pointer to helpers.",
+    ),
+    (
+        r"R(\d+) is (\w+) invalid negative access: off=(-?\d+)",
+        "a map pointer may only be read at offsets from 0 into struct {1}; offset {2} is "
+        "before it.",
+    ),
+    (
+        r"would lead to reference leak",
+        "a reference (such as a ringbuf record from bpf_ringbuf_reserve) is still held; "
+        "submit or discard it on every path before the program exits or tail-calls.",
+    ),
+    (
+        r"expected prog array map for tail call",
+        "bpf_tail_call's second argument must be a BPF_MAP_TYPE_PROG_ARRAY map.",
+    ),
+    (
+        r"invalid atomic operand size",
+        "atomic read-modify-write instructions work on 4- or 8-byte words only.",
+    ),
+    (
+        r"read from map forbidden",
+        "the map was created with BPF_F_WRONLY_PROG: programs may write its values but not "
+        "read them (not even through a helper).",
+    ),
+    (
+        r"unrecognized bpf_ld_imm64 insn",
+        "this 64-bit immediate load has an unknown src_reg form, or a map-fd form whose "
+        "second immediate is not 0.",
+    ),
+    (
+        r"same insn cannot be used with different pointers",
+        "one load or store is reached with different kinds of pointers on different paths "
+        "(e.g. the context on one, the stack on another); the kernel rewrites context "
+        "accesses per instruction, so give each kind its own instruction.",
+    ),
+    (
+        r"leaking pointer from stack off (-?\d+)",
+        "the stack slot at {0} holds a pointer; an unprivileged program may not read it as a "
+        "number (e.g. with an atomic fetch).",
+    ),
+    (
+        r"tail_call abusing map_ptr",
+        "for an unprivileged loader one bpf_tail_call instruction must always use the same "
+        "prog array; use one call per map.",
     ),
     (
         r"R0 not a scalar value",

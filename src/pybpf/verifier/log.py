@@ -1,146 +1,245 @@
-"""The verifier log, in the kernel's style and verbosity levels.
+"""The verifier log as Linux 6.18 writes it (kernel/bpf/log.c, print_bpf_insn).
 
-Level 0 keeps only the error; level 1 adds the instruction trail of the
-failing path (as ``log_level=1`` in BPF_PROG_LOAD); level 2 adds the register
-state after every instruction. The last line before the statistics is the
-error the kernel would print, so tools that grep kernel logs work on ours.
+The log is a text buffer the checks append to; like the kernel's it can be
+rewound to an earlier position (a finished path is dropped at level 1, the
+newline of an instruction line is taken back to append its state). Level 0
+logs nothing, level 1 the instruction trail of the failing path with the
+registers each instruction changed, level 2 every path and the full state at
+each branch, precision backtracking and liveness.
+
+The register and stack printers here are print_reg_state() and
+print_verifier_state(): ``R1=ctx() R2=fp-4 R0=map_value_or_null(id=1,map=m,
+ks=4,vs=8) fp-8=mmmm????``, numbers in decimal up to 0xffff and in hex above.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+
+from ..asm.printer import KERNEL, format_insn
+from ..isa import Insn
+from . import reg as R
+from .reg import Reg
+from .state import (
+    BPF_REG_SIZE,
+    SLOT_CHARS,
+    STACK_DYNPTR,
+    STACK_INVALID,
+    STACK_ITER,
+    STACK_SPILL,
+    FuncState,
+    VerifierState,
+)
+from .tnum import U32, U64, tnum_str
+
+#: BPF_LOG_ALIGNMENT / BPF_LOG_MIN_ALIGNMENT (kernel/bpf/log.c)
+BPF_LOG_ALIGNMENT = 40
+BPF_LOG_MIN_ALIGNMENT = 8
 
 
-@dataclass
 class VerifierLog:
-    level: int = 1
-    lines: list[str] = field(default_factory=list)
+    """A rewindable text buffer (struct bpf_verifier_log)."""
+
+    def __init__(self, level: int = 0):
+        self.level = level
+        self._parts: list[str] = []
+        self.end_pos = 0
+        #: at level 0, what the current instruction logged (the refusal's lines)
+        self.pending: list[str] = []
 
     def verbose(self, text: str) -> None:
-        """Always logged when logging at all (the kernel's ``verbose()``)."""
-        self.lines.append(text)
+        """Append ``text`` (the kernel's verbose()); at level 0 keep only this insn's lines."""
+        if self.level:
+            self._parts.append(text)
+            self.end_pos += len(text)
+        else:
+            self.pending.append(text)
 
-    def trace(self, text: str, *, level: int = 1) -> None:
-        """Logged only at ``level`` and above (instruction trail, state dumps)."""
-        if self.level >= level:
-            self.lines.append(text)
+    def reset(self, pos: int) -> None:
+        """bpf_vlog_reset(): drop everything after ``pos``."""
+        if pos >= self.end_pos:
+            return
+        text = "".join(self._parts)[:pos]
+        self._parts = [text] if text else []
+        self.end_pos = pos
 
     @property
     def text(self) -> str:
-        return "\n".join(self.lines) + ("\n" if self.lines else "")
+        return "".join(self._parts)
+
+    @property
+    def lines(self) -> list[str]:
+        return self.text.splitlines()
 
 
-# --- instructions as the kernel prints them (kernel/bpf/disasm.c print_bpf_insn) -------------
-_ALU_SYM = {
-    0x00: "+=",
-    0x10: "-=",
-    0x20: "*=",
-    0x30: "/=",
-    0x40: "|=",
-    0x50: "&=",
-    0x60: "<<=",
-    0x70: ">>=",
-    0x90: "%=",
-    0xA0: "^=",
-    0xB0: "=",
-    0xC0: "s>>=",
-}
-_JMP_SYM = {
-    0x10: "==",
-    0x20: ">",
-    0x30: ">=",
-    0x40: "&",
-    0x50: "!=",
-    0x60: "s>",
-    0x70: "s>=",
-    0xA0: "<",
-    0xB0: "<=",
-    0xC0: "s<",
-    0xD0: "s<=",
-}
-_SIZE = {0x00: "u32", 0x08: "u16", 0x10: "u8", 0x18: "u64"}
-_SSIZE = {0x00: "s32", 0x08: "s16", 0x10: "s8", 0x18: "s64"}
-_ATOMIC = {0x00: "add", 0x40: "or", 0x50: "and", 0xA0: "xor"}
+def vlog_alignment(pos: int) -> int:
+    """vlog_alignment(): the pad after an instruction of ``pos`` characters (with newline)."""
+    width = max(pos + BPF_LOG_MIN_ALIGNMENT // 2, BPF_LOG_ALIGNMENT)
+    return (
+        (width + BPF_LOG_MIN_ALIGNMENT - 1) // BPF_LOG_MIN_ALIGNMENT * BPF_LOG_MIN_ALIGNMENT
+        - pos
+        - 1
+    )
 
 
-def _off(off: int) -> str:
-    return f"+{off}" if off >= 0 else str(off)
+def insn_text(insn: Insn, helper_names: Mapping[int, str], allow_ptr_leaks: bool) -> str:
+    """verbose_insn(): the instruction as print_bpf_insn() prints it."""
+    return format_insn(
+        insn, dialect=KERNEL, helper_names=helper_names, allow_ptr_leaks=allow_ptr_leaks
+    )
 
 
-def format_insn(insn: Any, helper_names: Mapping[int, str] | None = None) -> str:
-    """One instruction in the kernel verifier log's syntax (``if r0 == 0x0 goto pc+4``)."""
-    code = insn.code
-    cls = code & 0x07
-    d, s, off, imm = insn.dst, insn.src, insn.off, insn.imm
-    if cls in (0x04, 0x07):  # ALU, ALU64
-        r = "r" if cls == 0x07 else "w"
-        op = code & 0xF0
-        src = f"{r}{s}" if code & 0x08 else str(imm)
-        if op == 0x80:
-            return f"{r}{d} = -{r}{d}"
-        if op == 0xD0:
-            if cls == 0x07:
-                return f"r{d} = bswap{imm} r{d}"
-            return f"r{d} = {'be' if code & 0x08 else 'le'}{imm} r{d}"
-        if op == 0xB0 and off:
-            return f"{r}{d} = ({'s'}{off}){src}"
-        if op in (0x30, 0x90) and off == 1:
-            return f"{r}{d} s{_ALU_SYM[op]} {src}"
-        return f"{r}{d} {_ALU_SYM.get(op, '?=')} {src}"
-    if cls == 0x01:  # LDX
-        sz = (_SSIZE if code & 0xE0 == 0x80 else _SIZE)[code & 0x18]
-        return f"r{d} = *({sz} *)(r{s} {_off(off)})"
-    if cls == 0x02:  # ST
-        return f"*({_SIZE[code & 0x18]} *)(r{d} {_off(off)}) = {imm}"
-    if cls == 0x03:  # STX
-        sz = _SIZE[code & 0x18]
-        if code & 0xE0 == 0xC0:  # atomic
-            w = "64" if code & 0x18 == 0x18 else ""
-            op = imm & 0xF0
-            if imm == 0xF1:
-                return f"r0 = atomic{w}_cmpxchg(({sz} *)(r{d} {_off(off)}), r0, r{s})"
-            if imm == 0xE1:
-                return f"r{s} = atomic{w}_xchg(({sz} *)(r{d} {_off(off)}), r{s})"
-            if imm & 0x01:
-                return (
-                    f"r{s} = atomic{w}_fetch_{_ATOMIC.get(op, '?')}(({sz} *)(r{d} "
-                    f"{_off(off)}), r{s})"
-                )
-            return f"lock *({sz} *)(r{d} {_off(off)}) {_ALU_SYM.get(op, '?=')} r{s}"
-        return f"*({sz} *)(r{d} {_off(off)}) = r{s}"
-    if cls == 0x00:  # LD
-        mode = code & 0xE0
-        if mode == 0x20:
-            return f"r0 = *({_SIZE[code & 0x18]} *)skb[{imm}]"
-        if mode == 0x40:
-            return f"r0 = *({_SIZE[code & 0x18]} *)skb[r{s} + {imm}]"
-        if s in (1, 5):
-            return f"r{d} = map[fd:{imm}]"
-        if s in (2, 6):
-            return f"r{d} = map[fd:{imm}][0]+{getattr(insn, 'imm_hi', 0)}"
-        v = (imm & 0xFFFFFFFF) | ((getattr(insn, "imm_hi", 0) & 0xFFFFFFFF) << 32)
-        return f"r{d} = 0x{v:x}"
-    # JMP, JMP32
-    op = code & 0xF0
-    if op == 0x90:
-        return "exit"
-    if op == 0x80:
-        if s == 1:
-            return f"call pc{_off(imm)}"
-        name = (helper_names or {}).get(imm)
-        return f"call bpf_{name}#{imm}" if name else f"call unknown#{imm}"
-    if op == 0x00:
-        return f"goto pc{_off(imm if cls == 0x06 else off)}"
-    r = "r" if cls == 0x05 else "w"
-    src = f"{r}{s}" if code & 0x08 else f"0x{imm & 0xFFFFFFFF:x}" if imm >= 0 else f"{imm:#x}"
-    return f"if {r}{d} {_JMP_SYM.get(op, '?')} {src} goto pc{_off(off)}"
+# --- numbers (verbose_unum / verbose_snum) -----------------------------------------------
+def unum(v: int) -> str:
+    v &= U64
+    return str(v) if v <= 0xFFFF else f"{v:#x}"
 
 
-def insn_line(
-    pc: int, insn: Any, helper_names: Mapping[int, str] | None = None, state: str = ""
+def snum(v: int) -> str:
+    v = R.s64(v)
+    return str(v) if -0x8000 <= v <= 0x7FFF else f"{v & U64:#x}"
+
+
+def _scalar_ranges(r: Reg) -> list[str]:
+    """print_scalar_ranges(): equal neighbours joined (``smin=umin=0``)."""
+
+    def s32v(v: int) -> int:
+        return v if -0x8000 <= v <= 0x7FFF else v & U32
+
+    names = ("smin", "smax", "umin", "umax", "smin32", "smax32", "umin32", "umax32")
+    vals = [
+        r.smin & U64,
+        r.smax & U64,
+        r.umin,
+        r.umax,
+        s32v(r.s32min) & U64,
+        s32v(r.s32max) & U64,
+        r.u32min,
+        r.u32max,
+    ]
+    omit = [
+        r.smin == R.S64_MIN,
+        r.smax == R.S64_MAX,
+        r.umin == 0,
+        r.umax == U64,
+        r.s32min == R.S32_MIN,
+        r.s32max == R.S32_MAX,
+        r.u32min == 0,
+        r.u32max == U32,
+    ]
+    out = []
+    for i in range(8):
+        if omit[i]:
+            continue
+        signed = names[i][0] == "s"
+        neg1 = signed and R.s64(vals[i]) < 0
+        text = names[i] + "="
+        for j in range(i + 2, 8, 2):
+            if omit[j] or vals[j] != vals[i]:
+                continue
+            if (names[j][0] == "s" and R.s64(vals[j]) < 0) != neg1:
+                continue
+            omit[j] = True
+            text += names[j] + "="
+        text += snum(vals[i]) if signed else unum(vals[i])
+        out.append(text)
+    return out
+
+
+def reg_str(r: Reg, frameno: int) -> str:
+    """print_reg_state()."""
+    t = r.type
+    p = "P" if t == R.SCALAR_VALUE and r.precise else ""
+    if t == R.SCALAR_VALUE and r.var.mask == 0:
+        return p + snum(r.var.value)
+    text = p + R.reg_type_str(t)
+    if t & R.BASE_MASK == R.PTR_TO_BTF_ID and isinstance(r.map, str):
+        text += r.map
+    if t == R.PTR_TO_STACK:
+        if frameno != r.frameno:
+            text += f"[{r.frameno}]"
+        if r.var.mask == 0:
+            return text + snum(r.var.value + r.off)
+    attrs: list[str] = []
+    head = ""
+    if r.id:
+        head = f"id={r.id & ~R.BPF_ADD_CONST}"
+    if r.id & R.BPF_ADD_CONST:
+        head += f"{R.s32(r.off):+d}"
+    if head:
+        attrs.append(head)
+    if r.ref_obj_id:
+        attrs.append(f"ref_obj_id={r.ref_obj_id}")
+    base = t & R.BASE_MASK
+    if base in (R.CONST_PTR_TO_MAP, R.PTR_TO_MAP_KEY, R.PTR_TO_MAP_VALUE) and r.map is not None:
+        name = getattr(r.map, "name", "") or ""
+        if name:
+            attrs.append(f"map={name[:15]}")
+        attrs.append(f"ks={r.map.key_size},vs={r.map.value_size}")
+    if t != R.SCALAR_VALUE and r.off:
+        attrs.append("off=" + snum(r.off))
+    if base in (R.PTR_TO_PACKET, R.PTR_TO_PACKET_META):
+        attrs.append("r=" + unum(r.range))
+    if base == R.PTR_TO_MEM:
+        attrs.append("sz=" + unum(r.mem_size))
+    if r.var.mask == 0:
+        if r.var.value:
+            attrs.append("imm=" + snum(r.var.value))
+    else:
+        attrs.extend(_scalar_ranges(r))
+        if r.var != (0, U64):
+            attrs.append("var_off=" + tnum_str(r.var))
+    return text + "(" + ",".join(attrs) + ")"
+
+
+def state_str(
+    st: VerifierState,
+    frameno: int,
+    print_all: bool,
+    scratched_regs: int = 0,
+    scratched_stack: int = 0,
 ) -> str:
-    """``pc: (code) insn`` padded to the kernel's column, with ``; state`` when given."""
-    text = f"{pc}: ({insn.code:02x}) {format_insn(insn, helper_names)}"
-    return f"{text:<37} ; {state}" if state else text
+    """print_verifier_state(): `` R0=... fp-8=...`` (with a leading space) and a newline."""
+    f: FuncState = st.frame[frameno]
+    out = []
+    if f.frameno:
+        out.append(f" frame{f.frameno}:")
+    for i, r in enumerate(f.regs):
+        if r.type == R.NOT_INIT:
+            continue
+        if not print_all and not (scratched_regs >> i) & 1:
+            continue
+        out.append(f" R{i}=" + reg_str(r, f.frameno))
+    for i, slot in enumerate(f.stack):
+        if not print_all and not (scratched_stack >> i) & 1:
+            continue
+        types = slot.types
+        if all(t == STACK_INVALID for t in types):
+            continue
+        chars = "".join(SLOT_CHARS[t] for t in types)
+        last = types[BPF_REG_SIZE - 1]
+        fp = (-i - 1) * BPF_REG_SIZE
+        if last == STACK_SPILL:
+            j = 0
+            while j < BPF_REG_SIZE and types[j] != STACK_SPILL:
+                j += 1
+            out.append(f" fp{fp}={chars[:j]}" + reg_str(slot.spilled, f.frameno))
+        elif last in (STACK_DYNPTR, STACK_ITER):
+            continue
+        else:
+            out.append(f" fp{fp}={chars}")
+    if st.refs and st.refs[0].id:
+        out.append(f" refs={st.refs[0].id}" + "".join(f",{r.id}" for r in st.refs[1:] if r.id))
+    if f.in_callback_fn:
+        out.append(" cb")
+    return "".join(out) + "\n"
+
+
+def fmt_reg_mask(mask: int) -> str:
+    """fmt_reg_mask(): ``r0,r2,r4``."""
+    return ",".join(f"r{i}" for i in range(32) if (mask >> i) & 1)
+
+
+def fmt_stack_mask(mask: int) -> str:
+    """bpf_fmt_stack_mask(): ``-8,-24``."""
+    return ",".join(str(-(i + 1) * 8) for i in range(64) if (mask >> i) & 1)

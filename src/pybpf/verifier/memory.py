@@ -1,510 +1,604 @@
-"""Memory accesses: stack spill/fill, context, map values, ringbuf memory, helper
-memory arguments, atomics, ld_imm64 and LD_ABS (check_mem_access and friends in
-kernel/bpf/verifier.c).
+"""Loads, stores and atomics through pointers: check_mem_access() and its callers.
+
+Every LDX/ST/STX/ATOMIC goes through check_mem_access(), which dispatches on the
+pointer's type: map keys and values (bounds under every value of the
+variable offset, the map's BPF_F_RDONLY_PROG/WRONLY_PROG), ringbuf and other
+memory, the context (the program type's access rules, in pybpf.progtypes),
+the stack (stack.py), packets, and CONST_PTR_TO_MAP, whose struct bpf_map
+fields privileged programs may read. Also LD_IMM64, LD_ABS/LD_IND and
+save_aux_ptr_type(): one instruction must always access the same kind of
+pointer (kernel/bpf/verifier.c, Linux 6.18).
 """
 
 from __future__ import annotations
 
 import errno
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from ..errors import NotSupportedError
 from ..isa import (
+    BPF_ABS,
+    BPF_ADD,
+    BPF_AND,
+    BPF_CMPXCHG,
+    BPF_DW,
+    BPF_FETCH,
+    BPF_IND,
+    BPF_OR,
     BPF_PSEUDO_FUNC,
     BPF_PSEUDO_MAP_FD,
     BPF_PSEUDO_MAP_IDX,
     BPF_PSEUDO_MAP_IDX_VALUE,
     BPF_PSEUDO_MAP_VALUE,
-    MAX_BPF_STACK,
+    BPF_W,
+    BPF_XCHG,
+    BPF_XOR,
     Insn,
 )
-from ..uapi import BPF_F_RDONLY_PROG
-from . import state as S
+from ..progtypes import check_ctx_access as ctx_rule
+from ..progtypes import field_at
+from ..progtypes.bpf_map import BPF_MAP_IMAGE_SIZE, map_struct_name, member_at
+from ..uapi import (
+    BPF_F_RDONLY_PROG,
+    BPF_F_WRONLY_PROG,
+    BPF_MAP_TYPE_ARRAY,
+    BPF_PROG_TYPE_CGROUP_SKB,
+    BPF_PROG_TYPE_SCHED_ACT,
+    BPF_PROG_TYPE_SCHED_CLS,
+    BPF_PROG_TYPE_XDP,
+)
+from . import reg as R
 from . import tnum as tn
-from .env import VerifierEnv
-from .limits import BPF_MAX_VAR_OFF, CALLER_SAVED
-from .state import Frame, RegState, StackSlot
+from .cfg import find_subprog
+from .env import Env
+from .operands import DST_OP, DST_OP_NO_MARK, SRC_OP, check_reg_arg, is_pointer_value
+from .refs import CALLER_SAVED, check_resource_leak
+from .reg import Reg
+from .stack import check_stack_access_within_bounds, check_stack_read, check_stack_write
 
-if TYPE_CHECKING:
-    from .check import _Path
-
-
-class MemoryChecks(VerifierEnv):
-    """Mixed into pybpf.verifier.check.Verifier."""
-
-    # ------------------------------------------------------------------ memory
-    def _check_mem_access(
-        self,
-        path: _Path,
-        regno: int,
-        off: int,
-        size: int,
-        access: str,
-        pc: int,
-        *,
-        value: RegState | None = None,
-        signed: bool = False,
-        st_imm: bool = False,
-    ) -> RegState:
-        reg = path.cur.regs[regno]
-        t = reg.type
-        write = access == "write"
-        if t == S.CONST_PTR_TO_MAP and self.privileged and not reg.maybe_null:
-            # check_ptr_to_map_access: root may read struct bpf_map's fields (via BTF)
-            if write:
-                raise self._err("only read from bpf_map is supported", pc)
-            if reg.off + off < 0:
-                raise self._err(
-                    f"R{regno} is ptr_bpf_map invalid negative access: off={reg.off + off}", pc
-                )
-            return _loaded_scalar(size, signed)
-        if reg.maybe_null or t in (S.SCALAR, S.CONST_PTR_TO_MAP, S.NOT_INIT):
-            raise self._err(f"R{regno} invalid mem access '{reg.type_name()}'", pc)
-        if (
-            write
-            and value is not None
-            and value.is_pointer
-            and not self.privileged
-            and t != S.PTR_TO_STACK
-        ):
-            raise self._err(
-                f"R{regno} leaks addr into {'map' if t == S.PTR_TO_MAP_VALUE else 'mem'}", pc
-            )
-        if t == S.PTR_TO_CTX:
-            self._check_ptr_off_reg(reg, regno, pc)
-            if write and value is not None and value.is_pointer and not self.privileged:
-                raise self._err(f"R{regno} leaks addr into ctx", pc)
-            res = self.rules.ctx_access(off, size, write)
-            if not res.ok:
-                raise self._err(f"invalid bpf_context access off={off} size={size}", pc)
-            return _loaded_scalar(size, signed)
-        if t == S.PTR_TO_STACK:
-            return self._check_stack_access(
-                path, reg, regno, off, size, access, pc, value, signed, st_imm
-            )
-        if t in (S.PTR_TO_MAP_VALUE, S.PTR_TO_MAP_KEY, S.PTR_TO_MEM):
-            if t == S.PTR_TO_MAP_VALUE:
-                limit = reg.map.value_size
-                if write and getattr(reg.map, "flags", 0) & BPF_F_RDONLY_PROG:
-                    raise self._err("write into map forbidden", pc)
-                what = f"map value, value_size={limit}"
-            elif t == S.PTR_TO_MAP_KEY:
-                if write:  # check_mem_access: a callback may not change the key
-                    raise self._err(f"write to change key R{regno} not allowed", pc)
-                limit = reg.map.key_size
-                what = f"map key, key_size={limit}"
-            else:
-                limit = reg.mem_size
-                what = f"memory, mem_size={limit}"
-            self._check_region(reg, regno, off, size, limit, what, pc)
-            return _loaded_scalar(size, signed)
-        raise self._err(f"R{regno} invalid mem access '{reg.type_name()}'", pc)
-
-    def _check_region(
-        self, reg: RegState, regno: int, off: int, size: int, limit: int, what: str, pc: int
-    ) -> None:
-        """check_mem_region_access: [off, off+size) under every value of the pointer."""
-        off = reg.off + off
-        if reg.smin < 0 and (
-            reg.smin == S.S64_MIN
-            or reg.smin + off < 0
-            or not -(1 << 31) <= off + reg.smin < (1 << 31)
-        ):
-            raise self._err(
-                f"R{regno} min value is negative, either use unsigned index or do "
-                "a if (index >=0) check.",
-                pc,
-            )
-        lo = reg.smin + off
-        if lo < 0 or size < 0 or lo > limit - size:
-            raise self._err(
-                f"invalid access to {what} off={lo} size={size}",
-                pc,
-                more=[f"R{regno} min value is outside of the allowed memory range"],
-            )
-        if reg.umax >= BPF_MAX_VAR_OFF:
-            raise self._err(
-                f"R{regno} unbounded memory access, make sure to bounds check any such access", pc
-            )
-        hi = reg.umax + off
-        if hi > limit - size:
-            raise self._err(
-                f"invalid access to {what} off={hi} size={size}",
-                pc,
-                more=[f"R{regno} max value is outside of the allowed memory range"],
-            )
-
-    def _stack_bounds(
-        self, reg: RegState, regno: int, off: int, size: int, access: str, pc: int
-    ) -> tuple[int, int]:
-        lo = reg.off + off + (reg.smin if not reg.is_const else S.to_s64(reg.const))
-        hi = reg.off + off + (reg.smax if not reg.is_const else S.to_s64(reg.const))
-        if lo < -MAX_BPF_STACK or hi + size > 0 or size <= 0:
-            if not reg.is_const and size > 0:  # check_stack_access_within_bounds
-                how = "read from" if access == "read" else "write to"
-                raise self._err(
-                    f"invalid variable-offset {how} stack R{regno} var_off={reg.var} "
-                    f"off={reg.off + off} size={size}",
-                    pc,
-                )
-            bad = lo if lo < -MAX_BPF_STACK else hi
-            raise self._err(f"invalid {access} stack R{regno} off={bad} size={size}", pc)
-        return lo, hi
-
-    def _check_stack_access(
-        self,
-        path: _Path,
-        reg: RegState,
-        regno: int,
-        off: int,
-        size: int,
-        access: str,
-        pc: int,
-        value: RegState | None,
-        signed: bool,
-        st_imm: bool = False,
-    ) -> RegState:
-        frame = path.frames[reg.frameno]
-        lo, hi = self._stack_bounds(reg, regno, off, size, access, pc)
-        # check_generic_ptr_alignment: stack accesses are always strictly aligned
-        align = tn.add(reg.var, tn.const((reg.off + off) & tn.U64))
-        if (align.value | align.mask) & (size - 1):
-            raise self._err(
-                f"misaligned stack access off {reg.var}+{reg.off}+{off} size {size}", pc
-            )
-        depth = -lo
-        if depth > frame.depth:
-            frame.depth = depth
-            sub = frame.subprog
-            self.stats.stack_depth[sub] = max(self.stats.stack_depth[sub], _round8(depth))
-        if access == "write":
-            assert value is not None
-            if lo != hi:
-                if not self.privileged:
-                    raise self._err(f"R{regno} variable stack access prohibited for !root", pc)
-                for a in range(lo, hi + size):
-                    _set_stack_byte(frame, a, S.STACK_MISC)
-                return value
-            self._stack_write_fixed(path, frame, lo, size, value, st_imm, pc)
-            return value
-        # read
-        if lo != hi:
-            for a in range(lo, hi + size):
-                if _stack_byte(frame, a) == S.STACK_INVALID and not self.privileged:
-                    raise self._err(
-                        f"invalid variable-offset read from stack R{regno} "
-                        f"var_off={reg.var} off={off} size={size}",
-                        pc,
-                    )
-            return _loaded_scalar(size, signed)
-        return self._stack_read_fixed(frame, regno, lo, size, signed, pc)
-
-    def _stack_write_fixed(
-        self, path: _Path, frame: Frame, lo: int, size: int, value: RegState, st_imm: bool, pc: int
-    ) -> None:
-        """check_stack_write_fixed_off: spill a register or mark the bytes written."""
-        idx = _slot(lo)
-        old = frame.stack.get(idx, S.EMPTY_SLOT)
-        aligned = lo % 8 == 0
-        if (
-            not self.privileged
-            and old.spilled is not None
-            and not old.spilled.type == S.SCALAR
-            and size != 8
-        ):
-            raise self._err("attempt to corrupt spilled pointer on stack", pc)
-        if aligned and self.privileged and value.type == S.SCALAR:
-            # bpf_capable: scalars (registers or BPF_ST immediates) keep their value
-            frame.stack[idx] = _spill(old, value, size)
-            return
-        if value.is_pointer and not st_imm:
-            if size != 8:
-                raise self._err("invalid size of register spill", pc)
-            if value.type == S.PTR_TO_STACK and frame is not path.cur:
-                raise self._err(
-                    "cannot spill pointers to stack into stack frame of the caller",
-                    pc,
-                    errno.EINVAL,
-                )
-            frame.stack[idx] = _spill(old, value, 8)
-            return
-        kind = S.STACK_ZERO if value.is_const and value.const == 0 else S.STACK_MISC
-        for a in range(lo, lo + size):
-            _set_stack_byte(frame, a, kind)
-
-    def _stack_read_fixed(
-        self, frame: Frame, regno: int, lo: int, size: int, signed: bool, pc: int
-    ) -> RegState:
-        """check_stack_read_fixed_off: fill a spilled register or read plain bytes."""
-        slot = frame.stack.get(_slot(lo), S.EMPTY_SLOT)
-        kinds = [_stack_byte(frame, a) for a in range(lo, lo + size)]
-        sp = slot.spilled
-        if sp is not None:
-            spill_size = _spill_size(slot)
-            if size == 8 and spill_size == 8:
-                return sp
-            if sp.type != S.SCALAR:
-                raise self._err("invalid size of register fill", pc)
-            if size <= spill_size and lo % 8 == 0:
-                return _coerce(sp, size, signed)
-            for i, k in enumerate(kinds):
-                if k == S.STACK_INVALID and not self.privileged:
-                    raise self._err(f"invalid read from stack off {lo}+{i} size {size}", pc)
-            if all(k == S.STACK_SPILL for k in kinds) and sp.is_const and sp.const == 0:
-                return S.scalar_const(0)
-            if all(k == S.STACK_ZERO for k in kinds):
-                return S.scalar_const(0)
-            return _loaded_scalar(size, signed)
-        for k in kinds:
-            if k == S.STACK_INVALID and not self.privileged:
-                raise self._err(f"invalid read from stack R{regno} off={lo} size={size}", pc)
-        if all(k == S.STACK_ZERO for k in kinds):
-            return S.scalar_const(0)
-        return _loaded_scalar(size, signed)
-
-    def _check_helper_mem(
-        self,
-        path: _Path,
-        regno: int,
-        size_lo: int,
-        size_hi: int,
-        write: bool,
-        pc: int,
-        zero_ok: bool = False,
-        mem_arg: bool = False,
-    ) -> None:
-        """check_helper_mem_access: a helper reads (or writes) [0, size) at R<regno>."""
-        reg = path.cur.regs[regno]
-        if size_hi == 0:
-            return
-        t = reg.type
-        if t == S.PTR_TO_STACK and not reg.maybe_null:
-            frame = path.frames[reg.frameno]
-            lo, hi = self._stack_bounds(reg, regno, 0, size_hi, "indirect access to", pc)
-            depth = -lo
-            if depth > frame.depth:
-                frame.depth = depth
-                self.stats.stack_depth[frame.subprog] = max(
-                    self.stats.stack_depth[frame.subprog], _round8(depth)
-                )
-            for a in range(lo, hi + size_hi):
-                if write:
-                    _set_stack_byte(frame, a, S.STACK_MISC)
-                elif _stack_byte(frame, a) == S.STACK_INVALID and not self.privileged:
-                    if mem_arg:
-                        raise self._err(
-                            f"invalid read from stack R{regno} off {lo}+{a - lo} size {size_hi}", pc
-                        )
-                    raise self._err(f"invalid read from stack R{regno} off={lo} size={size_hi}", pc)
-            return
-        if t in (S.PTR_TO_MAP_VALUE, S.PTR_TO_MAP_KEY, S.PTR_TO_MEM) and not reg.maybe_null:
-            if t == S.PTR_TO_MAP_VALUE:
-                limit, what = reg.map.value_size, f"map value, value_size={reg.map.value_size}"
-            elif t == S.PTR_TO_MAP_KEY:
-                limit, what = reg.map.key_size, f"map key, key_size={reg.map.key_size}"
-            else:
-                limit, what = reg.mem_size, f"memory, mem_size={reg.mem_size}"
-            self._check_region(reg, regno, 0, size_hi, limit, what, pc)
-            return
-        if t == S.PTR_TO_CTX and not write:
-            raise self._err(
-                f"R{regno} type=ctx expected=fp, pkt, pkt_meta, map_key, map_value, mem", pc
-            )
-        raise self._err(
-            f"R{regno} type={reg.type_name() if t != S.NOT_INIT else 'inv'} "
-            "expected=fp, pkt, pkt_meta, map_key, map_value, mem",
-            pc,
-        )
-
-    # ------------------------------------------------------------------ atomics, loads
-    def _check_atomic(self, path: _Path, insn: Insn, info: Any, pc: int) -> None:
-        self._read_reg(path, insn.src, pc)
-        self._read_reg(path, insn.dst, pc)
-        src = path.cur.regs[insn.src]
-        if insn.imm == 0xF1:  # CMPXCHG compares with R0
-            self._read_reg(path, 0, pc)
-            if path.cur.regs[0].is_pointer and not self.privileged:
-                raise self._err("R0 leaks addr into mem", pc)
-        if src.is_pointer and not self.privileged:
-            raise self._err(f"R{insn.src} leaks addr into mem", pc)
-        dst = path.cur.regs[insn.dst]
-        if dst.type == S.PTR_TO_CTX:
-            raise self._err(f"BPF_ATOMIC stores into R{insn.dst} ctx is not allowed", pc)
-        # check_atomic_rmw: the read (whose value a FETCH puts in its register at once),
-        # then the write, each with strict alignment, through the register *as it is then*
-        self._check_atomic_align(dst, insn.off, info.size, pc)
-        self._check_mem_access(path, insn.dst, insn.off, info.size, "read", pc)
-        if insn.imm & 0x01:  # BPF_FETCH: the old value lands in src (R0 for cmpxchg)
-            target = 0 if insn.imm == 0xF1 else insn.src
-            self._check_dst_writable(target, pc)
-            path.cur.regs[target] = _loaded_scalar(info.size, False)
-        dst = path.cur.regs[insn.dst]
-        self._check_atomic_align(dst, insn.off, info.size, pc)
-        self._check_mem_access(
-            path, insn.dst, insn.off, info.size, "write", pc, value=S.UNKNOWN_SCALAR
-        )
-
-    def _check_atomic_align(self, reg: RegState, off: int, size: int, pc: int) -> None:
-        """check_ptr_alignment with strict_alignment_once: atomics need aligned addresses."""
-        desc = {
-            S.PTR_TO_MAP_VALUE: "value ",
-            S.PTR_TO_MAP_KEY: "key ",
-            S.PTR_TO_CTX: "context ",
-            S.PTR_TO_STACK: "stack ",
-        }.get(reg.type, "")
-        if reg.type == S.PTR_TO_STACK:
-            return  # checked with the stack access itself
-        a = tn.add(reg.var, tn.const((reg.off + off) & tn.U64))
-        if size > 1 and (a.value | a.mask) & (size - 1):
-            raise self._err(
-                f"misaligned {desc}access off {reg.var}+{reg.off}+{off} size {size}", pc
-            )
-
-    def _check_ld_imm(self, path: _Path, insn: Insn, pc: int) -> None:
-        self._check_dst_writable(insn.dst, pc)
-        regs = path.cur.regs
-        if insn.src == 0:
-            regs[insn.dst] = S.scalar_const(insn.imm64)
-            return
-        if insn.src in (
-            BPF_PSEUDO_MAP_FD,
-            BPF_PSEUDO_MAP_IDX,
-            BPF_PSEUDO_MAP_VALUE,
-            BPF_PSEUDO_MAP_IDX_VALUE,
-        ):
-            m = self.resolve_map(insn)
-            if m is None:
-                raise self._err(f"fd {insn.imm} is not pointing to valid bpf_map", pc, errno.EBADF)
-            if insn.src in (BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_IDX):
-                regs[insn.dst] = RegState(S.CONST_PTR_TO_MAP, tn.const(0), 0, 0, 0, 0, map=m)
-            else:
-                off = insn.imm_hi & 0xFFFFFFFF
-                if m.type != 2:  # map_direct_value_addr: arrays only
-                    raise self._err(
-                        "no direct value access support for this map type", pc, errno.EINVAL
-                    )
-                if m.max_entries != 1 or off >= m.value_size:
-                    raise self._err(
-                        f"invalid access to map value pointer, value_size={m.value_size} off={off}",
-                        pc,
-                        errno.EINVAL,
-                    )
-                regs[insn.dst] = RegState(
-                    S.PTR_TO_MAP_VALUE, tn.const(0), 0, 0, 0, 0, off=off, map=m
-                )
-            return
-        if insn.src == BPF_PSEUDO_FUNC:
-            # check_ld_imm: a callback needs BTF func_info (the kernel checks it is static)
-            if not self.func_info:
-                raise self._err("missing btf func_info", pc, errno.EINVAL)
-            sub = self.cfg.subprog_of(pc + 1 + insn.imm)
-            regs[insn.dst] = RegState(S.PTR_TO_FUNC, tn.const(0), 0, 0, 0, 0, subprogno=sub)
-            return
-        raise self._err(
-            f"ld_imm64 with src_reg {insn.src} is not supported by pybpf's verifier",
-            pc,
-            errno.EINVAL,
-        )
-
-    def _check_ld_abs(self, path: _Path, insn: Insn, info: Any, pc: int) -> None:
-        if not self.rules.may_ld_abs:
-            raise self._err(
-                "BPF_LD_[ABS|IND] instructions not allowed for this program type", pc, errno.EINVAL
-            )
-        if self.cfg.subprog_of(pc) != 0 and not self.func_info:
-            raise self._err("LD_ABS is not allowed in subprogs without BTF", pc, errno.EINVAL)
-        r6 = self._read_reg(path, 6, pc)
-        if r6.type != S.PTR_TO_CTX:
-            raise self._err("at the time of BPF_LD_ABS|IND R6 != pointer to skb", pc, errno.EINVAL)
-        self._check_ptr_off_reg(r6, 6, pc)
-        if info.kind == "ldind":
-            self._read_reg(path, insn.src, pc)
-        if path.refs:
-            raise self._err(
-                "BPF_LD_[ABS|IND] cannot be mixed with socket references", pc, errno.EINVAL
-            )
-        regs = path.cur.regs
-        for r in CALLER_SAVED:
-            regs[r] = S.NOT_INIT_REG
-        regs[0] = S.UNKNOWN_SCALAR  # check_ld_abs: mark_reg_unknown, not size-bounded
+SIZES = {BPF_W: 4, 0x08: 2, 0x10: 1, BPF_DW: 8}
+BPF_LOAD_ACQ = 0x100
+BPF_STORE_REL = 0x110
+RMW_OPS = frozenset(
+    {
+        BPF_ADD,
+        BPF_ADD | BPF_FETCH,
+        BPF_AND,
+        BPF_AND | BPF_FETCH,
+        BPF_OR,
+        BPF_OR | BPF_FETCH,
+        BPF_XOR,
+        BPF_XOR | BPF_FETCH,
+        BPF_XCHG,
+        BPF_CMPXCHG,
+    }
+)
+#: __sk_buff members whose load gives a pointer (bpf_skb_is_valid_access's info->reg_type)
+_CTX_POINTERS = {
+    "data": R.PTR_TO_PACKET,
+    "data_meta": R.PTR_TO_PACKET_META,
+    "data_end": R.PTR_TO_PACKET_END,
+    "sk": R.PTR_TO_SOCK_COMMON | R.PTR_MAYBE_NULL,
+}
 
 
-def _round8(n: int) -> int:
-    return (n + 7) // 8 * 8
+def is_pkt_pointer(t: int) -> bool:
+    return t in (R.PTR_TO_PACKET, R.PTR_TO_PACKET_META)
 
 
-def _slot(addr: int) -> int:
-    return (-addr - 1) // 8
-
-
-def _stack_byte(frame: Frame, addr: int) -> str:
-    slot = frame.stack.get(_slot(addr))
-    if slot is None:
-        return S.STACK_INVALID
-    return slot.kinds[7 - ((-addr - 1) % 8)]
-
-
-def _set_stack_byte(frame: Frame, addr: int, kind: str) -> None:
-    idx = _slot(addr)
-    slot = frame.stack.get(idx, S.EMPTY_SLOT)
-    kinds = slot.kinds
-    if slot.spilled is not None:
-        # partial overwrite of a spill: the spilled register is gone; scalar bytes stay MISC
-        kinds = "".join(S.STACK_MISC if k == S.STACK_SPILL else k for k in kinds)
-    pos = 7 - ((-addr - 1) % 8)
-    kinds = kinds[:pos] + kind + kinds[pos + 1 :]
-    frame.stack[idx] = StackSlot(kinds, None)
-
-
-def _spill_size(slot: StackSlot) -> int:
-    """Bytes of the spilled register, from the slot's lowest address up."""
-    n = 0
-    for k in slot.kinds:
-        if k != S.STACK_SPILL:
-            break
-        n += 1
-    return n
-
-
-def _spill(old: StackSlot, value: RegState, size: int) -> StackSlot:
-    """save_register_state: the low ``size`` bytes hold the spill, the rest become misc."""
-    rest = "".join(
-        k if k in (S.STACK_ZERO, S.STACK_INVALID) else S.STACK_MISC for k in old.kinds[size:]
+def _is_sk_pointer(t: int) -> bool:
+    return (t & R.BASE_MASK) in (
+        R.PTR_TO_SOCKET,
+        R.PTR_TO_SOCK_COMMON,
+        R.PTR_TO_TCP_SOCK,
+        R.PTR_TO_XDP_SOCK,
     )
-    return StackSlot(S.STACK_SPILL * size + rest, value)
 
 
-def _coerce(r: RegState, size: int, signed: bool) -> RegState:
-    """coerce_reg_to_size(_sx): the value a ``size``-byte load of a spilled scalar yields."""
-    if size >= 8:
-        return r
-    bits = size * 8
-    m = (1 << bits) - 1
-    if r.is_const:
-        v = r.const & m
-        if signed and v >> (bits - 1):
-            v -= 1 << bits
-        return S.scalar_const(v)
-    if not signed and r.umax <= m:
-        return r
-    if signed and -(1 << (bits - 1)) <= r.smin and r.smax < (1 << (bits - 1)):
-        return r
-    return _loaded_scalar(size, signed)
-
-
-def _slot_has_pointer(frame: Frame, lo: int, size: int) -> bool:
-    for a in range(lo, lo + size):
-        s = frame.stack.get(_slot(a))
-        if s is not None and s.spilled is not None and s.spilled.is_pointer:
-            return True
+# --- bounds of memory regions --------------------------------------------------------------
+def _mem_err(env: Env, regno: int, off: int, size: int, mem_size: int, zero_ok: bool) -> bool:
+    """__check_mem_access(): True when [off, off+size) lies inside; logs why not."""
+    size_ok = size > 0 or (size == 0 and zero_ok)
+    if off >= 0 and size_ok and off + size <= mem_size:
+        return True
+    reg = env.regs[regno]
+    t = reg.type
+    if t == R.PTR_TO_MAP_KEY:
+        env.verbose(f"invalid access to map key, key_size={mem_size} off={off} size={size}\n")
+    elif t == R.PTR_TO_MAP_VALUE:
+        env.verbose(f"invalid access to map value, value_size={mem_size} off={off} size={size}\n")
+    elif t in (R.PTR_TO_PACKET, R.PTR_TO_PACKET_META, R.PTR_TO_PACKET_END):
+        env.verbose(
+            f"invalid access to packet, off={off} size={size}, "
+            f"R{regno}(id={reg.id},off={off},r={mem_size})\n"
+        )
+    else:
+        env.verbose(
+            f"invalid access to memory, mem_size={mem_size & 0xFFFFFFFF} off={off} size={size}\n"
+        )
     return False
 
 
-def _loaded_scalar(size: int, signed: bool) -> RegState:
-    if size >= 8:
-        return S.UNKNOWN_SCALAR
-    bits = size * 8
-    if signed:
-        return S.sync(
-            RegState(S.SCALAR, tn.UNKNOWN, smin=-(1 << (bits - 1)), smax=(1 << (bits - 1)) - 1)
+def check_mem_region_access(
+    env: Env, regno: int, off: int, size: int, mem_size: int, zero_ok: bool
+) -> None:
+    """check_mem_region_access(): safe under the smallest and the largest offset."""
+    reg = env.regs[regno]
+    if reg.smin < 0 and (
+        reg.smin == R.S64_MIN or not -(1 << 31) <= off + reg.smin < (1 << 31) or reg.smin + off < 0
+    ):
+        raise env.fail(
+            f"R{regno} min value is negative, either use unsigned index or do a "
+            "if (index >=0) check."
         )
-    return S.scalar_range(0, (1 << bits) - 1)
+    if not _mem_err(env, regno, reg.smin + off, size, mem_size, zero_ok):
+        raise env.fail(f"R{regno} min value is outside of the allowed memory range")
+    if reg.umax >= 1 << 29:
+        raise env.fail(
+            f"R{regno} unbounded memory access, make sure to bounds check any such access"
+        )
+    if not _mem_err(env, regno, reg.umax + off, size, mem_size, zero_ok):
+        raise env.fail(f"R{regno} max value is outside of the allowed memory range")
+
+
+def check_map_access_type(env: Env, regno: int, off: int, size: int, write: bool) -> None:
+    """check_map_access_type(): BPF_F_RDONLY_PROG / BPF_F_WRONLY_PROG."""
+    m = env.regs[regno].map
+    flags = getattr(m, "flags", 0)
+    if write and flags & BPF_F_RDONLY_PROG:
+        raise env.fail(f"write into map forbidden, value_size={m.value_size} off={off} size={size}")
+    if not write and flags & BPF_F_WRONLY_PROG:
+        raise env.fail(f"read from map forbidden, value_size={m.value_size} off={off} size={size}")
+
+
+def check_map_access(
+    env: Env, regno: int, off: int, size: int, zero_ok: bool, helper: bool = False
+) -> None:
+    """check_map_access(): the value's bounds (pybpf's maps carry no BTF special fields)."""
+    check_mem_region_access(env, regno, off, size, env.regs[regno].map.value_size, zero_ok)
+
+
+def may_access_direct_pkt_data(env: Env, write: bool, pkt_access: bool | None = None) -> bool:
+    """may_access_direct_pkt_data(); ``pkt_access`` is a helper's flag (None: an insn)."""
+    t = env.prog.type
+    if t == BPF_PROG_TYPE_CGROUP_SKB:
+        if write:
+            return False
+    elif t not in (BPF_PROG_TYPE_SCHED_CLS, BPF_PROG_TYPE_SCHED_ACT, BPF_PROG_TYPE_XDP):
+        return False
+    return bool(pkt_access) if pkt_access is not None else True
+
+
+def check_packet_access(env: Env, regno: int, off: int, size: int, zero_ok: bool) -> None:
+    reg = env.regs[regno]
+    if reg.smin < 0:
+        raise env.fail(
+            f"R{regno} min value is negative, either use unsigned index or do a "
+            "if (index >=0) check."
+        )
+    if reg.range < 0 or not _mem_err(env, regno, off, size, reg.range, zero_ok):
+        raise env.fail(f"R{regno} offset is outside of the packet")
+
+
+def check_ptr_off_reg(env: Env, reg: Reg, regno: int, fixed_off_ok: bool = False) -> None:
+    """__check_ptr_off_reg(): the pointer must be as it was handed out."""
+    t = R.reg_type_str(reg.type)
+    if reg.off < 0:
+        raise env.fail(f"negative offset {t} ptr R{regno} off={reg.off} disallowed")
+    if not fixed_off_ok and reg.off:
+        raise env.fail(f"dereference of modified {t} ptr R{regno} off={reg.off} disallowed")
+    if reg.var.mask != 0 or reg.var.value:
+        raise env.fail(f"variable {t} access var_off={tn.tnum_str(reg.var)} disallowed")
+
+
+# --- alignment ---------------------------------------------------------------------------
+_ALIGN_DESC = {
+    R.PTR_TO_FLOW_KEYS: "flow keys ",
+    R.PTR_TO_MAP_KEY: "key ",
+    R.PTR_TO_MAP_VALUE: "value ",
+    R.PTR_TO_CTX: "context ",
+    R.PTR_TO_STACK: "stack ",
+    R.PTR_TO_SOCKET: "sock ",
+    R.PTR_TO_SOCK_COMMON: "sock_common ",
+    R.PTR_TO_TCP_SOCK: "tcp_sock ",
+    R.PTR_TO_XDP_SOCK: "xdp_sock ",
+}
+
+
+def check_ptr_alignment(env: Env, reg: Reg, off: int, size: int, strict_once: bool) -> None:
+    """check_ptr_alignment(): x86-64 is lax except on the stack and for atomics."""
+    strict = strict_once
+    if is_pkt_pointer(reg.type):
+        if not strict or size == 1:
+            return
+        if not tn.is_aligned(tn.add(reg.var, tn.const(2 + reg.off + off)), size):
+            raise env.fail(
+                f"misaligned packet access off 2+{tn.tnum_str(reg.var)}+{reg.off}+{off} size {size}"
+            )
+        return
+    if reg.type == R.PTR_TO_ARENA:
+        return
+    if reg.type == R.PTR_TO_STACK:
+        strict = True
+    if not strict or size == 1:
+        return
+    if not tn.is_aligned(tn.add(reg.var, tn.const(reg.off + off)), size):
+        desc = _ALIGN_DESC.get(reg.type, "")
+        raise env.fail(
+            f"misaligned {desc}access off {tn.tnum_str(reg.var)}+{reg.off}+{off} size {size}"
+        )
+
+
+# --- context, struct bpf_map ------------------------------------------------------------
+def check_ctx_access(env: Env, insn_idx: int, off: int, size: int, write: bool) -> int:
+    """check_ctx_access(): the type of register a load gives (SCALAR_VALUE or a pointer)."""
+    if env.prog.ctx_fields is None:
+        raise NotSupportedError(
+            f"insn {insn_idx}: context accesses of {env.prog.name} programs are not modelled "
+            "by pybpf's verifier"
+        )
+    if ctx_rule(env.prog.type, off, size, write) is not None:
+        env.verbose_linfo(insn_idx, "; ")
+        raise env.fail(f"invalid bpf_context access off={off} size={size}")
+    f = field_at(off)
+    return _CTX_POINTERS.get(f.name, R.SCALAR_VALUE) if f is not None else R.SCALAR_VALUE
+
+
+def check_ptr_to_map_access(
+    env: Env, regno: int, off: int, size: int, write: bool, value_regno: int
+) -> None:
+    """check_ptr_to_map_access(): privileged reads of struct bpf_map's scalar members."""
+    reg = env.regs[regno]
+    tname = map_struct_name(getattr(reg.map, "type", 0))
+    if tname is None:
+        raise env.fail(
+            f"map_ptr access not supported for map type {getattr(reg.map, 'type', 0)}", 524
+        )
+    if not env.allow_ptr_leaks:
+        raise env.fail(
+            f"'struct {tname}' access is allowed only to CAP_PERFMON and CAP_SYS_ADMIN",
+            errno.EPERM,
+        )
+    if off < 0:
+        raise env.fail(f"R{regno} is {tname} invalid negative access: off={off}")
+    if write:
+        raise env.fail(f"only read from {tname} is supported")
+    if off >= BPF_MAP_IMAGE_SIZE:
+        raise NotSupportedError(
+            f"insn {env.insn_idx}: a {size}-byte read at offset {off} of struct {tname} is "
+            f"not modelled by pybpf (only struct bpf_map's members before offset "
+            f"{BPF_MAP_IMAGE_SIZE} are)"
+        )
+    member = member_at(off)
+    # btf_struct_walk() on struct bpf_map, the first member of the map type's struct
+    if member is None:
+        raise env.fail(f"struct bpf_map doesn't have field at offset {off}")
+    mend = member.offset + member.size
+    if member.pointer and (off != member.offset or size != 8):
+        raise env.fail(
+            f"cannot access ptr member {member.name} with moff {member.offset} in struct "
+            f"bpf_map with off {off} size {size}"
+        )
+    if off + size > mend:
+        raise env.fail(
+            f"access beyond the end of member {member.name} (mend:{mend}) in struct bpf_map "
+            f"with off {off} size {size}"
+        )
+    if value_regno < 0:
+        return
+    d = env.regs[value_regno]
+    if member.target:
+        R.mark_known_zero(d)
+        d.type = R.PTR_TO_BTF_ID | R.PTR_UNTRUSTED
+        d.map = member.target  # the union's btf side: the struct named in the log
+    elif member.pointer:  # void *: read-only memory of unknown size
+        R.mark_known_zero(d)
+        d.type = R.PTR_TO_MEM | R.MEM_RDONLY | R.PTR_UNTRUSTED
+        d.mem_size = 0
+    else:
+        R.mark_unknown(d, env.bpf_capable)
+
+
+# --- check_mem_access --------------------------------------------------------------------
+def _rdonly_map_value(m: Any, off: int, size: int, is_ldsx: bool) -> int | None:
+    """bpf_map_direct_read() of a frozen BPF_F_RDONLY_PROG array (None: not such a map)."""
+    if not (
+        getattr(m, "flags", 0) & BPF_F_RDONLY_PROG
+        and getattr(m, "frozen", False)
+        and getattr(m, "type", None) == BPF_MAP_TYPE_ARRAY
+        and m.max_entries == 1
+    ):
+        return None
+    try:
+        data = m.lookup(bytes(4))
+    except Exception:
+        return None
+    if data is None or off < 0 or off + size > len(data):
+        return None
+    return int.from_bytes(bytes(data[off : off + size]), "little", signed=is_ldsx) & tn.U64
+
+
+def check_mem_access(
+    env: Env,
+    insn_idx: int,
+    regno: int,
+    off: int,
+    size: int,
+    write: bool,
+    value_regno: int,
+    strict_once: bool,
+    is_ldsx: bool,
+) -> None:
+    """check_mem_access(): may ``size`` bytes at ``regno + off`` be read (written)."""
+    regs = env.regs
+    reg = regs[regno]
+    check_ptr_alignment(env, reg, off, size, strict_once)
+    off += reg.off
+    t = reg.type
+    base = t & R.BASE_MASK
+    if t == R.PTR_TO_MAP_KEY:
+        if write:
+            raise env.fail(f"write to change key R{regno} not allowed")
+        check_mem_region_access(env, regno, off, size, reg.map.key_size, False)
+        if value_regno >= 0:
+            R.mark_unknown(regs[value_regno], env.bpf_capable)
+    elif t == R.PTR_TO_MAP_VALUE:
+        if write and value_regno >= 0 and is_pointer_value(env, value_regno):
+            raise env.fail(f"R{value_regno} leaks addr into map")
+        check_map_access_type(env, regno, off, size, write)
+        check_map_access(env, regno, off, size, False)
+        if not write and value_regno >= 0:
+            val = None
+            if reg.var.mask == 0:
+                val = _rdonly_map_value(reg.map, off + reg.var.value, size, is_ldsx)
+            if val is not None:
+                regs[value_regno].type = R.SCALAR_VALUE
+                R.mark_known(regs[value_regno], val)
+            else:
+                R.mark_unknown(regs[value_regno], env.bpf_capable)
+    elif base == R.PTR_TO_MEM:
+        rdonly = bool(t & R.MEM_RDONLY)
+        if t & R.PTR_MAYBE_NULL:
+            raise env.fail(f"R{regno} invalid mem access '{R.reg_type_str(t)}'")
+        if write and rdonly:
+            raise env.fail(f"R{regno} cannot write into {R.reg_type_str(t)}")
+        if t & R.PTR_UNTRUSTED:
+            raise NotSupportedError(
+                f"insn {insn_idx}: reads of kernel memory through an untrusted pointer are "
+                "not modelled by pybpf"
+            )
+        if write and value_regno >= 0 and is_pointer_value(env, value_regno):
+            raise env.fail(f"R{value_regno} leaks addr into mem")
+        check_mem_region_access(env, regno, off, size, reg.mem_size, False)
+        if value_regno >= 0 and (not write or rdonly):
+            R.mark_unknown(regs[value_regno], env.bpf_capable)
+    elif t == R.PTR_TO_CTX:
+        if write and value_regno >= 0 and is_pointer_value(env, value_regno):
+            raise env.fail(f"R{value_regno} leaks addr into ctx")
+        check_ptr_off_reg(env, reg, regno)
+        rtype = check_ctx_access(env, insn_idx, off, size, write)
+        if not write and value_regno >= 0:
+            d = regs[value_regno]
+            if rtype == R.SCALAR_VALUE:
+                R.mark_unknown(d, env.bpf_capable)
+            else:
+                R.mark_known_zero(d)
+                if rtype & R.PTR_MAYBE_NULL:
+                    d.id = env.new_id()
+                d.subreg_def = 0
+            d.type = rtype
+    elif t == R.PTR_TO_STACK:
+        check_stack_access_within_bounds(env, regno, off, size, write)
+        if write:
+            check_stack_write(env, regno, off, size, value_regno, insn_idx)
+        else:
+            check_stack_read(env, regno, off, size, value_regno)
+    elif is_pkt_pointer(t):
+        if write and not may_access_direct_pkt_data(env, True):
+            raise env.fail("cannot write into packet")
+        if write and value_regno >= 0 and is_pointer_value(env, value_regno):
+            raise env.fail(f"R{value_regno} leaks addr into packet")
+        check_packet_access(env, regno, off, size, False)
+        if not write and value_regno >= 0:
+            R.mark_unknown(regs[value_regno], env.bpf_capable)
+    elif _is_sk_pointer(t) and not t & R.PTR_MAYBE_NULL:
+        if write:
+            raise env.fail(f"R{regno} cannot write into {R.reg_type_str(t)}")
+        raise NotSupportedError(
+            f"insn {insn_idx}: reads through a {R.reg_type_str(t)} pointer (struct bpf_sock) "
+            "are not modelled by pybpf"
+        )
+    elif t == R.CONST_PTR_TO_MAP:
+        check_ptr_to_map_access(env, regno, off, size, write, value_regno)
+    elif base == R.PTR_TO_BTF_ID and not t & R.PTR_MAYBE_NULL:
+        raise NotSupportedError(
+            f"insn {insn_idx}: accesses through a BTF pointer ({R.reg_type_str(t)}"
+            f"{reg.map}) are not modelled by pybpf"
+        )
+    else:
+        raise env.fail(f"R{regno} invalid mem access '{R.reg_type_str(t)}'")
+    if size < 8 and value_regno >= 0 and not write and regs[value_regno].type == R.SCALAR_VALUE:
+        if is_ldsx:
+            R.coerce_reg_to_size_sx(regs[value_regno], size)
+        else:
+            R.coerce_reg_to_size(regs[value_regno], size)
+
+
+# --- aux pointer type ---------------------------------------------------------------------
+def _mismatch_ok(t: int) -> bool:
+    return (t & R.BASE_MASK) not in (
+        R.PTR_TO_CTX,
+        R.PTR_TO_SOCKET,
+        R.PTR_TO_SOCK_COMMON,
+        R.PTR_TO_TCP_SOCK,
+        R.PTR_TO_XDP_SOCK,
+        R.PTR_TO_BTF_ID,
+        R.PTR_TO_ARENA,
+    )
+
+
+def save_aux_ptr_type(env: Env, t: int) -> None:
+    """save_aux_ptr_type(): the kernel rewrites ctx/socket accesses per instruction."""
+    aux = env.aux[env.insn_idx]
+    prev = aux.ptr_type
+    if prev == R.NOT_INIT:
+        aux.ptr_type = t
+    elif t != prev and (not _mismatch_ok(t) or not _mismatch_ok(prev)):
+        raise env.fail("same insn cannot be used with different pointers", errno.EINVAL)
+
+
+def _sanity(env: Env, r: Reg, ctx: str) -> None:
+    msg = R.bounds_violation(r)
+    if msg is not None:
+        env.verbose(R.invariants_message(r, ctx, msg) + "\n")
+        R.mark_unbounded(r)
+
+
+def check_load_mem(env: Env, insn: Insn, strict_once: bool, is_ldsx: bool, ctx: str) -> None:
+    check_reg_arg(env, insn.src, SRC_OP)
+    check_reg_arg(env, insn.dst, DST_OP_NO_MARK)
+    src_type = env.regs[insn.src].type
+    check_mem_access(
+        env,
+        env.insn_idx,
+        insn.src,
+        insn.off,
+        SIZES[insn.code & 0x18],
+        False,
+        insn.dst,
+        strict_once,
+        is_ldsx,
+    )
+    save_aux_ptr_type(env, src_type)
+    _sanity(env, env.regs[insn.dst], ctx)
+
+
+def check_store_reg(env: Env, insn: Insn, strict_once: bool) -> None:
+    check_reg_arg(env, insn.src, SRC_OP)
+    check_reg_arg(env, insn.dst, SRC_OP)
+    dst_type = env.regs[insn.dst].type
+    check_mem_access(
+        env,
+        env.insn_idx,
+        insn.dst,
+        insn.off,
+        SIZES[insn.code & 0x18],
+        True,
+        insn.src,
+        strict_once,
+        False,
+    )
+    save_aux_ptr_type(env, dst_type)
+
+
+def check_store_imm(env: Env, insn: Insn) -> None:
+    """BPF_ST: the immediate is an unknown value written (value_regno -1)."""
+    check_reg_arg(env, insn.dst, SRC_OP)
+    dst_type = env.regs[insn.dst].type
+    check_mem_access(
+        env, env.insn_idx, insn.dst, insn.off, SIZES[insn.code & 0x18], True, -1, False, False
+    )
+    save_aux_ptr_type(env, dst_type)
+
+
+def _atomic_ptr_type_ok(t: int) -> bool:
+    return not (
+        t == R.PTR_TO_CTX or is_pkt_pointer(t) or t == R.PTR_TO_FLOW_KEYS or _is_sk_pointer(t)
+    )
+
+
+def check_atomic(env: Env, insn: Insn) -> None:
+    """check_atomic() / check_atomic_rmw(): a fetch is a second read into the register."""
+    if insn.imm in (BPF_LOAD_ACQ, BPF_STORE_REL):
+        raise NotSupportedError(
+            f"insn {env.insn_idx}: load-acquire/store-release atomics are not modelled by pybpf"
+        )
+    if insn.imm not in RMW_OPS:
+        raise env.fail(
+            f"BPF_ATOMIC uses invalid atomic opcode {insn.imm & 0xFFFFFFFF:02x}", errno.EINVAL
+        )
+    size = insn.code & 0x18
+    if size not in (BPF_W, BPF_DW):
+        raise env.fail("invalid atomic operand size", errno.EINVAL)
+    check_reg_arg(env, insn.src, SRC_OP)
+    check_reg_arg(env, insn.dst, SRC_OP)
+    if insn.imm == BPF_CMPXCHG:
+        check_reg_arg(env, 0, SRC_OP)
+        if is_pointer_value(env, 0):
+            raise env.fail("R0 leaks addr into mem")
+    if is_pointer_value(env, insn.src):
+        raise env.fail(f"R{insn.src} leaks addr into mem")
+    dtype = env.regs[insn.dst].type
+    if not _atomic_ptr_type_ok(dtype):
+        raise env.fail(f"BPF_ATOMIC stores into R{insn.dst} {R.reg_type_str(dtype)} is not allowed")
+    load_reg = -1
+    if insn.imm & BPF_FETCH:
+        load_reg = 0 if insn.imm == BPF_CMPXCHG else insn.src
+        check_reg_arg(env, load_reg, DST_OP)
+    nbytes = SIZES[size]
+    check_mem_access(env, env.insn_idx, insn.dst, insn.off, nbytes, False, -1, True, False)
+    if load_reg >= 0:
+        check_mem_access(
+            env, env.insn_idx, insn.dst, insn.off, nbytes, False, load_reg, True, False
+        )
+    check_mem_access(env, env.insn_idx, insn.dst, insn.off, nbytes, True, -1, True, False)
+
+
+# --- LD_IMM64, LD_ABS/IND -----------------------------------------------------------------
+def check_ld_imm(env: Env, insn: Insn) -> None:
+    if insn.off != 0:
+        raise env.fail("BPF_LD_IMM64 uses reserved fields", errno.EINVAL)
+    check_reg_arg(env, insn.dst, DST_OP)
+    d = env.regs[insn.dst]
+    if insn.src == 0:
+        d.type = R.SCALAR_VALUE
+        R.mark_known(d, insn.imm64)
+        return
+    R.mark_known_zero(d)
+    d.type = R.SCALAR_VALUE
+    if insn.src == BPF_PSEUDO_FUNC:
+        sub = find_subprog(env, env.insn_idx + insn.imm + 1)
+        if not env.func_info:
+            raise env.fail("missing btf func_info", errno.EINVAL)
+        if env.subprogs[sub].is_global:
+            raise env.fail("callback function not static", errno.EINVAL)
+        d.type = R.PTR_TO_FUNC
+        d.subprogno = sub
+        return
+    m = env.aux[env.insn_idx].map_ptr
+    d.map = m
+    if insn.src in (BPF_PSEUDO_MAP_VALUE, BPF_PSEUDO_MAP_IDX_VALUE):
+        d.type = R.PTR_TO_MAP_VALUE
+        d.off = insn.imm_hi & 0xFFFFFFFF
+    elif insn.src in (BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_IDX):
+        d.type = R.CONST_PTR_TO_MAP
+    else:
+        raise env.fail("verifier bug: unexpected src reg value for ldimm64", errno.EFAULT)
+
+
+def check_ld_abs(env: Env, insn: Insn) -> None:
+    mode = insn.code & 0xE0
+    if not env.prog.ld_abs:
+        raise env.fail(
+            "BPF_LD_[ABS|IND] instructions not allowed for this program type", errno.EINVAL
+        )
+    if (
+        insn.dst != 0
+        or insn.off != 0
+        or insn.code & 0x18 == BPF_DW
+        or (mode == BPF_ABS and insn.src != 0)
+    ):
+        raise env.fail("BPF_LD_[ABS|IND] uses reserved fields", errno.EINVAL)
+    check_reg_arg(env, 6, SRC_OP)
+    check_resource_leak(env, False, True, "BPF_LD_[ABS|IND]")
+    regs = env.regs
+    if regs[6].type != R.PTR_TO_CTX:
+        raise env.fail("at the time of BPF_LD_ABS|IND R6 != pointer to skb", errno.EINVAL)
+    if mode == BPF_IND:
+        check_reg_arg(env, insn.src, SRC_OP)
+    check_ptr_off_reg(env, regs[6], 6)
+    for r in CALLER_SAVED:
+        R.mark_not_init(regs[r], env.bpf_capable)
+        check_reg_arg(env, r, DST_OP_NO_MARK)
+    R.mark_unknown(regs[0], env.bpf_capable)
+    regs[0].subreg_def = env.insn_idx + 1

@@ -1,376 +1,243 @@
-"""Abstract register and stack state (the kernel's bpf_reg_state / bpf_func_state).
+"""Verifier states (struct bpf_verifier_state, bpf_func_state, bpf_stack_state).
 
-A register is NOT_INIT, a SCALAR (tnum plus unsigned and signed 64-bit
-bounds, kept consistent as reg_bounds_sync does), or a pointer of one of the
-kernel's types with a fixed offset ``off`` and a variable part (the same
-scalar bounds, used for map values, stack and memory). Values are immutable:
-changing a register builds a new RegState, so copying a state for a branch is
-cheap.
+A state is one point of one path through the program: a call stack of frames
+(registers and a stack of 8-byte slots each), the references it holds, and its
+place in the tree of states: ``parent`` is the checkpoint it continues from,
+``branches`` counts the paths still being explored below it, and the jump
+history records the non-linear steps taken since the parent, which precision
+backtracking walks.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
 from typing import Any
 
-from . import tnum as tn
-from .tnum import U32, U64, Tnum
+from ..isa import MAX_BPF_REG
+from . import reg as R
+from .reg import Reg
 
-NOT_INIT = "not_init"
-SCALAR = "scalar"
-PTR_TO_CTX = "ctx"
-PTR_TO_STACK = "fp"
-CONST_PTR_TO_MAP = "map_ptr"
-PTR_TO_MAP_VALUE = "map_value"
-PTR_TO_MAP_KEY = "map_key"
-PTR_TO_MEM = "mem"
-PTR_TO_FUNC = "func"  # a callback's subprogram (ld_imm64 src_reg=BPF_PSEUDO_FUNC)
-POINTER_TYPES = (
-    PTR_TO_CTX,
-    PTR_TO_STACK,
-    CONST_PTR_TO_MAP,
-    PTR_TO_MAP_VALUE,
-    PTR_TO_MAP_KEY,
-    PTR_TO_MEM,
-    PTR_TO_FUNC,
-)
+# --- enum bpf_stack_slot_type -----------------------------------------------------------
+STACK_INVALID = 0
+STACK_SPILL = 1
+STACK_MISC = 2
+STACK_ZERO = 3
+STACK_DYNPTR = 4
+STACK_ITER = 5
+STACK_IRQ_FLAG = 6
+SLOT_CHARS = "?rm0dif"
+BPF_REG_SIZE = 8
 
-S64_MIN = -(1 << 63)
-S64_MAX = (1 << 63) - 1
-S32_MIN = -(1 << 31)
-S32_MAX = (1 << 31) - 1
+#: insn history flags (include/linux/bpf_verifier.h)
+INSN_F_FRAMENO_MASK = 0x7
+INSN_F_SPI_MASK = 0x3F
+INSN_F_SPI_SHIFT = 3
+INSN_F_STACK_ACCESS = 1 << 9
+INSN_F_DST_REG_STACK = 1 << 10
+INSN_F_SRC_REG_STACK = 1 << 11
+
+BPF_MAIN_FUNC = -1
 
 
-def to_s64(v: int) -> int:
-    v &= U64
-    return v - (1 << 64) if v >> 63 else v
+class Slot:
+    """struct bpf_stack_state: the spilled register and the kind of each byte.
 
+    ``types[j]`` is the byte at fp-(spi*8)-1-j: types[0] is the slot's highest
+    address, types[7] its lowest, where a spill starts.
+    """
 
-@dataclass(frozen=True, slots=True)
-class RegState:
-    type: str = NOT_INIT
-    var: Tnum = tn.UNKNOWN
-    umin: int = 0
-    umax: int = U64
-    smin: int = S64_MIN
-    smax: int = S64_MAX
-    off: int = 0  # fixed offset of a pointer
-    maybe_null: bool = False  # PTR_MAYBE_NULL (map_value_or_null, mem_or_null)
-    id: int = 0  # shared by copies of one maybe-null pointer, for null-check propagation
-    map: Any = None  # the map of map_ptr / map_value / map_key
-    mem_size: int = 0  # size of PTR_TO_MEM
-    frameno: int = 0  # frame of a stack pointer
-    ref_obj_id: int = 0  # ringbuf reservations that must be submitted or discarded
-    #: signed bounds of the low 32 bits (s32_min_value/s32_max_value), learnt from JMP32
-    s32min: int = -(1 << 31)
-    s32max: int = (1 << 31) - 1
-    subprogno: int = 0  # the subprogram a PTR_TO_FUNC names
+    __slots__ = ("spilled", "types")
 
-    # --- predicates -----------------------------------------------------------------
-    @property
-    def is_pointer(self) -> bool:
-        return self.type in POINTER_TYPES
+    def __init__(self, spilled: Reg | None = None, types: bytearray | None = None):
+        self.spilled = spilled if spilled is not None else Reg()
+        self.types = types if types is not None else bytearray(BPF_REG_SIZE)
+
+    def copy(self) -> Slot:
+        return Slot(self.spilled.copy(), bytearray(self.types))
 
     @property
-    def is_const(self) -> bool:
-        return self.var.mask == 0
+    def is_spilled(self) -> bool:
+        """is_spilled_reg(): the slot's first byte holds a spill."""
+        return self.types[BPF_REG_SIZE - 1] == STACK_SPILL
 
     @property
-    def const(self) -> int:
-        return self.var.value
+    def is_spilled_scalar(self) -> bool:
+        return self.types[BPF_REG_SIZE - 1] == STACK_SPILL and self.spilled.type == R.SCALAR_VALUE
 
-    def type_name(self) -> str:
-        """The kernel's reg_type_str: 'scalar', 'map_value_or_null', 'fp' ..."""
-        if self.type == NOT_INIT:
-            return "?"
-        base = "ringbuf_mem" if self.type == PTR_TO_MEM and self.ref_obj_id else self.type
-        name = base + ("_or_null" if self.maybe_null else "")
-        return name
+    @property
+    def is_spilled_scalar64(self) -> bool:
+        return self.types[0] == STACK_SPILL and self.spilled.type == R.SCALAR_VALUE
 
-    def __str__(self) -> str:
-        if self.type == NOT_INIT:
-            return "?"
-        if self.type == SCALAR:
-            if self.is_const:
-                return str(to_s64(self.var.value))
-            return "scalar(" + self._bounds() + ")"
-        if self.type == PTR_TO_STACK and self.is_const and not self.var.value:
-            return f"fp{self.off}"
-        parts = []
-        if self.id:
-            parts.append(f"id={self.id}")
-        if self.off:
-            parts.append(f"off={self.off}")
-        if self.map is not None:
-            ks = getattr(self.map, "key_size", "?")
-            vs = getattr(self.map, "value_size", "?")
-            parts.append(f"ks={ks},vs={vs}")
-        if self.type == PTR_TO_MEM:
-            parts.append(f"mem_size={self.mem_size}")
-        if not self.is_const or self.var.value:
-            parts.append(self._bounds())
-        return f"{self.type_name()}(" + ",".join(p for p in parts if p) + ")"
-
-    def _bounds(self) -> str:
-        """Bounds the kernel's way: defaults left out, equal values joined (smax=umax=9)."""
-        vals = []
-        if self.smin != S64_MIN:
-            vals.append(("smin", self.smin))
-        if self.smax != S64_MAX:
-            vals.append(("smax", self.smax))
-        if self.umin:
-            vals.append(("umin", self.umin))
-        if self.umax != U64:
-            vals.append(("umax", self.umax))
-        out: list[str] = []
-        done: set[str] = set()
-        for name, v in vals:
-            if name in done:
-                continue
-            same = [n for n, w in vals if w == v and n not in done]
-            done.update(same)
-            out.append("=".join(same) + f"={v}")
-        if self.s32min != S32_MIN and (self.s32min != self.smin or self.umax > U32):
-            out.append(f"smin32={self.s32min}")
-        if self.s32max != S32_MAX and (self.s32max != self.smax or self.umax > U32):
-            out.append(f"smax32={self.s32max}")
-        if not self.is_const and self.var != tn.UNKNOWN:
-            out.append(f"var_off={self.var}")
-        return ",".join(out)
+    @property
+    def is_special(self) -> bool:
+        """is_stack_slot_special(): a spill, dynptr, iterator or irq flag."""
+        return self.types[BPF_REG_SIZE - 1] in (
+            STACK_SPILL,
+            STACK_DYNPTR,
+            STACK_ITER,
+            STACK_IRQ_FLAG,
+        )
 
 
-NOT_INIT_REG = RegState()
-UNKNOWN_SCALAR = RegState(SCALAR)
+class FuncState:
+    """struct bpf_func_state: one frame."""
 
-
-def scalar_const(v: int) -> RegState:
-    v &= U64
-    lo = v & U32
-    s32 = lo - (1 << 32) if lo >> 31 else lo
-    return RegState(SCALAR, tn.const(v), v, v, to_s64(v), to_s64(v), s32min=s32, s32max=s32)
-
-
-def scalar_range(umin: int, umax: int) -> RegState:
-    return sync(RegState(SCALAR, tn.trange(umin, umax), umin, umax))
-
-
-def sync(r: RegState) -> RegState:
-    """reg_bounds_sync: make tnum, unsigned and signed bounds agree."""
-    var, umin, umax, smin, smax = r.var, r.umin, r.umax, r.smin, r.smax
-    s32min, s32max = r.s32min, r.s32max
-    for _ in range(2):
-        if umax <= U32 and umin <= umax:
-            # a zero-extended value: its signed 32-bit view and its u64 range agree
-            if umax <= S32_MAX:
-                s32min, s32max = max(s32min, umin), min(s32max, umax)
-            elif umin > S32_MAX:
-                s32min, s32max = max(s32min, umin - (1 << 32)), min(s32max, umax - (1 << 32))
-            if s32min >= 0:
-                umin, umax = max(umin, s32min), min(umax, s32max)
-            elif s32max < 0:
-                umin, umax = max(umin, s32min + (1 << 32)), min(umax, s32max + (1 << 32))
-        # bounds from the tnum
-        umin = max(umin, var.value)
-        umax = min(umax, var.value | var.mask)
-        smin = max(smin, tn.smin(var))
-        smax = min(smax, tn.smax(var))
-        # deduce across signedness
-        if smin >= 0 or smax < 0:
-            lo = max(smin & U64, umin)
-            hi = min(smax & U64, umax)
-            umin, umax = lo, hi
-            smin, smax = to_s64(lo), to_s64(hi)
-        elif umax <= S64_MAX:
-            smin = umin
-            smax = min(smax, umax)
-            umax = smax
-        elif umin > S64_MAX:
-            lo = max(smin & U64, umin)
-            smin = to_s64(lo)
-            umin = lo
-            smax = to_s64(umax)
-        var = tn.intersect(var, tn.trange(umin, umax)) if umin <= umax else var
-    return replace(
-        r, var=var, umin=umin, umax=umax, smin=smin, smax=smax, s32min=s32min, s32max=s32max
+    __slots__ = (
+        "regs",
+        "stack",
+        "callsite",
+        "frameno",
+        "subprogno",
+        "callback_ret_range",
+        "in_callback_fn",
+        "callback_depth",
     )
 
+    def __init__(self, callsite: int, frameno: int, subprogno: int, bpf_capable: bool):
+        self.regs = [Reg() for _ in range(MAX_BPF_REG)]
+        for r in self.regs:
+            R.mark_not_init(r, bpf_capable)
+        fp = self.regs[10]
+        fp.type = R.PTR_TO_STACK
+        R.mark_known_zero(fp)
+        fp.frameno = frameno
+        self.stack: list[Slot] = []
+        self.callsite = callsite
+        self.frameno = frameno
+        self.subprogno = subprogno
+        self.callback_ret_range = (0, 0)
+        self.in_callback_fn = False
+        self.callback_depth = 0
 
-def bounds_empty(r: RegState) -> bool:
-    return r.umin > r.umax or r.smin > r.smax or r.s32min > r.s32max
+    @property
+    def allocated_stack(self) -> int:
+        return len(self.stack) * BPF_REG_SIZE
 
+    def grow_stack(self, size: int) -> None:
+        """grow_stack_state(): make room for ``size`` bytes (rounded up to slots)."""
+        n = (size + BPF_REG_SIZE - 1) // BPF_REG_SIZE
+        while len(self.stack) < n:
+            self.stack.append(Slot())
 
-# --- 32-bit views ---------------------------------------------------------------------------
-def sub32(r: RegState) -> RegState:
-    """The low 32 bits of a scalar as a zero-extended 64-bit scalar."""
-    if r.umax - r.umin <= U32 and (r.umin >> 32) == (r.umax >> 32):
-        lo, hi = r.umin & U32, r.umax & U32
-        if lo <= hi:
-            return sync(
-                RegState(SCALAR, tn.subreg(r.var), lo, hi, s32min=r.s32min, s32max=r.s32max)
-            )
-    return sync(RegState(SCALAR, tn.subreg(r.var), 0, U32, s32min=r.s32min, s32max=r.s32max))
-
-
-def zext32(r: RegState) -> RegState:
-    """Truncate a computed 32-bit result to its low 32 bits, zero-extended."""
-    if r.umax <= U32:
-        return r
-    return sub32(r)
-
-
-# --- scalar ALU (adjust_scalar_min_max_vals) ------------------------------------------------
-def _full(var: Tnum) -> RegState:
-    return sync(RegState(SCALAR, var))
-
-
-def alu(op: str, a: RegState, b: RegState, bits: int) -> RegState:
-    """Abstract result of ``a op b`` on scalars at width ``bits`` (64 or 32, zero-extended)."""
-    if bits == 32:
-        a, b = sub32(a), sub32(b)
-    width_max = U64 if bits == 64 else U32
-    if op in ("div", "mod") or (
-        op in ("lsh", "rsh", "arsh") and (not b.is_const or b.umax >= bits)
-    ):
-        # is_safe_to_compute_dst_reg_range says no: the kernel marks the whole 64-bit
-        # register unknown, without zero-extending 32-bit results
-        return UNKNOWN_SCALAR
-    if a.is_const and b.is_const and op in _CONCRETE and op not in ("div", "mod"):
-        v = _CONCRETE[op](a.const, b.const, bits)
-        return scalar_const(v & width_max)
-    r = _alu64(op, a, b, bits)
-    if bits == 32:
-        r = zext32(sync(replace(r, var=tn.cast(r.var, 4))) if r.umax > U32 else r)
-    return r
+    def copy(self) -> FuncState:
+        n = FuncState.__new__(FuncState)
+        n.regs = [r.copy() for r in self.regs]
+        n.stack = [s.copy() for s in self.stack]
+        n.callsite = self.callsite
+        n.frameno = self.frameno
+        n.subprogno = self.subprogno
+        n.callback_ret_range = self.callback_ret_range
+        n.in_callback_fn = self.in_callback_fn
+        n.callback_depth = self.callback_depth
+        return n
 
 
-def _alu64(op: str, a: RegState, b: RegState, bits: int) -> RegState:
-    lim = U64 if bits == 64 else U32
-    if op == "add":
-        var = tn.add(a.var, b.var)
-        if a.umax + b.umax <= lim:
-            return sync(
-                RegState(
-                    SCALAR, var if bits == 64 else tn.cast(var, 4), a.umin + b.umin, a.umax + b.umax
-                )
-            )
-        return _full(var if bits == 64 else tn.cast(var, 4))
-    if op == "sub":
-        var = tn.sub(a.var, b.var)
-        if bits == 32:
-            var = tn.cast(var, 4)
-        if a.umin >= b.umax:
-            return sync(RegState(SCALAR, var, a.umin - b.umax, a.umax - b.umin))
-        if bits == 64:
-            lo, hi = a.smin - b.smax, a.smax - b.smin
-            if S64_MIN <= lo and hi <= S64_MAX:
-                return sync(RegState(SCALAR, var, smin=lo, smax=hi))
-        return _full(var)
-    if op == "mul":
-        var = tn.mul(a.var, b.var)
-        if bits == 32:
-            var = tn.cast(var, 4)
-        if a.umax * b.umax <= lim:
-            return sync(RegState(SCALAR, var, a.umin * b.umin, a.umax * b.umax))
-        return _full(var)
-    if op == "and":
-        var = tn.and_(a.var, b.var)
-        return sync(RegState(SCALAR, var, var.value, min(a.umax, b.umax)))
-    if op == "or":
-        var = tn.or_(a.var, b.var)
-        return sync(RegState(SCALAR, var, max(a.umin, b.umin), var.value | var.mask))
-    if op == "xor":
-        return _full(tn.xor(a.var, b.var))
-    if op in ("lsh", "rsh", "arsh"):
-        if not b.is_const:
-            return _full(tn.UNKNOWN if bits == 64 else tn.cast(tn.UNKNOWN, 4))
-        s = b.const & (bits - 1)
-        if op == "lsh":
-            var = tn.lshift(a.var, s)
-            if bits == 32:
-                var = tn.cast(var, 4)
-            if (a.umax << s) <= lim:
-                return sync(RegState(SCALAR, var, a.umin << s, a.umax << s))
-            return _full(var)
-        if op == "rsh":
-            return sync(RegState(SCALAR, tn.rshift(a.var, s), a.umin >> s, a.umax >> s))
-        if bits == 64:
-            return sync(
-                RegState(SCALAR, tn.arshift(a.var, s, 64), smin=a.smin >> s, smax=a.smax >> s)
-            )
-        return _full(tn.arshift(a.var, s, 32))
-    # div, mod, and everything not modelled: any value of the width
-    return _full(tn.UNKNOWN if bits == 64 else tn.cast(tn.UNKNOWN, 4))
+class HistEntry:
+    """struct bpf_jmp_history_entry."""
+
+    __slots__ = ("idx", "prev_idx", "flags", "linked_regs")
+
+    def __init__(self, idx: int, prev_idx: int, flags: int, linked_regs: int):
+        self.idx = idx
+        self.prev_idx = prev_idx
+        self.flags = flags
+        self.linked_regs = linked_regs
 
 
-def _sdiv(a: int, b: int, bits: int) -> int:
-    m = (1 << bits) - 1
-    sa = a - (1 << bits) if a >> (bits - 1) else a
-    sb = b - (1 << bits) if b >> (bits - 1) else b
-    if sb == 0:
-        return 0
-    q = abs(sa) // abs(sb)
-    return (q if (sa < 0) == (sb < 0) else -q) & m
+class RefState:
+    """struct bpf_reference_state (pointer references: ringbuf records)."""
+
+    __slots__ = ("id", "insn_idx")
+
+    def __init__(self, id: int, insn_idx: int):
+        self.id = id
+        self.insn_idx = insn_idx
 
 
-_CONCRETE = {
-    "add": lambda a, b, w: a + b,
-    "sub": lambda a, b, w: a - b,
-    "mul": lambda a, b, w: a * b,
-    "div": lambda a, b, w: a // b if b else 0,
-    "mod": lambda a, b, w: a % b if b else a,
-    "or": lambda a, b, w: a | b,
-    "and": lambda a, b, w: a & b,
-    "xor": lambda a, b, w: a ^ b,
-    "lsh": lambda a, b, w: a << (b & (w - 1)),
-    "rsh": lambda a, b, w: a >> (b & (w - 1)),
-    "arsh": lambda a, b, w: (a - (1 << w) if a >> (w - 1) else a) >> (b & (w - 1)),
-}
+class VerifierState:
+    """struct bpf_verifier_state."""
+
+    __slots__ = (
+        "frame",
+        "parent",
+        "branches",
+        "insn_idx",
+        "first_insn_idx",
+        "last_insn_idx",
+        "jmp_history",
+        "refs",
+        "speculative",
+        "callback_unroll_depth",
+        "dfs_depth",
+        "cleaned",
+        "equal_state",
+        "used_as_loop_entry",
+        "sl",
+    )
+
+    def __init__(self) -> None:
+        self.frame: list[FuncState] = []
+        self.parent: VerifierState | None = None
+        self.branches = 1
+        self.insn_idx = 0
+        self.first_insn_idx = 0
+        self.last_insn_idx = -1
+        self.jmp_history: list[HistEntry] = []
+        self.refs: list[RefState] = []
+        self.speculative = False
+        self.callback_unroll_depth = 0
+        self.dfs_depth = 0
+        self.cleaned = False
+        self.equal_state: VerifierState | None = None
+        self.used_as_loop_entry = False
+        self.sl: Any = None  # the explored-states entry holding this checkpoint
+
+    @property
+    def curframe(self) -> int:
+        return len(self.frame) - 1
+
+    @property
+    def cur(self) -> FuncState:
+        return self.frame[-1]
+
+    def copy(self) -> VerifierState:
+        """copy_verifier_state(): a deep copy (frames, references, jump history)."""
+        n = VerifierState.__new__(VerifierState)
+        n.frame = [f.copy() for f in self.frame]
+        n.parent = self.parent
+        n.branches = self.branches
+        n.insn_idx = self.insn_idx
+        n.first_insn_idx = self.first_insn_idx
+        n.last_insn_idx = self.last_insn_idx
+        n.jmp_history = [
+            HistEntry(h.idx, h.prev_idx, h.flags, h.linked_regs) for h in self.jmp_history
+        ]
+        n.refs = [RefState(r.id, r.insn_idx) for r in self.refs]
+        n.speculative = self.speculative
+        n.callback_unroll_depth = self.callback_unroll_depth
+        n.dfs_depth = self.dfs_depth
+        n.cleaned = self.cleaned
+        n.equal_state = self.equal_state
+        n.used_as_loop_entry = False
+        n.sl = None
+        return n
 
 
-# --- stack ----------------------------------------------------------------------------------
-STACK_INVALID = "?"
-STACK_MISC = "m"
-STACK_ZERO = "0"
-STACK_SPILL = "r"
+def frame_insn_idx(st: VerifierState, frame: int) -> int:
+    """frame_insn_idx(): where frame ``frame`` stands (the call site for caller frames)."""
+    return st.insn_idx if frame == st.curframe else st.frame[frame + 1].callsite
 
 
-@dataclass(frozen=True, slots=True)
-class StackSlot:
-    """One 8-byte stack slot: per-byte kinds, and the spilled register when kinds are all 'r'."""
-
-    kinds: str = STACK_INVALID * 8
-    spilled: RegState | None = None
-
-    def __str__(self) -> str:
-        if self.spilled is not None and self.kinds == STACK_SPILL * 8:
-            return str(self.spilled)
-        return self.kinds
+def same_callsites(a: VerifierState, b: VerifierState) -> bool:
+    if a.curframe != b.curframe:
+        return False
+    return all(a.frame[i].callsite == b.frame[i].callsite for i in range(a.curframe, -1, -1))
 
 
-EMPTY_SLOT = StackSlot()
-
-
-@dataclass
-class Frame:
-    """One call frame: registers and a 512-byte stack (slot 0 is fp-8)."""
-
-    regs: list[RegState]
-    stack: dict[int, StackSlot]
-    callsite: int = -1
-    subprog: int = 0
-    depth: int = 0  # deepest stack byte used, for the combined-stack check
-    #: a callback run by a helper (bpf_loop, for_each_map_elem): exit returns to the call
-    in_callback: bool = False
-    #: callback bodies explored from this frame's current helper call (callback_depth)
-    callback_depth: int = 0
-
-    def copy(self) -> Frame:
-        return Frame(
-            list(self.regs),
-            dict(self.stack),
-            self.callsite,
-            self.subprog,
-            self.depth,
-            self.in_callback,
-            self.callback_depth,
-        )
+def each_reg(st: VerifierState) -> Any:
+    """bpf_for_each_reg_in_vstate(): (frame, register) for registers and spilled registers."""
+    for f in st.frame:
+        for r in f.regs:
+            yield f, r
+        for s in f.stack:
+            if s.is_spilled:
+                yield f, s.spilled
