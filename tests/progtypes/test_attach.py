@@ -90,7 +90,7 @@ def _drain(s: socket.socket) -> None:
 def test_xdp_firewall_on_a_veth(rig):
     obj = compile_c(EXAMPLES / "xdp_firewall_kern.c")
     kc = pybpf.load(obj, backend="kernel")
-    uc = pybpf.load(obj, verify=False)
+    uc = pybpf.load(obj)
     back = _listen(rig, rig.TX)  # what XDP_TX sends back out of rx
     seen = _listen(rig, rig.RX)  # what rx lets through
     with in_netns(rig.path):
@@ -128,7 +128,7 @@ def test_xdp_firewall_on_a_veth(rig):
 def test_tc_vlan_on_a_veth_egress(rig, how):
     obj = compile_c(EXAMPLES / "tc_vlan_kern.c")
     kc = pybpf.load(obj, backend="kernel")
-    uc = pybpf.load(obj, verify=False)
+    uc = pybpf.load(obj)
     seen = _listen(rig, rig.RX, auxdata=True)
     if how == "tcx":
         with in_netns(rig.path):
@@ -182,7 +182,7 @@ def test_cgroup_skb_bytes_on_a_cgroup(rig, tmp_path):
     cg.mkdir()
     obj = compile_c(EXAMPLES / "cgroup_skb_bytes_kern.c")
     kc = pybpf.load(obj, backend="kernel")
-    uc = pybpf.load(obj, verify=False)
+    uc = pybpf.load(obj)
     sizes = [0, 1, 100, 1000, 1400]
     child = None
     link = attach_cgroup(kc.program(), cg, "ingress")

@@ -35,14 +35,7 @@ def load(name: str, engine: str = "interp", backend: str = "user") -> pybpf.Coll
     obj = compile_c(EXAMPLES / f"{name}_kern.c")
     if backend == "kernel":
         return pybpf.load(obj, backend="kernel")
-    coll = pybpf.load(obj, verify=False)  # packet pointers: see pybpf.user.program.verify
-    if engine == "jit":
-        from pybpf.vm.jit import JitEngine
-
-        p = coll.program()
-        p.engine = "jit"
-        p._interp = JitEngine(p.insns, helpers=p.helpers, maps=p._resolve_map, prog=p)
-    return coll
+    return pybpf.load(obj, engine=engine)
 
 
 def ethernet(path: Path) -> list[bytes]:

@@ -1,7 +1,8 @@
 """The same XDP, tc or cgroup_skb program in pybpf and in the kernel, run on the same frames.
 
 ``Pair`` loads one instruction list into both backends (each with its own
-maps; pybpf's runs on the interpreter or natively on the JIT, ``engine``);
+maps; pybpf's runs unverified on the interpreter, or verified — pybpf's verifier
+must accept what the kernel's did — natively on the JIT, ``engine``);
 ``compare`` test-runs every frame in both and asserts the same return
 value, the same output bytes, the same context out and the same maps — or the
 same errno when the kernel refuses the run. ``frames()`` are real frames from
@@ -94,13 +95,13 @@ class Pair:
         self.kernel = KernelProgram(
             list(build(self.kmaps)), prog_type, expected_attach_type=expected_attach_type
         )
-        self.user = Program(list(build(self.umaps)), prog_type)
-        if engine == "jit":  # the JIT runs only verified programs: these are not (yet)
-            from pybpf.vm.jit import JitEngine
-
-            u = self.user
-            u.engine = "jit"
-            u._interp = JitEngine(u.insns, helpers=u.helpers, maps=u._resolve_map, prog=u)
+        # the JIT runs verified programs only: pybpf's verifier must take what the kernel took
+        self.user = Program(
+            list(build(self.umaps)),
+            prog_type,
+            engine=engine,
+            expected_attach_type=expected_attach_type,
+        )
 
     def compare(
         self,

@@ -57,6 +57,7 @@ __all__ = [
     "field_at",
     "render_ctx",
     "render_packet_pointers",
+    "ret_range",
     "writeback_ctx",
     "get_prog_type",
     "render_sk_buff",
@@ -497,7 +498,7 @@ PROG_TYPES: dict[int, ProgType] = {
         SK_BUFF_FIELDS,
         SIZEOF_SK_BUFF,
         ld_abs=False,
-        ret_range=(0, 3),
+        ret_range=(0, 1),
         runnable=True,
         access=cgroup_skb.cg_skb_access,
         pointers={"data": "data", "data_end": "data_end"},
@@ -528,6 +529,19 @@ def get_prog_type(prog_type: int) -> ProgType:
         name = uapi.PROG_TYPE_NAMES.get(prog_type, str(prog_type))
         raise NotSupportedError(f"program type {name} is not modelled by pybpf")
     return pt
+
+
+def ret_range(prog_type: int, attach_type: int = 0) -> tuple[int, int] | None:
+    """The return values the verifier accepts from a program of ``prog_type`` attached as
+    ``attach_type`` (check_return_code, kernel/bpf/verifier.c): a cgroup_skb program
+    may also ask for congestion notification (2, 3) on egress; an XDP program run from
+    a devmap or cpumap returns XDP_ABORTED .. XDP_PASS. None: any value."""
+    if prog_type == BPF_PROG_TYPE_CGROUP_SKB and attach_type == uapi.BPF_CGROUP_INET_EGRESS:
+        return (0, 3)
+    if prog_type == BPF_PROG_TYPE_XDP and attach_type in (uapi.BPF_XDP_DEVMAP, uapi.BPF_XDP_CPUMAP):
+        return (uapi.XDP_ABORTED, uapi.XDP_PASS)
+    pt = PROG_TYPES.get(prog_type)
+    return pt.ret_range if pt is not None else None
 
 
 def allowed_helpers(prog_type: int) -> frozenset[int]:

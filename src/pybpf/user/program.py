@@ -91,6 +91,7 @@ class Program:
         line_info: Sequence[Any] = (),
         func_info: Sequence[Any] = (),
         state: UserState | None = None,
+        expected_attach_type: int = 0,
     ):
         #: the backend's runtime state: fd table, clocks and timers, trace pipe, cookies
         self.state = state if state is not None else default_state()
@@ -116,6 +117,8 @@ class Program:
         if not self.insns:
             raise BpfError("a program needs at least one instruction", errno=E.EINVAL)
         self.prog_type = prog_type
+        #: where the program is meant to attach (cgroup_skb egress, an XDP devmap ...)
+        self.expected_attach_type = expected_attach_type
         self.type_info = get_prog_type(prog_type)
         self.license = license
         self.name = name
@@ -155,6 +158,7 @@ class Program:
     @classmethod
     def from_spec(cls, spec: Any, maps: Mapping[str, Any], **kw: Any) -> Program:
         """A Program from a :class:`pybpf.spec.types.ProgramSpec`; ``maps`` maps names to Maps."""
+        kw.setdefault("expected_attach_type", spec.expected_attach_type)
         return cls(spec.insns, spec.prog_type, spec.license, spec.name, maps, **kw)
 
     # --- load-time checks ----------------------------------------------------------------
@@ -232,13 +236,6 @@ class Program:
         """
         from ..verifier.check import Verifier
 
-        if self.direct_packet_access and not _verifier_knows_packets():
-            raise NotSupportedError(
-                f"{self.type_info.name} programs read the packet through pointers "
-                "(ctx->data .. ctx->data_end), which pybpf's verifier does not track yet: "
-                "load with verify=False to run the program unverified"
-            )
-
         def resolve(insn: Insn) -> Any:
             return insn.ref if insn.ref is not None else self._resolve_map(insn.imm)
 
@@ -251,6 +248,7 @@ class Program:
             line_info=self.line_info if line_info is None else line_info,
             privileged=privileged,
             func_info=self.func_info if func_info is None else func_info,
+            expected_attach_type=self.expected_attach_type,
         ).verify()
 
     def _resolve_map(self, key: int) -> Any:
@@ -531,13 +529,6 @@ class Program:
     def __repr__(self) -> str:
         t = uapi.PROG_TYPE_NAMES.get(self.prog_type, str(self.prog_type))
         return f"<Program {self.name or '(anonymous)'} {t} {len(self.insns)} insns fd={self.fd}>"
-
-
-def _verifier_knows_packets() -> bool:
-    """Whether pybpf's verifier tracks packet pointers (PTR_TO_PACKET and its range)."""
-    import importlib.util
-
-    return importlib.util.find_spec("pybpf.verifier.reg") is not None
 
 
 def _ctx_narrow() -> bytes:
