@@ -265,3 +265,31 @@ def test_load_store_bytes_and_buff_len(off, n, engine):
 
     with Pair(build, XDP, engine=engine) as p:
         assert p.compare(FRAMES, what=f"{off}+{n}") > 10
+
+
+def test_headroom_reads_zero_for_every_frame(engine):
+    """Metadata a frame leaves behind is not the next frame's: each run's frame starts in
+    zeroed memory, as each test run's does (the program writes its metadata only for
+    multicast destinations; the others' data_out show zeros)."""
+
+    def build(_m):
+        return [
+            BPF_MOV64_REG(BPF_REG_6, BPF_REG_1),
+            BPF_MOV64_IMM(BPF_REG_2, -8),
+            BPF_EMIT_CALL(F["xdp_adjust_meta"]),
+            BPF_LDX_MEM(BPF_W, BPF_REG_2, BPF_REG_6, 8),
+            BPF_LDX_MEM(BPF_W, BPF_REG_3, BPF_REG_6, 0),
+            BPF_MOV64_REG(BPF_REG_4, BPF_REG_2),
+            BPF_ALU64_IMM(BPF_ADD, BPF_REG_4, 9),
+            BPF_JMP_REG(BPF_JGT, BPF_REG_4, BPF_REG_3, 4),
+            BPF_LDX_MEM(BPF_B, BPF_REG_5, BPF_REG_2, 8),  # the destination's first byte
+            BPF_ALU64_IMM(0x50, BPF_REG_5, 1),  # multicast bit
+            BPF_JMP_IMM(0x15, BPF_REG_5, 0, 1),  # if r5 == 0 skip the write
+            BPF_ST_MEM(BPF_DW, BPF_REG_2, 0, 0x55),
+            BPF_MOV64_IMM(BPF_REG_0, uapi.XDP_PASS),
+            BPF_EXIT_INSN(),
+        ]
+
+    mixed = [f for f in FRAMES if f[0] & 1][:4] + [f for f in FRAMES if not f[0] & 1][:4]
+    with Pair(build, XDP, engine=engine) as p:
+        assert p.compare(mixed * 2) == 16

@@ -275,8 +275,7 @@ class TcSkb:
                 f"a packet of {n} bytes does not fit pybpf's {len(self.buf)}-byte packet buffer"
             )
         start = SKB_HEADROOM
-        self._clear(start + n)
-        self.buf[:start] = bytes(start)  # a test run's skb is zeroed memory
+        self._clear(start + n)  # (the headroom: no program or helper can read it)
         self.buf[start : start + n] = frame
         skb, pkt = self.skb, self.pkt
         ctypes.memset(ctypes.addressof(skb) + VmSkb.pkt_type.offset, 0,

@@ -155,7 +155,10 @@ class XdpBuff:
             )
         start = uapi.XDP_PACKET_HEADROOM - meta_len
         self._clear(start + n)
-        self.buf[:start] = bytes(start)  # a test run's frame is zeroed memory
+        low = int(self.pkt.low)  # a test run's frame is zeroed memory: clear what the
+        if low < start:  # last frame's metadata and head moves wrote
+            self.buf[low:start] = bytes(start - low)
+        self.pkt.low = start
         self.buf[start : start + n] = frame
         p = self.pkt
         p.meta, p.data, p.end = start, start + meta_len, start + n
@@ -192,6 +195,7 @@ class XdpBuff:
             self.buf[m + delta : m + delta + metalen] = self.buf[m : m + metalen]
         p.meta = self.data_meta + delta
         p.data = data
+        p.low = min(int(p.low), int(p.meta))
         return 0
 
     def adjust_meta(self, delta: int) -> int:
@@ -202,6 +206,7 @@ class XdpBuff:
         if metalen_invalid(self.data - meta):
             return _neg(E.EACCES)
         self.pkt.meta = meta
+        self.pkt.low = min(int(self.pkt.low), meta)
         return 0
 
     def adjust_tail(self, delta: int) -> int:

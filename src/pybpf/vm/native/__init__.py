@@ -126,7 +126,7 @@ class VmPkt(ctypes.Structure):
         ("encap", u8),
         ("tstamp_type", u8),
         ("mac_len", u16),
-        ("pad", u8 * 4),
+        ("low", u32),
         ("ts_ns", u64),
     ]
 

@@ -114,7 +114,9 @@ static int load_xdp(struct vm_driver *d, const uint8_t *frame, uint64_t len)
 	if (need > p->cap)
 		return -1;
 	clear_tail(p, XDP_HEADROOM + len);
-	memset(p->buf, 0, XDP_HEADROOM);
+	if (p->low < XDP_HEADROOM) /* what the last frame's metadata or head moves wrote */
+		memset(p->buf + p->low, 0, XDP_HEADROOM - p->low);
+	p->low = XDP_HEADROOM;
 	memcpy(p->buf + XDP_HEADROOM, frame, len);
 	p->meta = p->data = XDP_HEADROOM;
 	p->end = XDP_HEADROOM + len;
@@ -153,7 +155,6 @@ static int load_skb(struct vm_driver *d, const uint8_t *frame, uint64_t len)
 	if (start + len + SKB_HEADROOM_ > p->cap)
 		return -1;
 	clear_tail(p, start + len);
-	memset(p->buf, 0, start);
 	memcpy(p->buf + start, frame, len);
 	memset(skb, 0, sizeof *skb);
 	skb->head = p->buf;
@@ -205,6 +206,8 @@ HELPER(nat_xdp_adjust_head)
 			memmove(p->buf + p->meta + delta, p->buf + p->meta, metalen);
 		p->meta += delta;
 		p->data = (uint64_t)data;
+		if (p->meta < p->low)
+			p->low = (uint32_t)p->meta;
 	}
 	vm_render_ctx(d);
 	return ret;
@@ -222,6 +225,8 @@ HELPER(nat_xdp_adjust_meta)
 		ret = NEG(13); /* EACCES */
 	else
 		p->meta = (uint64_t)meta;
+	if (p->meta < p->low)
+		p->low = (uint32_t)p->meta;
 	vm_render_ctx(d);
 	return ret;
 }

@@ -96,7 +96,7 @@ struct vm_pkt {
 	int64_t trans_off;
 	uint8_t encap, tstamp_type;
 	uint16_t mac_len;
-	uint8_t pad[4];
+	uint32_t low;	/* XDP: the lowest data_meta of the last frame (what to clear below data) */
 	uint64_t ts_ns; /* the capture timestamp of the packet under way */
 };
 
