@@ -80,15 +80,20 @@ def bench_capture(count: int, runs: int) -> list[dict[str, Any]]:
         runner = coll.program().packet_runner()
         runner.run_capture_actions(big)  # warm up
         kept: list[int] = []
-        sink = lambda left: kept.append(len(left))  # noqa: E731 - what a writer gets
-        pairs = [
-            (
-                _best(lambda: ref_runner.run_capture(big), 1),
-                _best(lambda: runner.run_capture_actions(big), 1),
-                _best(lambda: runner.run_capture_actions(big, sink), 1),
-            )
-            for _ in range(runs)
-        ]
+
+        def sink(left: list[Any], kept: list[int] = kept) -> None:  # what a writer gets
+            kept.append(len(left))
+
+        def ref_run() -> None:
+            ref_runner.run_capture(big)
+
+        def act_run(r: Any = runner) -> None:
+            r.run_capture_actions(big)
+
+        def out_run(r: Any = runner) -> None:
+            r.run_capture_actions(big, sink)
+
+        pairs = [(_best(ref_run, 1), _best(act_run, 1), _best(out_run, 1)) for _ in range(runs)]
         t_ref, t_act, t_out = (median([p[i] for p in pairs]) for i in range(3))
         res = runner.run_capture_actions(big)
         rows.append(

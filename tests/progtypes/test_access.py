@@ -22,9 +22,10 @@ from pybpf.progtypes import (
     ctx_field_at,
     ctx_narrow,
     ctx_pointer,
+    tc,
+    xdp,
 )
 from pybpf.progtypes import cgroup_skb as cg
-from pybpf.progtypes import tc, xdp
 
 XDP = uapi.BPF_PROG_TYPE_XDP
 CLS = uapi.BPF_PROG_TYPE_SCHED_CLS

@@ -21,7 +21,6 @@ from pybpf.asm.macros import (
     BPF_EMIT_CALL,
     BPF_EXIT_INSN,
     BPF_JGT,
-    BPF_JMP_IMM,
     BPF_JMP_REG,
     BPF_LD_IMM64,
     BPF_LDX_MEM,
@@ -40,7 +39,7 @@ from pybpf.asm.macros import (
     BPF_W,
 )
 from pybpf.isa import Insn
-from support.packets import Pair, engine, frames  # noqa: F401 - the engine fixture
+from support.packets import Pair, engine_fixture, frames  # noqa: F401 - a fixture
 
 CLS = uapi.BPF_PROG_TYPE_SCHED_CLS
 ACT = uapi.BPF_PROG_TYPE_SCHED_ACT

@@ -41,7 +41,10 @@ r3 = *(u32 *)(r1 + {end})
 
 #: name -> (program types, source; {data} and {end} are the type's offsets)
 CASES: dict[str, tuple[tuple[int, ...], str]] = {
-    "read_after_check": ((XDP, CLS, CG), LOAD + """
+    "read_after_check": (
+        (XDP, CLS, CG),
+        LOAD
+        + """
 r4 = r2
 r4 += 14
 if r4 > r3 goto out
@@ -52,8 +55,12 @@ r0 = *(u64 *)(r2 + 0)
 out:
 r0 = 1
 exit
-"""),
-    "read_past_the_range": ((XDP, CLS, CG), LOAD + """
+""",
+    ),
+    "read_past_the_range": (
+        (XDP, CLS, CG),
+        LOAD
+        + """
 r4 = r2
 r4 += 14
 if r4 > r3 goto out
@@ -61,13 +68,21 @@ r0 = *(u8 *)(r2 + 14)
 out:
 r0 = 1
 exit
-"""),
-    "read_without_check": ((XDP, CLS, CG), LOAD + """
+""",
+    ),
+    "read_without_check": (
+        (XDP, CLS, CG),
+        LOAD
+        + """
 r0 = *(u8 *)(r2 + 0)
 r0 = 1
 exit
-"""),
-    "check_ge_swapped": ((XDP, CLS), LOAD + """
+""",
+    ),
+    "check_ge_swapped": (
+        (XDP, CLS),
+        LOAD
+        + """
 r4 = r2
 r4 += 20
 if r3 >= r4 goto ok
@@ -77,8 +92,12 @@ ok:
 r0 = *(u32 *)(r2 + 16)
 r0 = 1
 exit
-"""),
-    "check_lt": ((XDP, CLS), LOAD + """
+""",
+    ),
+    "check_lt": (
+        (XDP, CLS),
+        LOAD
+        + """
 r4 = r2
 r4 += 8
 if r4 < r3 goto ok
@@ -88,8 +107,12 @@ ok:
 r0 = *(u64 *)(r2 + 0)
 r0 = 1
 exit
-"""),
-    "check_lt_one_short": ((XDP, CLS), LOAD + """
+""",
+    ),
+    "check_lt_one_short": (
+        (XDP, CLS),
+        LOAD
+        + """
 r4 = r2
 r4 += 8
 if r4 < r3 goto ok
@@ -99,8 +122,12 @@ ok:
 r0 = *(u8 *)(r2 + 8)
 r0 = 1
 exit
-"""),
-    "check_le_swapped": ((XDP, CLS), LOAD + """
+""",
+    ),
+    "check_le_swapped": (
+        (XDP, CLS),
+        LOAD
+        + """
 r4 = r2
 r4 += 8
 if r3 <= r4 goto out
@@ -108,8 +135,12 @@ r0 = *(u64 *)(r2 + 0)
 out:
 r0 = 1
 exit
-"""),
-    "variable_offset_masked": ((XDP, CLS), LOAD + """
+""",
+    ),
+    "variable_offset_masked": (
+        (XDP, CLS),
+        LOAD
+        + """
 r4 = r2
 r4 += 15
 if r4 > r3 goto out
@@ -124,8 +155,12 @@ r0 = *(u32 *)(r2 + 0)
 out:
 r0 = 1
 exit
-"""),
-    "variable_offset_unbounded": ((XDP, CLS), LOAD + """
+""",
+    ),
+    "variable_offset_unbounded": (
+        (XDP, CLS),
+        LOAD
+        + """
 r4 = r2
 r4 += 15
 if r4 > r3 goto out
@@ -139,8 +174,12 @@ r0 = *(u32 *)(r2 + 0)
 out:
 r0 = 1
 exit
-"""),
-    "write_packet": ((XDP, CLS, CG), LOAD + """
+""",
+    ),
+    "write_packet": (
+        (XDP, CLS, CG),
+        LOAD
+        + """
 r4 = r2
 r4 += 2
 if r4 > r3 goto out
@@ -148,13 +187,21 @@ if r4 > r3 goto out
 out:
 r0 = 1
 exit
-"""),
-    "pkt_end_arithmetic": ((XDP, CLS), LOAD + """
+""",
+    ),
+    "pkt_end_arithmetic": (
+        (XDP, CLS),
+        LOAD
+        + """
 r3 += 1
 r0 = 1
 exit
-"""),
-    "pkt_pointer_negative": ((XDP, CLS), LOAD + """
+""",
+    ),
+    "pkt_pointer_negative": (
+        (XDP, CLS),
+        LOAD
+        + """
 r4 = r2
 r4 += 8
 if r4 > r3 goto out
@@ -162,8 +209,11 @@ r0 = *(u8 *)(r2 - 1)
 out:
 r0 = 1
 exit
-"""),
-    "meta_checked": ((XDP, CLS), """
+""",
+    ),
+    "meta_checked": (
+        (XDP, CLS),
+        """
 r4 = *(u32 *)(r1 + {meta})
 r2 = *(u32 *)(r1 + {data})
 r5 = r4
@@ -173,19 +223,29 @@ r0 = *(u32 *)(r4 + 0)
 out:
 r0 = 1
 exit
-"""),
-    "meta_unchecked": ((XDP, CLS), """
+""",
+    ),
+    "meta_unchecked": (
+        (XDP, CLS),
+        """
 r4 = *(u32 *)(r1 + {meta})
 r0 = *(u8 *)(r4 + 0)
 r0 = 1
 exit
-"""),
-    "meta_in_cgroup": ((CG,), """
+""",
+    ),
+    "meta_in_cgroup": (
+        (CG,),
+        """
 r4 = *(u32 *)(r1 + 140)
 r0 = 1
 exit
-"""),
-    "stale_after_adjust_head": ((XDP,), LOAD + """
+""",
+    ),
+    "stale_after_adjust_head": (
+        (XDP,),
+        LOAD
+        + """
 r6 = r1
 r4 = r2
 r4 += 14
@@ -198,8 +258,11 @@ r0 = *(u8 *)(r7 + 0)
 out:
 r0 = 1
 exit
-"""),
-    "reloaded_after_adjust_head": ((XDP,), """
+""",
+    ),
+    "reloaded_after_adjust_head": (
+        (XDP,),
+        """
 r6 = r1
 r2 = 4
 call 44
@@ -212,8 +275,12 @@ r0 = *(u8 *)(r2 + 0)
 out:
 r0 = 2
 exit
-"""),
-    "spilled_then_stale": ((CLS,), LOAD + """
+""",
+    ),
+    "spilled_then_stale": (
+        (CLS,),
+        LOAD
+        + """
 r6 = r1
 r4 = r2
 r4 += 14
@@ -226,8 +293,12 @@ r0 = *(u8 *)(r7 + 0)
 out:
 r0 = 0
 exit
-"""),
-    "spilled_and_kept": ((CLS,), LOAD + """
+""",
+    ),
+    "spilled_and_kept": (
+        (CLS,),
+        LOAD
+        + """
 r6 = r1
 r4 = r2
 r4 += 14
@@ -240,8 +311,12 @@ r0 = *(u8 *)(r7 + 13)
 out:
 r0 = 0
 exit
-"""),
-    "packet_key_for_lookup": ((XDP, CLS), LOAD + """
+""",
+    ),
+    "packet_key_for_lookup": (
+        (XDP, CLS),
+        LOAD
+        + """
 r4 = r2
 r4 += 4
 if r4 > r3 goto out
@@ -250,8 +325,12 @@ call 1
 out:
 r0 = 1
 exit
-"""),
-    "packet_to_trace_printk": ((XDP, CLS), LOAD + """
+""",
+    ),
+    "packet_to_trace_printk": (
+        (XDP, CLS),
+        LOAD
+        + """
 r4 = r2
 r4 += 4
 if r4 > r3 goto out
@@ -261,8 +340,12 @@ call 6
 out:
 r0 = 1
 exit
-"""),
-    "packet_to_csum_diff": ((XDP, CLS), LOAD + """
+""",
+    ),
+    "packet_to_csum_diff": (
+        (XDP, CLS),
+        LOAD
+        + """
 r4 = r2
 r4 += 20
 if r4 > r3 goto out
@@ -275,8 +358,12 @@ call 28
 out:
 r0 = 1
 exit
-"""),
-    "csum_diff_past_range": ((XDP,), LOAD + """
+""",
+    ),
+    "csum_diff_past_range": (
+        (XDP,),
+        LOAD
+        + """
 r4 = r2
 r4 += 16
 if r4 > r3 goto out
@@ -289,23 +376,36 @@ call 28
 out:
 r0 = 1
 exit
-"""),
-    "return_two": ((CG,), """
+""",
+    ),
+    "return_two": (
+        (CG,),
+        """
 r0 = 2
 exit
-"""),
-    "egress_ifindex": ((XDP,), """
+""",
+    ),
+    "egress_ifindex": (
+        (XDP,),
+        """
 r0 = *(u32 *)(r1 + 20)
 r0 = 2
 exit
-"""),
-    "ld_abs_in_xdp": ((XDP,), """
+""",
+    ),
+    "ld_abs_in_xdp": (
+        (XDP,),
+        """
 r6 = r1
 r0 = *(u8 *)skb[12]
 r0 = 2
 exit
-"""),
-    "compare_pkt_pointers_32bit": ((XDP,), LOAD + """
+""",
+    ),
+    "compare_pkt_pointers_32bit": (
+        (XDP,),
+        LOAD
+        + """
 r4 = r2
 r4 += 8
 if w4 > w3 goto out
@@ -313,7 +413,8 @@ r0 = *(u64 *)(r2 + 0)
 out:
 r0 = 2
 exit
-"""),
+""",
+    ),
 }
 
 

@@ -15,8 +15,8 @@ import pytest
 from conftest import require_bpf
 from pybpf import uapi
 from pybpf.asm.macros import (
-    BPF_ALU64_IMM,
     BPF_ADD,
+    BPF_ALU64_IMM,
     BPF_B,
     BPF_DW,
     BPF_EMIT_CALL,
@@ -42,7 +42,7 @@ from pybpf.asm.macros import (
 )
 from pybpf.errors import NotSupportedError
 from pybpf.isa import Insn
-from support.packets import Pair, engine, frames  # noqa: F401 - the engine fixture
+from support.packets import Pair, engine_fixture, frames  # noqa: F401 - a fixture
 
 XDP = uapi.BPF_PROG_TYPE_XDP
 F = uapi.FUNC_IDS

@@ -149,8 +149,8 @@ class Pair:
         self.close()
 
 
-@pytest.fixture(params=["interp", "jit"])
-def engine(request: pytest.FixtureRequest) -> str:
+@pytest.fixture(params=["interp", "jit"], name="engine")
+def engine_fixture(request: pytest.FixtureRequest) -> str:
     """pybpf's interpreter, then the JIT (its runs native, the common packet helpers in C):
     import it into a test module to run each case on both."""
     return str(request.param)

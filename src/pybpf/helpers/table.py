@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from .. import uapi
 from . import callbacks as _cb
+from . import csum as _cs
 from . import dynptr as _dyn
 from . import packet as _pk
+from . import skb_change as _sc
 from . import tasks as _task
 from . import timers as _timers
 from . import trace as _trace
@@ -253,38 +255,38 @@ _TABLE: list[tuple[str, Proto, HelperFn | None]] = [
     ("cgrp_storage_delete", Proto(INT, (MAP, BTF), btf="cgroup"), None),
     # --- XDP, tc and cgroup_skb (net/core/filter.c) ---
     ("skb_store_bytes", Proto(INT, (CTX, ANY, RO_MEM, SIZE, ANY), changes_pkt_data=True),
-     _pk.skb_store_bytes),
+     _sc.skb_store_bytes),
     ("l3_csum_replace", Proto(INT, (CTX, ANY, ANY, ANY, ANY), changes_pkt_data=True),
-     _pk.l3_csum_replace),
+     _cs.l3_csum_replace),
     ("l4_csum_replace", Proto(INT, (CTX, ANY, ANY, ANY, ANY), changes_pkt_data=True),
-     _pk.l4_csum_replace),
+     _cs.l4_csum_replace),
     ("clone_redirect", Proto(INT, (CTX, ANY, ANY), changes_pkt_data=True), _pk.clone_redirect),
-    ("skb_vlan_push", Proto(INT, (CTX, ANY, ANY), changes_pkt_data=True), _pk.skb_vlan_push),
-    ("skb_vlan_pop", Proto(INT, (CTX,), changes_pkt_data=True), _pk.skb_vlan_pop),
+    ("skb_vlan_push", Proto(INT, (CTX, ANY, ANY), changes_pkt_data=True), _sc.skb_vlan_push),
+    ("skb_vlan_pop", Proto(INT, (CTX,), changes_pkt_data=True), _sc.skb_vlan_pop),
     ("skb_get_tunnel_key", Proto(INT, (CTX, UNINIT, SIZE, ANY)), None),
     ("skb_set_tunnel_key", Proto(INT, (CTX, RO_MEM, SIZE, ANY)), None),
     ("redirect", Proto(INT, (ANY, ANY)), _pk.redirect),
-    ("get_route_realm", Proto(INT, (CTX,)), _pk.get_route_realm),
+    ("get_route_realm", Proto(INT, (CTX,)), _sc.get_route_realm),
     ("csum_diff", Proto(INT, (RO_MEM_OR_NULL, SIZE0, RO_MEM_OR_NULL, SIZE0, ANY),
-                        pkt_access=True), _pk.csum_diff),
+                        pkt_access=True), _cs.csum_diff),
     ("skb_get_tunnel_opt", Proto(INT, (CTX, UNINIT, SIZE)), None),
     ("skb_set_tunnel_opt", Proto(INT, (CTX, RO_MEM, SIZE)), None),
     ("skb_change_proto", Proto(INT, (CTX, ANY, ANY), changes_pkt_data=True),
-     _pk.skb_change_proto),
-    ("skb_change_type", Proto(INT, (CTX, ANY)), _pk.skb_change_type),
+     _sc.skb_change_proto),
+    ("skb_change_type", Proto(INT, (CTX, ANY)), _sc.skb_change_type),
     ("skb_under_cgroup", Proto(INT, (CTX, MAP, ANY)), None),
-    ("get_hash_recalc", Proto(INT, (CTX,)), _pk.get_hash_recalc),
+    ("get_hash_recalc", Proto(INT, (CTX,)), _sc.get_hash_recalc),
     ("skb_change_tail", Proto(INT, (CTX, ANY, ANY), changes_pkt_data=True),
-     _pk.skb_change_tail),
-    ("skb_pull_data", Proto(INT, (CTX, ANY), changes_pkt_data=True), _pk.skb_pull_data),
-    ("csum_update", Proto(INT, (CTX, ANY)), _pk.csum_update),
-    ("set_hash_invalid", Proto(INT, (CTX,)), _pk.set_hash_invalid),
+     _sc.skb_change_tail),
+    ("skb_pull_data", Proto(INT, (CTX, ANY), changes_pkt_data=True), _sc.skb_pull_data),
+    ("csum_update", Proto(INT, (CTX, ANY)), _cs.csum_update),
+    ("set_hash_invalid", Proto(INT, (CTX,)), _sc.set_hash_invalid),
     ("skb_change_head", Proto(INT, (CTX, ANY, ANY), changes_pkt_data=True),
-     _pk.skb_change_head),
+     _sc.skb_change_head),
     ("xdp_adjust_head", Proto(INT, (CTX, ANY), changes_pkt_data=True), _pk.xdp_adjust_head),
-    ("set_hash", Proto(INT, (CTX, ANY)), _pk.set_hash),
+    ("set_hash", Proto(INT, (CTX, ANY)), _sc.set_hash),
     ("skb_adjust_room", Proto(INT, (CTX, ANY, ANY, ANY), changes_pkt_data=True),
-     _pk.skb_adjust_room),
+     _sc.skb_adjust_room),
     ("redirect_map", Proto(INT, (MAP, ANY, ANY)), None),
     ("xdp_adjust_meta", Proto(INT, (CTX, ANY), changes_pkt_data=True), _pk.xdp_adjust_meta),
     ("xdp_adjust_tail", Proto(INT, (CTX, ANY), changes_pkt_data=True), _pk.xdp_adjust_tail),
@@ -302,7 +304,7 @@ _TABLE: list[tuple[str, Proto, HelperFn | None]] = [
      None),
     ("tcp_sock", Proto(R.RET_PTR_TO_TCP_SOCK | PTR_MAYBE_NULL, (A.ARG_PTR_TO_SOCK_COMMON,)),
      None),
-    ("skb_ecn_set_ce", Proto(INT, (CTX,)), _pk.skb_ecn_set_ce),
+    ("skb_ecn_set_ce", Proto(INT, (CTX,)), _sc.skb_ecn_set_ce),
     ("get_listener_sock", Proto(R.RET_PTR_TO_SOCKET | PTR_MAYBE_NULL,
                                 (A.ARG_PTR_TO_SOCK_COMMON,)), None),
     ("skc_lookup_tcp", Proto(R.RET_PTR_TO_SOCK_COMMON | PTR_MAYBE_NULL,
@@ -318,7 +320,7 @@ _TABLE: list[tuple[str, Proto, HelperFn | None]] = [
     ("sk_assign", Proto(INT, (CTX, SOCKC, ANY)), None),
     ("sk_cgroup_id", Proto(INT, (SOCKC,)), None),
     ("sk_ancestor_cgroup_id", Proto(INT, (SOCKC, ANY)), None),
-    ("csum_level", Proto(INT, (CTX, ANY)), _pk.csum_level),
+    ("csum_level", Proto(INT, (CTX, ANY)), _cs.csum_level),
     ("skb_cgroup_classid", Proto(INT, (CTX,)), None),
     ("redirect_neigh", Proto(INT, (ANY, RO_MEM_OR_NULL, SIZE0, ANY)), _pk.redirect_neigh),
     ("redirect_peer", Proto(INT, (ANY, ANY)), _pk.redirect_peer),
@@ -326,7 +328,7 @@ _TABLE: list[tuple[str, Proto, HelperFn | None]] = [
     ("xdp_get_buff_len", Proto(INT, (CTX,)), _pk.xdp_get_buff_len),
     ("xdp_load_bytes", Proto(INT, (CTX, ANY, UNINIT, SIZE)), _pk.xdp_load_bytes),
     ("xdp_store_bytes", Proto(INT, (CTX, ANY, UNINIT, SIZE)), _pk.xdp_store_bytes),
-    ("skb_set_tstamp", Proto(INT, (CTX, ANY, ANY)), _pk.skb_set_tstamp),
+    ("skb_set_tstamp", Proto(INT, (CTX, ANY, ANY)), _sc.skb_set_tstamp),
     ("tcp_raw_gen_syncookie_ipv4", Proto(INT, (ARG_PTR_TO_FIXED_SIZE_MEM, RO_MEM, SIZE), pkt_access=True,
                                          arg_size=((0, 20),)), None),
     ("tcp_raw_gen_syncookie_ipv6", Proto(INT, (ARG_PTR_TO_FIXED_SIZE_MEM, RO_MEM, SIZE), pkt_access=True,
@@ -384,7 +386,9 @@ _SOCKETS = (
 )
 _CGROUPS = "it asks which cgroup a socket or skb belongs to, which pybpf does not model"
 _TUNNEL = "it reads or sets the metadata of a collect_md tunnel device, which pybpf does not model"
-_SYNCOOKIE = "it computes or checks SYN cookies with the kernel's secret, which user space cannot know"
+_SYNCOOKIE = (
+    "it computes or checks SYN cookies with the kernel's secret, which user space cannot know"
+)
 REFUSED.update(
     {
         "skb_get_tunnel_key": _TUNNEL,

@@ -271,14 +271,18 @@ def replay_actions(
         runner = _native_runner(prog)
         if runner is not None:  # the JIT: the per-packet loop in C
             reader.close()
-            got = _native_actions(runner, f, counters, writer, _offset_progress(
-                progress, done, total, packets))
+            got = _native_actions(
+                runner, f, counters, writer, _offset_progress(progress, done, total, packets)
+            )
             packets += got[0]
             done += size
-            if got[1] is not None:
-                err = got[1]
-                off = err.offset if err.offset is not None else 0
-                note(f"{f}: damaged at offset {off:#x}: {err.message}; using the packets before it")
+            damage = got[1]
+            if damage is not None:
+                off = damage.offset if damage.offset is not None else 0
+                note(
+                    f"{f}: damaged at offset {off:#x}: {damage.message}; "
+                    "using the packets before it"
+                )
                 if got[0] == 0:
                     res.files_failed += 1
                     continue

@@ -53,7 +53,7 @@ SKB_HEADROOM = 256
 VLAN_HLEN = 4
 
 
-def _u32_field(name: str, mask: int = 0xFFFF_FFFF) -> property:
+def _skb_field(name: str, mask: int = 0xFFFF_FFFF) -> property:
     def get(self: TcSkb) -> int:
         return int(getattr(self.skb, name))
 
@@ -103,29 +103,27 @@ class TcSkb:
         self.clones: list[tuple[int, int, bytes, int]] = []
 
     # --- fields --------------------------------------------------------------------------
-    pkt_type = _u32_field("pkt_type", 7)
-    mark = _u32_field("mark")
-    queue_mapping = _u32_field("queue_mapping", 0xFFFF)
-    protocol = _u32_field("protocol", 0xFFFF)
-    vlan_present = _u32_field("vlan_present", 1)
-    vlan_tci = _u32_field("vlan_tci", 0xFFFF)
-    vlan_proto = _u32_field("vlan_proto", 0xFFFF)
-    priority = _u32_field("priority")
-    ingress_ifindex = _u32_field("ingress_ifindex")
-    ifindex = _u32_field("ifindex")
-    tc_index = _u32_field("tc_index", 0xFFFF)
-    hash = _u32_field("hash")
-    tc_classid = _u32_field("tc_classid", 0xFFFF)
-    napi_id = _u32_field("napi_id")
-    wire_len = _u32_field("wire_len")
-    gso_segs = _u32_field("gso_segs", 0xFFFF)
-    gso_size = _u32_field("gso_size", 0xFFFF)
-    tstamp = _u32_field("tstamp", (1 << 64) - 1)
-    hwtstamp = _u32_field("hwtstamp", (1 << 64) - 1)
-    data_off = _u32_field("data_off", (1 << 64) - 1)
-    mac_off = _u32_field("mac_off", (1 << 64) - 1)
-    network_off = _u32_field("net_off", (1 << 64) - 1)
-    tail = _u32_field("head_len", (1 << 64) - 1)
+    pkt_type = _skb_field("pkt_type", 7)
+    mark = _skb_field("mark")
+    queue_mapping = _skb_field("queue_mapping", 0xFFFF)
+    protocol = _skb_field("protocol", 0xFFFF)
+    vlan_present = _skb_field("vlan_present", 1)
+    vlan_tci = _skb_field("vlan_tci", 0xFFFF)
+    vlan_proto = _skb_field("vlan_proto", 0xFFFF)
+    priority = _skb_field("priority")
+    ingress_ifindex = _skb_field("ingress_ifindex")
+    ifindex = _skb_field("ifindex")
+    tc_index = _skb_field("tc_index", 0xFFFF)
+    hash = _skb_field("hash")
+    tc_classid = _skb_field("tc_classid", 0xFFFF)
+    napi_id = _skb_field("napi_id")
+    wire_len = _skb_field("wire_len")
+    gso_segs = _skb_field("gso_segs", 0xFFFF)
+    gso_size = _skb_field("gso_size", 0xFFFF)
+    tstamp = _skb_field("tstamp", (1 << 64) - 1)
+    hwtstamp = _skb_field("hwtstamp", (1 << 64) - 1)
+    data_off = _skb_field("data_off", (1 << 64) - 1)
+    tail = _skb_field("head_len", (1 << 64) - 1)
     ip_summed = _pkt_field("ip_summed", 3)
     csum = _pkt_field("csum")
     csum_level = _pkt_field("csum_level", 3)
@@ -136,7 +134,8 @@ class TcSkb:
     tstamp_type = _pkt_field("tstamp_type", 3)
 
     @property
-    def mac_off(self) -> int:  # type: ignore[no-redef]
+    def mac_off(self) -> int:
+        """The MAC header's buffer offset (-1: none)."""
         return int(self.skb.mac_off)
 
     @mac_off.setter
@@ -144,7 +143,7 @@ class TcSkb:
         self.skb.mac_off = v
 
     @property
-    def network_off(self) -> int:  # type: ignore[no-redef]
+    def network_off(self) -> int:
         return int(self.skb.net_off)
 
     @network_off.setter
@@ -278,8 +277,11 @@ class TcSkb:
         self._clear(start + n)  # (the headroom: no program or helper can read it)
         self.buf[start : start + n] = frame
         skb, pkt = self.skb, self.pkt
-        ctypes.memset(ctypes.addressof(skb) + VmSkb.pkt_type.offset, 0,
-                      ctypes.sizeof(VmSkb) - VmSkb.pkt_type.offset)
+        ctypes.memset(
+            ctypes.addressof(skb) + VmSkb.pkt_type.offset,
+            0,
+            ctypes.sizeof(VmSkb) - VmSkb.pkt_type.offset,
+        )
         protocol, pkt_type = eth_type_trans(bytes(frame[:16]), dev_addr, dev_broadcast)
         skb.head_len = start + n
         skb.mac_off = start

@@ -261,7 +261,9 @@ def check_test_run_ctx(ctx: bytes, size: int) -> tuple[int, int, int]:
     """
     raw = bytes(ctx[:24]).ljust(24, b"\0")
     if any(ctx[24:]):
-        raise BpfError("ctx_in is larger than struct xdp_md and the excess is not zero", errno=E.E2BIG)
+        raise BpfError(
+            "ctx_in is larger than struct xdp_md and the excess is not zero", errno=E.E2BIG
+        )
     data, data_end, data_meta, ingress, rxq, egress = struct.unpack("<6I", raw)
     if data_meta or data_end > size or data > data_end or metalen_invalid(data):
         raise BpfError(

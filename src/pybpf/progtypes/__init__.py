@@ -1,23 +1,32 @@
 """Program types: context layout, context access rules, allowed helpers, LD_ABS, return values.
 
-A socket filter (BPF_PROG_TYPE_SOCKET_FILTER) receives a ``struct __sk_buff *``
-(include/uapi/linux/bpf.h), a *mirror* of the kernel's sk_buff: the verifier
-checks every context access against ``sk_filter_is_valid_access`` /
-``bpf_skb_is_valid_access`` (net/core/filter.c) and rewrites it into a load
-from the real sk_buff (``bpf_convert_ctx_access``). pybpf does the same in
-two steps: :func:`check_ctx_access` is the validity rule (for the verifier),
-and :func:`render_sk_buff` writes the 192-byte ``__sk_buff`` image the
-program reads at run time from the model sk_buff (:mod:`pybpf.net.skb`),
-with :func:`writeback_sk_buff` copying the only writable part, ``cb[0..4]``,
-back. A narrow load of a field reads the little-endian bytes of its 32-bit
-value, exactly what the kernel's narrow-load shift gives on x86-64.
+A program's context is a *mirror* of a kernel object: ``struct __sk_buff``
+(include/uapi/linux/bpf.h) of the sk_buff for socket filters, tc (SCHED_CLS,
+SCHED_ACT) and cgroup_skb programs; ``struct xdp_md`` of the xdp_buff for XDP
+(:mod:`.xdp`). The verifier checks every context access against the type's
+``is_valid_access`` (net/core/filter.c: sk_filter_, tc_cls_act_ (:mod:`.tc`),
+cg_skb_ (:mod:`.cgroup_skb`), xdp_; the rules every __sk_buff type shares in
+:mod:`.skb_access`) and rewrites it into a load from the real object
+(``*_convert_ctx_access``). pybpf does the same in two steps:
+:func:`check_ctx_access` is the validity rule (for the verifier), and the
+context image the program reads at run time is rendered from the model
+(:func:`render_sk_buff` from :mod:`pybpf.net.skb`'s or
+:mod:`pybpf.net.tcskb`'s sk_buff, :func:`render_ctx` for every type), with
+:func:`writeback_ctx` copying what the type may write back. A narrow load of a
+field reads the little-endian bytes of its 32-bit value, exactly what the
+kernel's narrow-load shift gives on x86-64; ``data``, ``data_end`` and
+``data_meta`` are *pointer words* (:func:`ctx_narrow`, code NARROW_POINTER):
+their 4-byte load gives the whole pointer into the packet, as the kernel's
+rewrite into an 8-byte load does.
 
 The tables here were checked against Linux 6.18 by loading, for every offset
-and size, a one-instruction read and write (tests/test_progtypes.py keeps the
-kernel's answers and compares).
+and size, a one-instruction read and write (tests/user/test_progtypes.py and
+tests/progtypes/test_access.py keep the kernel's answers and compare).
 
-Return value of a socket filter (net/core/filter.c, sk_filter_trim_cap): 0
-drops the packet, any other u32 N keeps the first ``min(N, len)`` bytes.
+Return values: a socket filter's u32 N keeps ``min(N, len)`` bytes (0 drops;
+net/core/filter.c, sk_filter_trim_cap); XDP's, tc's and cgroup_skb's are
+actions, named by ``ProgType.action_name`` (:mod:`.xdp`, :mod:`.tc`,
+:mod:`.cgroup_skb`); :func:`ret_range` is what the verifier accepts.
 """
 
 from __future__ import annotations

@@ -17,6 +17,12 @@ kernel's:
   so unicast frames get ``pkt_type`` PACKET_OTHERHOST). ``data_out`` has the
   Ethernet header zeroed, as the kernel pushes back 14 zero bytes.
 
+XDP, tc and cgroup_skb programs hold pointers into the packet; they run on a
+packet buffer of their own (:mod:`pybpf.user.direct`): :meth:`Program.run_packet`
+runs one Ethernet frame as BPF_PROG_TEST_RUN presents it and reports the action
+and the packet as the program left it; ``run`` returns the action, ``test_run``
+is BPF_PROG_TEST_RUN for these types too (data_in/out, ctx_in/out, repeat).
+
 Maps named by ``BPF_LD_MAP_FD`` resolve through the instruction's ``ref``
 (what the asm helpers attach), then the ``maps`` argument (a mapping fd ->
 Map, or a list indexed by ``BPF_PSEUDO_MAP_IDX``), then the fd table of the
@@ -468,7 +474,7 @@ class Program:
         if self.direct_packet_access:
             from .direct import test_run
 
-            return test_run(self, data, repeat, ctx_in, cpu=cpu)
+            return test_run(self, bytes(data), repeat, ctx_in, cpu=cpu)
         data = bytes(data)
         if len(data) < ETH_HLEN or len(data) > TEST_RUN_MAX_DATA:
             raise BpfError(

@@ -20,6 +20,13 @@ helper calls back into Python with the same context a per-packet run gives it.
 * :meth:`PacketRunner.test_run` — BPF_PROG_TEST_RUN's repeat loop on one skb,
   the mean duration per run measured natively.
 
+XDP, tc and cgroup_skb programs run natively too (``area``: the program's packet
+buffer and model, pybpf.user.direct): :meth:`PacketRunner.run_direct` runs on the
+packet the model holds (test_run's loop), :meth:`PacketRunner.run_capture_actions`
+over a capture, counting return values and redirect targets and handing the
+packets that leave to a sink (``pybpf run --write-pcap``); the common packet
+helpers run in C (native/packet.c), the others in Python on the same packet.
+
 The runner shares the program's memory (``mem``) and context region with the
 per-packet path, so addresses, maps and errors are those of every other
 engine: a fault names the packet's index, the pc and the address. Results are
@@ -49,21 +56,19 @@ from .jit.machine import NativeMachine
 from .jit.pins import BufferPin
 from .memory import HANDLE_BASE, HANDLE_STRIDE, Memory, Region
 from .native import (
-    VmActions,
     VmCounts,
     VmDriver,
     VmFrameMeta,
     VmHandle,
     VmImage,
     VmMt,
-    VmOut,
     VmPkt,
     VmProgArray,
     VmSkb,
     lib,
 )
 
-__all__ = ["ActionsResult", "BatchResult", "FrameMeta", "PacketRunner", "MAX_RECORD"]
+__all__ = ["BatchResult", "FrameMeta", "PacketRunner", "MAX_RECORD"]
 
 M32 = (1 << 32) - 1
 #: longer records than this are damage (pybpf.net.capture.MAX_RECORD)
@@ -73,9 +78,7 @@ CHUNK = 1 << 16
 _MODES = {"ethernet": 0, "device": 1, "raw": 2}
 #: what a program's context is (vm.h KIND_*)
 KIND_SOCKET, KIND_XDP, KIND_SKB = 0, 1, 2
-#: the output arena and outcome list of a run of an XDP, tc or cgroup_skb program
-ARENA = 8 << 20
-OUTS = 1 << 14
+
 _PCAP_MAGICS = {0xA1B2C3D4: (False, False), 0xA1B23C4D: (True, False), 0xA1B2CD34: (False, True)}
 
 
@@ -110,42 +113,6 @@ class BatchResult:
         self.accepted += c.accepted
         self.dropped += c.dropped
         self.delivered_bytes += c.delivered_bytes
-
-
-@dataclass
-class ActionsResult:
-    """What a run of an XDP, tc or cgroup_skb program over a capture did.
-
-    ``retvals`` counts the return values (-1 for tc's TC_ACT_UNSPEC; values
-    above 15 other than -1 together under ``None``); ``redirects`` the
-    ``(ifindex, flags)`` targets of REDIRECT actions (``None``: more than 16
-    distinct ones); ``too_short`` the frames without an Ethernet header (not
-    run); ``records``/``linktypes``/``damage`` as in :class:`BatchResult`.
-    """
-
-    packets: int = 0
-    retvals: dict[int | None, int] = field(default_factory=dict)
-    redirects: dict[tuple[int, int] | None, int] = field(default_factory=dict)
-    too_short: int = 0
-    records: int = 0
-    linktypes: dict[int, int] = field(default_factory=dict)
-    damage: CaptureError | None = None
-
-    def add(self, a: VmActions) -> None:
-        for i, n in enumerate(a.hist):
-            if n:
-                key = i if i < 16 else -1 if i == 16 else None
-                self.retvals[key] = self.retvals.get(key, 0) + n
-        for i in range(a.nrd):
-            k: tuple[int, int] | None = (int(a.rd_ifindex[i]), int(a.rd_flags[i]))
-            self.redirects[k] = self.redirects.get(k, 0) + int(a.rd_count[i])
-        if a.rd_other:
-            self.redirects[None] = self.redirects.get(None, 0) + int(a.rd_other)
-        self.too_short += int(a.too_short)
-
-
-#: one packet that left: (index, timestamp ns, return value, redirect or None, frame)
-Left = tuple[int, int, int, "tuple[int, int] | None", bytes]
 
 
 class _LazyContext:
@@ -230,9 +197,7 @@ class PacketRunner:
         so that the native code and a Python helper see the same packet."""
         env = self.driver.env
         model = area.model
-        ctypes.memmove(
-            ctypes.addressof(env.pkt), ctypes.addressof(model.pkt), ctypes.sizeof(VmPkt)
-        )
+        ctypes.memmove(ctypes.addressof(env.pkt), ctypes.addressof(model.pkt), ctypes.sizeof(VmPkt))
         model.pkt = env.pkt
         skb = getattr(model, "skb", None)
         if skb is not None:
@@ -521,80 +486,18 @@ class PacketRunner:
             raise self._fail(rc, None)
         return int(d.r0 & M32), int(dur.value)
 
-    def _actions(self, write: bool) -> tuple[VmActions, Any, Any]:
-        arena = ctypes.create_string_buffer(ARENA if write else 1)
-        outs = (VmOut * (OUTS if write else 1))()
-        a = VmActions()
-        a.arena, a.arena_cap = ctypes.addressof(arena), len(arena) if write else 0
-        a.outs, a.outs_cap = ctypes.addressof(outs), OUTS if write else 0
-        a.write = 1 if write else 0
-        return a, arena, outs
-
-    @staticmethod
-    def _drain(a: VmActions, arena: Any, outs: Any, sink: Callable[[list[Left]], None]) -> None:
-        left: list[Left] = []
-        base = ctypes.addressof(arena)
-        for i in range(a.nouts):
-            o = outs[i]
-            red = (int(o.ifindex), int(o.flags) & 0x7FFF_FFFF) if o.flags >> 31 else None
-            left.append(
-                (int(o.index), int(o.ts_ns), int(o.retval), red, ctypes.string_at(base + o.off, o.len))
-            )
-        _reset(a)
-        if left:
-            sink(left)
-
     def run_capture_actions(
         self,
         path: str | os.PathLike[str],
-        sink: Callable[[list[Left]], None] | None = None,
+        sink: Callable[[list[Any]], None] | None = None,
         *,
         chunk: int = CHUNK,
         progress: Callable[[int, int, int], None] | None = None,
-    ) -> ActionsResult:
-        """Run an XDP, tc or cgroup_skb program on every frame of a capture, presented as
-        Ethernet frames and run as a test run presents each: counts per return value and
-        redirect target; ``sink`` receives the packets that leave, as they left, in order.
-        Damage ends the run with every earlier frame run (``damage``)."""
-        if self.area is None:
-            raise NotSupportedError("run_capture_actions is for XDP, tc and cgroup_skb programs")
-        res = ActionsResult()
-        a, arena, outs = self._actions(sink is not None)
-        with _MappedCapture(path) as cap:
-            c = cap.c
-            c.mode = _MODES["ethernet"]
-            while True:
-                counts = VmCounts()
-                self._prepare(self._lazy, native_rng=True, writeback=False)
-                try:
-                    rc = self.so.vm_run_actions_capture(
-                        ctypes.byref(self.driver), cap.ptr, chunk, ctypes.byref(a),
-                        ctypes.byref(counts)
-                    )
-                finally:
-                    self._finish()
-                res.packets += int(counts.received)
-                res.add(a)
-                full = bool(a.full)
-                if sink is not None:
-                    self._drain(a, arena, outs, sink)
-                else:
-                    _reset(a)
-                res.records = int(c.records)
-                if rc:
-                    err = self._fail(rc, res.packets)
-                    err.batch = res  # type: ignore[attr-defined]
-                    raise err
-                if progress is not None:
-                    progress(int(c.pos), int(c.size), res.packets)
-                if counts.packets < chunk and not full:
-                    break
-            res.linktypes = {int(c.lt_ids[i]): int(c.lt_counts[i]) for i in range(c.nlt)}
-            if c.failed:
-                res.damage = CaptureError(
-                    c.err.decode("utf-8", "replace"), offset=int(c.err_offset), path=cap.path
-                )
-        return res
+    ) -> Any:
+        """An XDP, tc or cgroup_skb program over a capture (:func:`pybpf.vm.actions.run_capture`)."""
+        from .actions import run_capture
+
+        return run_capture(self, path, sink, chunk=chunk, progress=progress)
 
     # --- many frames --------------------------------------------------------------------
     def run_frames(
@@ -699,14 +602,6 @@ class PacketRunner:
                     c.err.decode("utf-8", "replace"), offset=int(c.err_offset), path=cap.path
                 )
             return res
-
-
-def _reset(a: VmActions) -> None:
-    """Empty the outcome list and the counts (what was there has been taken)."""
-    a.nouts = a.arena_used = a.full = 0
-    ctypes.memset(ctypes.addressof(a.hist), 0, ctypes.sizeof(a.hist))
-    a.nrd = 0
-    a.rd_other = a.too_short = 0
 
 
 #: program types whose verified programs write no __sk_buff field but cb[]

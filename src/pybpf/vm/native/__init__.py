@@ -310,7 +310,7 @@ def lib() -> ctypes.CDLL:
     header = MAP_HEADER
     so = library(
         "pybpf_vm",
-        [HERE / "native.c", HERE / "capture.c", HERE / "packet.c"],
+        [HERE / "native.c", HERE / "capture.c", HERE / "packet.c", HERE / "actions.c"],
         [HERE / "vm.h", header],
         flags=(f"-I{header.parent}", *_defines()),
     )
