@@ -231,20 +231,14 @@ def test_cgroup_skb_bytes_against_its_model():
 # --- against the kernel ---------------------------------------------------------------------------
 
 
-@pytest.mark.kernel
-@pytest.mark.parametrize("name", ["xdp_firewall", "tc_vlan", "cgroup_skb_bytes"])
-@pytest.mark.parametrize("engine", ["interp", "jit"])
-def test_examples_agree_with_the_kernel(name, engine):
-    """Every test-runnable frame of every shipped capture (and of 40 tcpdump test-suite
-    captures when present): the same return value, data_out and maps as the kernel's."""
-    require_bpf()
+def _agree_with_the_kernel(name: str, engine: str, suite: int) -> None:
     from pybpf.errors import BpfError, KernelError
 
     kc, uc = load(name, backend="kernel"), load(name, engine)
     kp, up = kc.program(), uc.program()
     ran = 0
     try:
-        for f in frames(10_000, suite=40):
+        for f in frames(10_000, suite=suite):
             try:
                 kr = kp.test_run(f)
             except KernelError as e:
@@ -260,6 +254,29 @@ def test_examples_agree_with_the_kernel(name, engine):
         kc.close()
         uc.close()
     assert ran > 100
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize("name", ["xdp_firewall", "tc_vlan", "cgroup_skb_bytes"])
+@pytest.mark.parametrize("engine", ["interp", "jit"])
+def test_examples_agree_with_the_kernel(name, engine):
+    """Every test-runnable frame of every shipped capture (and of 40 tcpdump test-suite
+    captures when present): the same return value, data_out and maps as the kernel's."""
+    require_bpf()
+    _agree_with_the_kernel(name, engine, 40)
+
+
+@pytest.mark.slow
+@pytest.mark.kernel
+@pytest.mark.parametrize("name", ["xdp_firewall", "tc_vlan", "cgroup_skb_bytes"])
+def test_examples_agree_with_the_kernel_on_the_whole_tcpdump_suite(name):
+    """The same on every Ethernet frame of every capture of the tcpdump test suite."""
+    require_bpf()
+    from support.packets import SUITE
+
+    if not SUITE.is_dir():
+        pytest.skip(f"the tcpdump test suite is not at {SUITE} (set PYBPF_TCPDUMP_TESTS)")
+    _agree_with_the_kernel(name, "jit", 100_000)
 
 
 @pytest.mark.kernel
