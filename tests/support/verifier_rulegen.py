@@ -6,7 +6,7 @@ written through maps with access flags, bounds learned from JEQ..JSET and
 JMP32 comparisons, pointers spilled and filled, atomics (fetch, xchg,
 cmpxchg) on the stack and in map values, scalars linked by constants, pointer
 arithmetic on two paths, tail calls through one of two prog arrays, struct
-bpf_map reads through map pointers, byte swaps — and ``r0 = 0; exit``.
+bpf_map reads through map pointers, byte swaps, (x s>> 63) & K — and ``r0 = 0; exit``.
 
 Programs are lists of ``(code, dst, src, off, imm, imm_hi)`` in which the
 immediate of a map load is the map's name (:data:`FUZZ_MAPS`), so the same
@@ -21,6 +21,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
+from pybpf import isa
 from pybpf.isa import Insn
 
 #: name -> (type, key_size, value_size, max_entries, flags)
@@ -34,42 +35,50 @@ FUZZ_MAPS = {
 }
 Raw = tuple[int, int, int, int, Any, int]
 
-# opcode pieces (include/uapi/linux/bpf.h)
-LD, LDX, ST, STX, ALU, JMP, JMP32, ALU64 = range(8)
-W, H, B, DW = 0x00, 0x08, 0x10, 0x18
-K, X = 0x00, 0x08
-MEM, ATOMIC = 0x60, 0xC0
-ADD, SUB, OR, AND, LSH, RSH, XOR, MOV, ARSH, END = (
-    0x00,
-    0x10,
-    0x40,
-    0x50,
-    0x60,
-    0x70,
-    0xA0,
-    0xB0,
-    0xC0,
-    0xD0,
-)
-JA, JEQ, JGT, JGE, JSET, JNE, JSGT, JSGE, CALL, EXIT, JLT, JLE, JSLT, JSLE = (
-    0x00,
-    0x10,
-    0x20,
-    0x30,
-    0x40,
-    0x50,
-    0x60,
-    0x70,
-    0x80,
-    0x90,
-    0xA0,
-    0xB0,
-    0xC0,
-    0xD0,
-)
+# opcode pieces, short names for the templates below
+ADD = isa.BPF_ADD
+ALU = isa.BPF_ALU
+ALU64 = isa.BPF_ALU64
+AND = isa.BPF_AND
+ARSH = isa.BPF_ARSH
+ATOMIC = isa.BPF_ATOMIC
+B = isa.BPF_B
+CALL = isa.BPF_CALL
+DW = isa.BPF_DW
+END = isa.BPF_END
+EXIT = isa.BPF_EXIT
+FETCH = isa.BPF_FETCH
+H = isa.BPF_H
+JA = isa.BPF_JA
+JEQ = isa.BPF_JEQ
+JGE = isa.BPF_JGE
+JGT = isa.BPF_JGT
+JLE = isa.BPF_JLE
+JLT = isa.BPF_JLT
+JMP = isa.BPF_JMP
+JMP32 = isa.BPF_JMP32
+JNE = isa.BPF_JNE
+JSET = isa.BPF_JSET
+JSGE = isa.BPF_JSGE
+JSGT = isa.BPF_JSGT
+JSLE = isa.BPF_JSLE
+JSLT = isa.BPF_JSLT
+K = isa.BPF_K
+LD = isa.BPF_LD
+LDX = isa.BPF_LDX
+LSH = isa.BPF_LSH
+MEM = isa.BPF_MEM
+MOV = isa.BPF_MOV
+OR = isa.BPF_OR
+RSH = isa.BPF_RSH
+ST = isa.BPF_ST
+STX = isa.BPF_STX
+SUB = isa.BPF_SUB
+W = isa.BPF_W
+X = isa.BPF_X
+XOR = isa.BPF_XOR
 CONDS = (JEQ, JGT, JGE, JSET, JNE, JSGT, JSGE, JLT, JLE, JSLT, JSLE)
 SIZES = {B: 1, H: 2, W: 4, DW: 8}
-FETCH = 0x01
 
 
 def _i(code: int, dst: int = 0, src: int = 0, off: int = 0, imm: Any = 0, hi: int = 0) -> Raw:
@@ -247,6 +256,19 @@ class RuleGen:
         src = 0 if cls == ALU64 else rng.choice((0, 8))
         return [_i(cls | END | src, r, 0, 0, imm)]
 
+    def sign_split(self) -> list[Raw]:
+        """(x s>> 63) & K, | K: the verifier splits the -1 and 0 cases (maybe_fork_scalars)."""
+        rng = self.rng
+        r = self.scalar()
+        cls = rng.choice((ALU64, ALU))
+        out = [_i(cls | ARSH | K, r, 0, 0, 63 if cls == ALU64 else 31)]
+        imm = rng.randint(0, 16) if rng.random() < 0.7 else self.const()
+        out.append(_i(rng.choice((ALU64, ALU)) | rng.choice((AND, OR)) | K, r, 0, 0, imm))
+        if rng.random() < 0.6:
+            out += self.lookup("array", None)
+            out += [_i(ALU64 | ADD | X, 0, r), _i(LDX | MEM | self.size(), 1, 0, 0)]
+        return out
+
     def exit_with(self) -> list[Raw]:
         return [_i(ALU64 | MOV | X, 0, self.rng.choice((6, 7, 10))), _i(JMP | EXIT)]
 
@@ -263,6 +285,7 @@ class RuleGen:
         "map_struct",
         "pointer_ops",
         "byte_swap",
+        "sign_split",
     )
 
     def program(self) -> list[Raw]:

@@ -31,7 +31,7 @@ from support import verifier_rulegen as rg
 pytestmark = [pytest.mark.kernel, pytest.mark.slow]
 
 SYSCTL = Path("/proc/sys/kernel/unprivileged_bpf_disabled")
-SEED, COUNT = 3, 3000
+SEED, COUNT = 3, 10000
 
 
 def _unprivileged(seed: int, count: int) -> list[dict] | str:

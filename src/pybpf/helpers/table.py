@@ -10,6 +10,7 @@ calling one raises NotSupportedError naming it and the reason.
 from __future__ import annotations
 
 from .. import uapi
+from ..progtypes import allowed_helpers
 from . import callbacks as _cb
 from . import csum as _cs
 from . import dynptr as _dyn
@@ -458,7 +459,5 @@ def helper_by_name(name: str) -> Helper:
 
 def helpers_for(prog_type: int) -> dict[int, Helper]:
     """The helpers a program of ``prog_type`` may call (what the interpreter is given)."""
-    from ..progtypes import allowed_helpers
-
     allowed = allowed_helpers(prog_type)
     return {hid: h for hid, h in HELPERS.items() if hid in allowed}

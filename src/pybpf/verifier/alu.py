@@ -298,8 +298,17 @@ def link_const(env: Env, insn: Insn, d: Reg, src: Reg, op: int, alu32: bool, was
     d.off = off
 
 
+def can_skip_alu_sanitation(env: Env, insn: Insn) -> bool:
+    """can_skip_alu_sanitation(): root, an immediate operand, or a nospec already placed here.
+
+    A speculative path refused at this instruction leaves a nospec barrier on it
+    (check.py); the instruction then needs no masking on any path.
+    """
+    return env.bypass_spec_v1 or insn.code & 0x08 == BPF_K or env.aux[env.insn_idx].nospec
+
+
 def sanitize_val_alu(env: Env, insn: Insn) -> None:
-    if env.bypass_spec_v1 or insn.code & 0x08 == BPF_K:
+    if can_skip_alu_sanitation(env, insn):
         return
     err = update_alu_sanitation_state(env, BPF_ALU_NON_POINTER, 0)
     if err < 0:
@@ -368,7 +377,7 @@ def sanitize_ptr_alu(
     commit: bool,
     off_snapshot: tuple[bool, bool],
 ) -> int:
-    if env.bypass_spec_v1 or insn.code & 0x08 == BPF_K:
+    if can_skip_alu_sanitation(env, insn):
         return 0
     off_is_imm, off_is_neg = off_snapshot
     ptr_is_dst = ptr is dst
@@ -596,8 +605,7 @@ def adjust_ptr_min_max_vals(env: Env, insn: Insn, ptr: Reg, off: Reg) -> None:
         if (
             ret == 0
             and bounds_ret
-            and not env.bypass_spec_v1
-            and insn.code & 0x08 != BPF_K
+            and not can_skip_alu_sanitation(env, insn)
             and not env.cur_state.speculative
         ):
             raise env.fail(

@@ -306,7 +306,6 @@ def setup_func_entry(env: Env, subprog: int, callsite: int, kind: str, st: Verif
 
 def push_callback_call(env: Env, insn: Insn, subprog: int, kind: str) -> None:
     caller = env.cur_state.frame[-1]
-    env.subprogs[subprog].is_cb = True
     cb = push_stack(env, env.subprogs[subprog].start, env.insn_idx, False)
     setup_func_entry(env, subprog, env.insn_idx, kind, cb)
     cb.callback_unroll_depth += 1

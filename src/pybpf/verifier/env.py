@@ -66,7 +66,6 @@ class SubprogInfo:
     has_tail_call: bool = False
     has_ld_abs: bool = False
     postorder_start: int = 0
-    is_cb: bool = False
     is_global: bool = False  # BTF linkage global (func_info and the BTF given)
 
 

@@ -170,7 +170,6 @@ class VerifierState:
         "dfs_depth",
         "cleaned",
         "equal_state",
-        "used_as_loop_entry",
         "sl",
     )
 
@@ -188,7 +187,6 @@ class VerifierState:
         self.dfs_depth = 0
         self.cleaned = False
         self.equal_state: VerifierState | None = None
-        self.used_as_loop_entry = False
         self.sl: Any = None  # the explored-states entry holding this checkpoint
 
     @property
@@ -217,7 +215,6 @@ class VerifierState:
         n.dfs_depth = self.dfs_depth
         n.cleaned = self.cleaned
         n.equal_state = self.equal_state
-        n.used_as_loop_entry = False
         n.sl = None
         return n
 

@@ -534,4 +534,30 @@ RULE_CASES: list[Case] = [
         msg="value 536870912 makes fp pointer be out of bounds",
         rule="check_reg_sane_offset_scalar: the scalar's minimum",
     ),
+    # --- a nospec left by a refused speculative path makes the instruction need no masking
+    Case(
+        "nospec_from_a_speculative_path_skips_sanitation",
+        lambda m: [
+            MOVR(6, 1),
+            CALL(7),
+            MOV(7, 0),
+            JMP(BPF_JGT, 0, 5, 4),
+            JMP(BPF_JEQ, 7, 0, 4),
+            MOVR(2, 6),
+            ALUR(BPF_ADD, 2, 7),
+            JA(1),
+            JA(-4),
+            MOV(0, 0),
+            EXIT,
+        ],
+        True,
+        rule="can_skip_alu_sanitation: ctx += r7 (known 0) after the speculative r7 was refused",
+    ),
+    Case(
+        "ctx_plus_known_zero_register_needs_sanitation",
+        lambda m: [MOVR(6, 1), MOV(7, 0), MOVR(2, 6), ALUR(BPF_ADD, 2, 7), MOV(0, 0), EXIT],
+        True,
+        unpriv=False,
+        rule="sanitize_ptr_alu: ctx += register has no limit to mask with",
+    ),
 ]
