@@ -7,7 +7,7 @@ compare ratios, not absolutes); times are medians of ``--runs``.
 
 1. Capture throughput, in process: the N-frame capture of bench/make_capture.py
    (cycling the Ethernet frames of tests/data/pcaps) through each example's
-   native runner (``PacketRunner.run_capture_actions``: every frame copied into
+   native runner (``pybpf.vm.actions.run_capture``: every frame copied into
    the packet buffer, run, its action counted), without and with the packets
    that leave collected for ``--write-pcap``. Reference: the seed's socket filter
    (examples/sockex1_kern.c) through ``PacketRunner.run_capture`` on the same
@@ -69,6 +69,7 @@ def _best(fn: Any, runs: int) -> float:
 
 def bench_capture(count: int, runs: int) -> list[dict[str, Any]]:
     import pybpf
+    from pybpf.vm.actions import run_capture
 
     big = capture(count)
     ref = pybpf.load(REFERENCE, engine="jit")
@@ -78,7 +79,7 @@ def bench_capture(count: int, runs: int) -> list[dict[str, Any]]:
     for name, src in PROGRAMS.items():
         coll = pybpf.load(src, engine="jit")
         runner = coll.program().packet_runner()
-        runner.run_capture_actions(big)  # warm up
+        run_capture(runner, big)  # warm up
         kept: list[int] = []
 
         def sink(left: list[Any], kept: list[int] = kept) -> None:  # what a writer gets
@@ -88,14 +89,14 @@ def bench_capture(count: int, runs: int) -> list[dict[str, Any]]:
             ref_runner.run_capture(big)
 
         def act_run(r: Any = runner) -> None:
-            r.run_capture_actions(big)
+            run_capture(r, big)
 
         def out_run(r: Any = runner) -> None:
-            r.run_capture_actions(big, sink)
+            run_capture(r, big, sink)
 
         pairs = [(_best(ref_run, 1), _best(act_run, 1), _best(out_run, 1)) for _ in range(runs)]
         t_ref, t_act, t_out = (median([p[i] for p in pairs]) for i in range(3))
-        res = runner.run_capture_actions(big)
+        res = run_capture(runner, big)
         rows.append(
             {
                 "program": name,

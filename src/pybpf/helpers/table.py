@@ -36,11 +36,12 @@ from .misc import (
     spin_lock,
 )
 from .output import (
-    _ringbuf_commit,
     perf_event_output,
+    ringbuf_discard,
     ringbuf_output,
     ringbuf_query,
     ringbuf_reserve,
+    ringbuf_submit,
 )
 from .proto import (
     ARG_PTR_TO_BTF_ID_OR_NULL,
@@ -175,8 +176,8 @@ _TABLE: list[tuple[str, Proto, HelperFn | None]] = [
     ("ringbuf_output", Proto(INT, (MAP, RO_MEM, SIZE0, ANY)), ringbuf_output),
     ("ringbuf_reserve", Proto(RET_PTR_TO_RINGBUF_MEM_OR_NULL,
                               (MAP, A.ARG_CONST_ALLOC_SIZE_OR_ZERO, ANY)), ringbuf_reserve),
-    ("ringbuf_submit", Proto(VOID, (RB_REC, ANY)), _ringbuf_commit("submit")),
-    ("ringbuf_discard", Proto(VOID, (RB_REC, ANY)), _ringbuf_commit("discard")),
+    ("ringbuf_submit", Proto(VOID, (RB_REC, ANY)), ringbuf_submit),
+    ("ringbuf_discard", Proto(VOID, (RB_REC, ANY)), ringbuf_discard),
     ("ringbuf_query", Proto(INT, (MAP, ANY)), ringbuf_query),
     ("skc_to_tcp6_sock", Proto(RET_BTF_OR_NULL, (SOCKC,), btf="tcp6_sock"),
      _task.skc_to("tcp6_sock")),

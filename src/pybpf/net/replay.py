@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import CaptureError, KernelError, VmError
+from ..vm.actions import run_capture
 from ..vm.engine import locate
 from .capture import open_or_report
 from .linktype import SUPPORTED_LINKTYPES, linktype_name
@@ -356,7 +357,7 @@ def _native_actions(
             inbound = name in ("XDP_PASS", "allow", "allow+cn")
             writer.write(name, frame, ts, comment, not inbound)
 
-    res = runner.run_capture_actions(path, sink if writer is not None else None, progress=progress)
+    res = run_capture(runner, path, sink if writer is not None else None, progress=progress)
     _take_clones(clones, counters, writer, before=None)
     for retval, n in res.retvals.items():
         _count(counters, name_of(retval) if retval is not None else "other return values", n)

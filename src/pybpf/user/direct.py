@@ -31,7 +31,8 @@ from ..net import xdp as xdpmod
 from ..net.outcome import PacketOutcome
 from ..net.tcskb import TcSkb
 from ..net.xdp import XdpBuff
-from ..progtypes import ctx_narrow, get_prog_type, render_ctx, writeback_ctx
+from ..progtypes import SIZEOF_SK_BUFF, ctx_narrow, get_prog_type, render_ctx, writeback_ctx
+from .skbctx import TEST_RUN_MAX_DATA, ctx_to_skb, skb_to_ctx
 
 __all__ = ["PACKET_BUFFER", "PacketArea", "device_exists", "run_packet", "test_run"]
 
@@ -195,7 +196,6 @@ def test_run(
     data = bytes(data)
     if prog.prog_type == XDP:
         return _xdp_test_run(prog, data, repeat, ctx_in, cpu)
-    from .program import SIZEOF_SK_BUFF, TEST_RUN_MAX_DATA, _ctx_to_skb, _skb_to_ctx
 
     if len(data) < ETH_HLEN or len(data) > TEST_RUN_MAX_DATA:
         raise BpfError(
@@ -227,12 +227,12 @@ def test_run(
     area: PacketArea = prog.packet_area()
     model = area.load(data, ifindex=ifindex)
     if ctx is not None:
-        _ctx_to_skb(ctx, model)
+        ctx_to_skb(ctx, model)
     else:
         model.wire_len = model.len
     retval, duration = _repeat(prog, area, model, repeat, cpu)
     out = model.tobytes()
     if prog.prog_type not in TC_TYPES:  # the network header on: 14 zero bytes pushed back
         out = bytes(ETH_HLEN) + out
-    ctx_out = bytes(_skb_to_ctx(model, ctx)) if ctx is not None else b""
+    ctx_out = bytes(skb_to_ctx(model, ctx)) if ctx is not None else b""
     return TestRunResult(retval, duration, out, ctx_out)

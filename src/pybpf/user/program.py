@@ -40,40 +40,22 @@ from typing import Any
 
 from .. import isa, uapi
 from ..api import TestRunResult
-from ..errors import BpfError, InsnError, NotSupportedError, VerifierError
-from ..helpers import HELPERS, helpers_for
+from ..errors import BpfError, InsnError, NotSupportedError
+from ..helpers import helpers_for
 from ..isa import Insn
-from ..net.skb import ETH_HLEN, QDISC_CB_PRIV_LEN, SkBuff, Sock
+from ..net.skb import ETH_HLEN, SkBuff, Sock
 from ..progtypes import (
     SIZEOF_SK_BUFF,
     get_prog_type,
     render_sk_buff,
     writeback_sk_buff,
 )
+from ..verifier.helper_rules import check_helper_calls, license_is_gpl_compatible
 from .direct import device_exists
+from .skbctx import TEST_RUN_MAX_DATA, ctx_to_skb, skb_to_ctx
 from .state import UserState, default_state
 
-__all__ = ["Program", "TestRunResult", "license_is_gpl_compatible"]
-
-#: bpf_test_init(): data must fit a page after NET_SKB_PAD headroom and skb_shared_info
-TEST_RUN_MAX_DATA = 4096 - 64 - 320
-#: GSO_MAX_SEGS / GSO_LEGACY_MAX_SIZE (include/linux/netdevice.h)
-GSO_MAX_SEGS = 65535
-GSO_LEGACY_MAX_SIZE = 65536
-
-_GPL_LICENSES = (
-    "GPL",
-    "GPL v2",
-    "GPL and additional rights",
-    "Dual BSD/GPL",
-    "Dual MIT/GPL",
-    "Dual MPL/GPL",
-)
-
-
-def license_is_gpl_compatible(license: str) -> bool:
-    """license_is_gpl_compatible() (include/linux/license.h)."""
-    return license in _GPL_LICENSES
+__all__ = ["ENGINES", "Program", "TestRunResult"]
 
 
 #: how a Program runs: pybpf's interpreter, or the llvmlite JIT (verified programs only)
@@ -131,7 +113,7 @@ class Program:
         self.helpers = helpers_for(prog_type)
         self.line_info = list(line_info)
         self.func_info = list(func_info)
-        self._check_calls()
+        check_helper_calls(self.insns, prog_type, license)
         if engine not in ENGINES:
             raise BpfError(f"unknown engine {engine!r} (choose from {', '.join(ENGINES)})")
         self.engine = engine
@@ -198,34 +180,6 @@ class Program:
     @property
     def gpl_compatible(self) -> bool:
         return license_is_gpl_compatible(self.license)
-
-    def _check_calls(self) -> None:
-        """The helper-call checks check_helper_call() makes before looking at arguments."""
-        for pc, insn in isa.iter_slots(self.insns):
-            if not isa.is_helper_call(insn):
-                continue
-            fid = insn.imm
-            h = HELPERS.get(fid)
-            name = uapi.FUNC_NAMES.get(fid)
-            if name is None:
-                raise VerifierError(f"invalid func unknown#{fid}", index=pc, errno=E.EINVAL)
-            if fid not in self.helpers:
-                raise VerifierError(
-                    f"program of this type cannot use helper bpf_{name}#{fid}",
-                    index=pc,
-                    errno=E.EINVAL,
-                )
-            if h is not None and h.proto.gpl_only and not self.gpl_compatible:
-                raise VerifierError(
-                    "cannot call GPL-restricted function from non-GPL compatible program",
-                    index=pc,
-                    errno=E.EINVAL,
-                )
-            if h is not None and not h.implemented:
-                raise NotSupportedError(
-                    f"insn {pc}: helper bpf_{name}#{fid} is allowed here but "
-                    "not modelled in user space"
-                )
 
     def verify(
         self,
@@ -514,7 +468,7 @@ class Program:
             skb.push(ETH_HLEN)
         skb.ifindex = ifindex
         if ctx is not None:
-            _ctx_to_skb(ctx, skb)
+            ctx_to_skb(ctx, skb)
         runner = self.packet_runner()
         if runner is not None:  # the JIT: the repeat loop runs natively and times itself
             self._memory()
@@ -529,7 +483,7 @@ class Program:
         data_out = skb.tobytes() if is_l2 else bytes(ETH_HLEN) + skb.tobytes()
         ctx_out = b""
         if ctx is not None:
-            ctx_out = bytes(_skb_to_ctx(skb, ctx))
+            ctx_out = bytes(skb_to_ctx(skb, ctx))
         return TestRunResult(retval, duration, data_out, ctx_out)
 
     def __repr__(self) -> str:
@@ -546,51 +500,3 @@ def _ctx_narrow() -> bytes:
     for off, (_src, tsize) in _NARROW.items():
         table[off // 4] = tsize
     return bytes(table)
-
-
-def _u32(b: bytes | bytearray, off: int) -> int:
-    return int.from_bytes(b[off : off + 4], "little")
-
-
-def _ctx_to_skb(ctx: bytearray, skb: SkBuff) -> None:
-    """convert___skb_to_skb(): only some __sk_buff fields may be set by the caller."""
-    allowed = [(8, 12), (32, 44), (48, 68), (152, 168), (176, 180), (184, 192)]
-    for i, b in enumerate(ctx):
-        if b and not any(lo <= i < hi for lo, hi in allowed):
-            raise BpfError(
-                f"ctx_in byte {i} is set but that __sk_buff field is not an input", errno=E.EINVAL
-            )
-    skb.mark = _u32(ctx, 8)
-    skb.priority = _u32(ctx, 32)
-    skb.ingress_ifindex = _u32(ctx, 36)
-    skb.tstamp = int.from_bytes(ctx[152:160], "little")
-    skb.cb[:QDISC_CB_PRIV_LEN] = ctx[48:68]
-    wire_len = _u32(ctx, 160)
-    if wire_len:
-        if wire_len < skb.len or wire_len > GSO_LEGACY_MAX_SIZE:
-            raise BpfError(
-                f"ctx_in wire_len {wire_len} is below the packet length or too big", errno=E.EINVAL
-            )
-        skb.wire_len = wire_len
-    else:
-        skb.wire_len = skb.len
-    gso_segs = _u32(ctx, 164)
-    if gso_segs > GSO_MAX_SEGS:
-        raise BpfError(f"ctx_in gso_segs {gso_segs} > {GSO_MAX_SEGS}", errno=E.EINVAL)
-    skb.gso_segs = gso_segs
-    skb.gso_size = _u32(ctx, 176)
-    skb.hwtstamp = int.from_bytes(ctx[184:192], "little")
-
-
-def _skb_to_ctx(skb: SkBuff, ctx: bytearray) -> bytearray:
-    """convert_skb_to___skb(): the fields the kernel copies back out."""
-    ctx[8:12] = (skb.mark & 0xFFFF_FFFF).to_bytes(4, "little")
-    ctx[32:36] = (skb.priority & 0xFFFF_FFFF).to_bytes(4, "little")
-    ctx[36:40] = (skb.ingress_ifindex & 0xFFFF_FFFF).to_bytes(4, "little")
-    ctx[40:44] = (skb.ifindex & 0xFFFF_FFFF).to_bytes(4, "little")
-    ctx[152:160] = (skb.tstamp & (2**64 - 1)).to_bytes(8, "little")
-    ctx[48:68] = bytes(skb.cb[:QDISC_CB_PRIV_LEN])
-    ctx[160:164] = ((skb.wire_len or skb.len) & 0xFFFF_FFFF).to_bytes(4, "little")
-    ctx[164:168] = (skb.gso_segs & 0xFFFF_FFFF).to_bytes(4, "little")
-    ctx[184:192] = (skb.hwtstamp & (2**64 - 1)).to_bytes(8, "little")
-    return ctx

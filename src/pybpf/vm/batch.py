@@ -22,7 +22,7 @@ helper calls back into Python with the same context a per-packet run gives it.
 
 XDP, tc and cgroup_skb programs run natively too (``area``: the program's packet
 buffer and model, pybpf.user.direct): :meth:`PacketRunner.run_direct` runs on the
-packet the model holds (test_run's loop), :meth:`PacketRunner.run_capture_actions`
+packet the model holds (test_run's loop), :func:`pybpf.vm.actions.run_capture`
 over a capture, counting return values and redirect targets and handing the
 packets that leave to a sink (``pybpf run --write-pcap``); the common packet
 helpers run in C (native/packet.c), the others in Python on the same packet.
@@ -485,19 +485,6 @@ class PacketRunner:
         if rc:
             raise self._fail(rc, None)
         return int(d.r0 & M32), int(dur.value)
-
-    def run_capture_actions(
-        self,
-        path: str | os.PathLike[str],
-        sink: Callable[[list[Any]], None] | None = None,
-        *,
-        chunk: int = CHUNK,
-        progress: Callable[[int, int, int], None] | None = None,
-    ) -> Any:
-        """An XDP, tc or cgroup_skb program over a capture (:func:`pybpf.vm.actions.run_capture`)."""
-        from .actions import run_capture
-
-        return run_capture(self, path, sink, chunk=chunk, progress=progress)
 
     # --- many frames --------------------------------------------------------------------
     def run_frames(
