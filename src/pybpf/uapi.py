@@ -408,6 +408,8 @@ SKF_LL_OFF = -0x200000
 # --- enum bpf_attach_type: the hooks programs attach to (include/uapi/linux/bpf.h) ---
 BPF_CGROUP_INET_INGRESS = 0
 BPF_CGROUP_INET_EGRESS = 1
+BPF_XDP_DEVMAP = 33
+BPF_XDP_CPUMAP = 35
 BPF_XDP = 37
 BPF_TCX_INGRESS = 46
 BPF_TCX_EGRESS = 47
@@ -417,6 +419,57 @@ XDP_FLAGS_UPDATE_IF_NOEXIST = 1 << 0
 XDP_FLAGS_SKB_MODE = 1 << 1
 XDP_FLAGS_DRV_MODE = 1 << 2
 XDP_FLAGS_HW_MODE = 1 << 3
+
+# --- XDP actions (enum xdp_action, include/uapi/linux/bpf.h) ---
+XDP_ABORTED = 0
+XDP_DROP = 1
+XDP_PASS = 2
+XDP_TX = 3
+XDP_REDIRECT = 4
+#: bytes the kernel keeps free before an XDP frame's data (include/uapi/linux/bpf.h)
+XDP_PACKET_HEADROOM = 256
+
+# --- tc actions (include/uapi/linux/pkt_cls.h) ---
+TC_ACT_UNSPEC = -1
+TC_ACT_OK = 0
+TC_ACT_RECLASSIFY = 1
+TC_ACT_SHOT = 2
+TC_ACT_PIPE = 3
+TC_ACT_STOLEN = 4
+TC_ACT_QUEUED = 5
+TC_ACT_REPEAT = 6
+TC_ACT_REDIRECT = 7
+TC_ACT_TRAP = 8
+
+# --- flags of the packet helpers (include/uapi/linux/bpf.h) ---
+BPF_F_RECOMPUTE_CSUM = 1 << 0  # skb_store_bytes
+BPF_F_INVALIDATE_HASH = 1 << 1
+BPF_F_HDR_FIELD_MASK = 0xF  # l3/l4_csum_replace
+BPF_F_PSEUDO_HDR = 1 << 4
+BPF_F_MARK_MANGLED_0 = 1 << 5
+BPF_F_MARK_ENFORCE = 1 << 6
+BPF_F_IPV6 = 1 << 7
+BPF_F_INGRESS = 1 << 0  # redirect, clone_redirect
+BPF_F_BROADCAST = 1 << 3  # redirect_map
+BPF_F_EXCLUDE_INGRESS = 1 << 4
+BPF_F_NEXTHOP = 1 << 1  # redirect_peer/neigh internal
+BPF_ADJ_ROOM_NET = 0
+BPF_ADJ_ROOM_MAC = 1
+BPF_F_ADJ_ROOM_FIXED_GSO = 1 << 0
+BPF_F_ADJ_ROOM_ENCAP_L3_IPV4 = 1 << 1
+BPF_F_ADJ_ROOM_ENCAP_L3_IPV6 = 1 << 2
+BPF_F_ADJ_ROOM_ENCAP_L4_GRE = 1 << 3
+BPF_F_ADJ_ROOM_ENCAP_L4_UDP = 1 << 4
+BPF_F_ADJ_ROOM_NO_CSUM_RESET = 1 << 5
+BPF_F_ADJ_ROOM_ENCAP_L2_ETH = 1 << 6
+BPF_F_ADJ_ROOM_DECAP_L3_IPV4 = 1 << 7
+BPF_F_ADJ_ROOM_DECAP_L3_IPV6 = 1 << 8
+BPF_ADJ_ROOM_ENCAP_L2_MASK = 0xFF
+BPF_ADJ_ROOM_ENCAP_L2_SHIFT = 56
+BPF_CSUM_LEVEL_QUERY = 0
+BPF_CSUM_LEVEL_INC = 1
+BPF_CSUM_LEVEL_DEC = 2
+BPF_CSUM_LEVEL_RESET = 3
 
 # --- integer limits (include/linux/limits.h) ---
 U32_MAX = 0xFFFF_FFFF

@@ -484,7 +484,7 @@ def run_user(obj: Path, n: int):
 def test_all_but_the_refused_socket_filter_helpers_are_implemented():
     allowed = {HELPERS[h].name for h in SOCKET_FILTER_HELPERS}
     missing = {n for n in allowed if not helper_by_name(n).implemented}
-    assert missing == set(REFUSED)
+    assert missing == set(REFUSED) & allowed  # REFUSED also names XDP/tc helpers
     assert len(allowed) == 88 and len(allowed) - len(missing) == 76
     for name, why in REFUSED.items():
         h = helper_by_name(name)

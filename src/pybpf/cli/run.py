@@ -1,4 +1,13 @@
-"""``pybpf run``: a socket filter over every packet of captures, then its maps.
+"""``pybpf run``: a program over every packet of captures, then its maps.
+
+A socket filter runs on a packet socket (below). An XDP, tc or cgroup_skb
+program runs on each frame as BPF_PROG_TEST_RUN presents it (an XDP frame with
+256 bytes of headroom; an skb with ``data`` at the MAC header for tc, at the
+network header for cgroup_skb): ``pybpf run`` counts the packets per action
+(and per redirect target) and, with ``--write-pcap OUT.pcapng``, writes every
+packet that leaves (XDP_PASS/TX/REDIRECT, tc's OK/REDIRECT ..., a cgroup's
+allow, bpf_clone_redirect's copies) as the program left it, its action in a
+pcapng comment; ``--split-by-action`` writes one file per action.
 
 PROG is an object (``.o``), a C file (compiled on the fly) or a macro module
 (``.py``); ``pybpf.load`` creates its maps and loads (verifies) it.  Every
@@ -191,6 +200,19 @@ def _warn(msg: str) -> None:
     is_flag=True,
     help="tables: show all-zero array elements too (JSON always lists all)",
 )
+@click.option(
+    "--write-pcap",
+    "write_pcap",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="XDP, tc, cgroup_skb: write every packet that leaves, as the program left it, "
+    "to this pcapng (a comment per packet: its action and redirect target)",
+)
+@click.option(
+    "--split-by-action",
+    is_flag=True,
+    help="with --write-pcap: one file per action (OUT-XDP_TX.pcapng, OUT-XDP_PASS.pcapng ...)",
+)
 def run_command(
     prog: str | None,
     more_pcaps: tuple[str, ...],
@@ -201,6 +223,8 @@ def run_command(
     engine: str,
     backend: str,
     show_all: bool,
+    write_pcap: str | None,
+    split_by_action: bool,
 ) -> None:
     """Run PROG over every packet of the captures and print its maps.
 
@@ -216,14 +240,29 @@ def run_command(
         raise click.UsageError("give a program (PROG) or a filter expression (--filter EXPR)")
     from ..cbpf.files import classic_file
 
+    if split_by_action and write_pcap is None:
+        raise click.UsageError("--split-by-action needs --write-pcap OUT.pcapng")
     classic = None if prog is None or expression is not None else classic_file(prog)
     if expression is not None or classic is not None:
+        if write_pcap is not None:
+            raise click.UsageError(
+                "--write-pcap writes what an XDP, tc or cgroup_skb program lets through; "
+                "a classic filter only counts"
+            )
         _run_classic(expression, classic, prog, files, engine, backend, as_json)
         return
     assert prog is not None
     coll = load_collection(prog, backend, engine)
     try:
         name, program = coll.select(section)
+        if hasattr(program, "run_packet") and _acts_on_packets(program):
+            _run_actions(coll, name, program, files, write_pcap, split_by_action, as_json, show_all)
+            return
+        if write_pcap is not None:
+            raise BpfError(
+                f"--write-pcap writes what an XDP, tc or cgroup_skb program lets through; "
+                f"{name} is a {_type_name(program)} program"
+            )
         res, _sock = run_captures(program, files, name=name, progress=not as_json, warn=_warn)
         if res.files_read == 0:
             raise BpfError("no packets could be read from " + ", ".join(files))
@@ -233,6 +272,79 @@ def run_command(
             print_human(res, coll, nonzero=not show_all)
     finally:
         coll.close()
+
+
+def _type_name(program: Any) -> str:
+    from .. import uapi
+
+    return uapi.PROG_TYPE_NAMES.get(program.prog_type, str(program.prog_type))
+
+
+def _acts_on_packets(program: Any) -> bool:
+    """XDP, tc and cgroup_skb programs: an action per packet, and the packet out."""
+    from ..progtypes import PROG_TYPES
+
+    pt = PROG_TYPES.get(program.prog_type)
+    return pt is not None and bool(pt.pointers)
+
+
+def _run_actions(
+    coll: Any,
+    name: str,
+    program: Any,
+    files: list[str],
+    write_pcap: str | None,
+    split: bool,
+    as_json: bool,
+    show_all: bool,
+) -> None:
+    """An XDP, tc or cgroup_skb program over the captures: counts per action, the maps,
+    and the packets that leave written out."""
+    from ..net.replay import ActionWriter, replay_actions
+
+    bar = None
+    if not as_json and sys.stderr.isatty():
+        total = sum(os.path.getsize(f) for f in files if os.path.isfile(f))
+        if total >= PROGRESS_MIN_BYTES:
+            bar = _Progress(total)
+    writer = None
+    try:
+        writer = ActionWriter(write_pcap, split=split) if write_pcap is not None else None
+    except OSError as e:
+        raise BpfError(f"--write-pcap {write_pcap}: cannot write: {e.strerror or e}") from None
+    try:
+        runner = getattr(program, "replay_captures", None)
+        if runner is not None:  # the JIT: the per-packet loop in C
+            res = runner(files, name=name, writer=writer, warn=_warn, progress=bar)
+        else:
+            res = replay_actions(program, files, name=name, writer=writer, warn=_warn, progress=bar)
+    finally:
+        if bar is not None:
+            bar.stop()
+        if writer is not None:
+            writer.close()
+    if res.files_read == 0:
+        raise BpfError("no packets could be read from " + ", ".join(files))
+    written = sorted(writer.files.values()) if writer is not None else []
+    if as_json:
+        out = result_json(res, coll)
+        out["type"] = _type_name(program)
+        out["written_files"] = written
+        click.echo(json.dumps(out))
+        return
+    from rich.console import Console
+
+    from .output import render_counters, render_maps
+
+    console = Console()
+    render_maps(console, coll.maps, coll.spec, nonzero=not show_all)
+    render_counters(
+        console,
+        {"program": res.program, **res.counters},
+        title=f"{_type_name(program)} actions ({coll.backend_name} backend)",
+    )
+    for path in written:
+        console.print(f"wrote {path}")
 
 
 def _run_classic(

@@ -4,7 +4,9 @@
 * :mod:`.table`: every helper by id (:data:`HELPERS`), what each program type may call;
 * implementations grouped by concept: :mod:`.maps`, :mod:`.time`, :mod:`.skb`,
   :mod:`.output`, :mod:`.misc`, :mod:`.callbacks` (bpf_loop, for_each_map_elem),
-  :mod:`.dynptr`, :mod:`.timers`, :mod:`.tasks`, :mod:`.trace`, :mod:`.kstrtox`.
+  :mod:`.dynptr`, :mod:`.timers`, :mod:`.tasks`, :mod:`.trace`, :mod:`.kstrtox`;
+  for XDP, tc and cgroup_skb: :mod:`.packet` (XDP's frame helpers, redirects),
+  :mod:`.csum` (checksums), :mod:`.skb_change` (storing, resizing, VLAN tags ...).
 
 Implementations take ``(env, r1, r2, r3, r4, r5)`` and return the u64 R0
 (:class:`pybpf.vm.interp.RunEnv` is ``env``). Like the kernel's, they report

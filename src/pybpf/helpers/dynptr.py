@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..uapi import U64_MAX as M64
+from .output import ringbuf_discard, ringbuf_reserve, ringbuf_submit
 
 __all__ = [
     "BPF_DYNPTR_TYPE_INVALID",
@@ -152,8 +153,6 @@ def dynptr_data(env: Any, r1: int, r2: int, r3: int, *_: int) -> int:
 def ringbuf_reserve_dynptr(env: Any, r1: int, r2: int, r3: int, r4: int, *_: int) -> int:
     """bpf_ringbuf_reserve_dynptr(map, size, flags, ptr): a RINGBUF dynptr over a new
     sample; -EINVAL for flags or no room, -E2BIG past DYNPTR_MAX_SIZE (ringbuf.c)."""
-    from .output import ringbuf_reserve
-
     size = r2 & 0xFFFF_FFFF
     if r3:
         _set_null(env.mem, r4)
@@ -171,13 +170,11 @@ def ringbuf_reserve_dynptr(env: Any, r1: int, r2: int, r3: int, r4: int, *_: int
 
 def _ringbuf_commit_dynptr(op: str) -> Any:
     def fn(env: Any, r1: int, r2: int, *_: int) -> int:
-        from .table import HELPERS, helper_by_name
-
-        assert HELPERS
         p = read_dynptr(env.mem, r1, env.pc)
         if not p.data:
             return 0
-        helper_by_name(f"ringbuf_{op}").fn(env, p.data, r2)
+        commit = ringbuf_submit if op == "submit" else ringbuf_discard
+        commit(env, p.data, r2)
         _set_null(env.mem, r1)
         return 0
 

@@ -81,3 +81,7 @@ def perf_event_output(env: Any, r1: int, r2: int, r3: int, r4: int, r5: int) -> 
 #: exactly the kernel's helpers: a native back end may run its own version (pybpf.vm.api)
 for _fn in (ringbuf_output, ringbuf_reserve, ringbuf_query):
     setattr(_fn, "native", _fn.__name__)  # noqa: B010 - an attribute of a function
+
+
+ringbuf_submit = _ringbuf_commit("submit")
+ringbuf_discard = _ringbuf_commit("discard")

@@ -134,6 +134,10 @@ class Proto:
 
     ``arg_size`` gives the byte size of MEM_FIXED_SIZE arguments (index -> size);
     ``btf`` names the kernel type of BTF-id arguments/returns, for messages.
+    ``pkt_access``: memory arguments may point into the packet (the kernel's
+    flag of the same name); ``changes_pkt_data``: the helper may move or resize
+    the packet, so the verifier forgets every packet pointer after the call
+    (bpf_helper_changes_pkt_data, net/core/filter.c).
     """
 
     ret: int = R.RET_INTEGER
@@ -142,6 +146,8 @@ class Proto:
     might_sleep: bool = False
     arg_size: tuple[tuple[int, int], ...] = ()
     btf: str = ""
+    pkt_access: bool = False
+    changes_pkt_data: bool = False
 
     def arg(self, i: int) -> int:
         """The type of argument ``i`` (0-based), ARG_DONTCARE past the last."""

@@ -12,7 +12,10 @@ from __future__ import annotations
 from .. import uapi
 from ..progtypes import allowed_helpers
 from . import callbacks as _cb
+from . import csum as _cs
 from . import dynptr as _dyn
+from . import packet as _pk
+from . import skb_change as _sc
 from . import tasks as _task
 from . import timers as _timers
 from . import trace as _trace
@@ -33,11 +36,12 @@ from .misc import (
     spin_lock,
 )
 from .output import (
-    _ringbuf_commit,
     perf_event_output,
+    ringbuf_discard,
     ringbuf_output,
     ringbuf_query,
     ringbuf_reserve,
+    ringbuf_submit,
 )
 from .proto import (
     ARG_PTR_TO_BTF_ID_OR_NULL,
@@ -114,18 +118,21 @@ FUNC = A.ARG_PTR_TO_FUNC
 TIMER = A.ARG_PTR_TO_TIMER
 RB_REC = A.ARG_PTR_TO_RINGBUF_MEM | OBJ_RELEASE
 LONG_OUT = ARG_PTR_TO_FIXED_SIZE_MEM | MEM_UNINIT | MEM_WRITE | MEM_ALIGNED
+LONG_OUT4 = ARG_PTR_TO_FIXED_SIZE_MEM | MEM_UNINIT | MEM_WRITE | MEM_ALIGNED
 RET_BTF_OR_NULL = RET_PTR_TO_BTF_ID_OR_NULL
 
 # fmt: off
 _TABLE: list[tuple[str, Proto, HelperFn | None]] = [
-    ("map_lookup_elem", Proto(RET_PTR_TO_MAP_VALUE_OR_NULL, (MAP, KEY)), map_lookup_elem),
-    ("map_update_elem", Proto(INT, (MAP, KEY, A.ARG_PTR_TO_MAP_VALUE, ANY)), map_update_elem),
-    ("map_delete_elem", Proto(INT, (MAP, KEY)), map_delete_elem),
+    ("map_lookup_elem", Proto(RET_PTR_TO_MAP_VALUE_OR_NULL, (MAP, KEY), pkt_access=True),
+     map_lookup_elem),
+    ("map_update_elem", Proto(INT, (MAP, KEY, A.ARG_PTR_TO_MAP_VALUE, ANY), pkt_access=True),
+     map_update_elem),
+    ("map_delete_elem", Proto(INT, (MAP, KEY), pkt_access=True), map_delete_elem),
     ("ktime_get_ns", Proto(INT), ktime_get_ns),
     ("trace_printk", Proto(INT, (RO_MEM, SIZE), gpl_only=True), _trace.trace_printk),
     ("get_prandom_u32", Proto(INT), get_prandom_u32),
     ("get_smp_processor_id", Proto(INT), get_smp_processor_id),
-    ("tail_call", Proto(VOID, (CTX, MAP, ANY)), tail_call),
+    ("tail_call", Proto(VOID, (CTX, MAP, ANY), changes_pkt_data=True), tail_call),
     ("get_current_pid_tgid", Proto(INT), get_current_pid_tgid),
     ("get_current_uid_gid", Proto(INT), get_current_uid_gid),
     ("get_current_comm", Proto(INT, (UNINIT, SIZE)), get_current_comm),
@@ -144,7 +151,8 @@ _TABLE: list[tuple[str, Proto, HelperFn | None]] = [
     ("skb_load_bytes_relative", Proto(INT, (CTX, ANY, UNINIT, SIZE, ANY)),
      skb_load_bytes_relative),
     ("get_current_cgroup_id", Proto(INT), get_current_cgroup_id),
-    ("map_push_elem", Proto(INT, (MAP, A.ARG_PTR_TO_MAP_VALUE, ANY)), _queue_op("push")),
+    ("map_push_elem", Proto(INT, (MAP, A.ARG_PTR_TO_MAP_VALUE, ANY), pkt_access=True),
+     _queue_op("push")),
     ("map_pop_elem", Proto(INT, (MAP, A.ARG_PTR_TO_MAP_VALUE | MEM_UNINIT | MEM_WRITE)),
      _queue_op("pop")),
     ("map_peek_elem", Proto(INT, (MAP, A.ARG_PTR_TO_MAP_VALUE | MEM_UNINIT | MEM_WRITE)),
@@ -168,8 +176,8 @@ _TABLE: list[tuple[str, Proto, HelperFn | None]] = [
     ("ringbuf_output", Proto(INT, (MAP, RO_MEM, SIZE0, ANY)), ringbuf_output),
     ("ringbuf_reserve", Proto(RET_PTR_TO_RINGBUF_MEM_OR_NULL,
                               (MAP, A.ARG_CONST_ALLOC_SIZE_OR_ZERO, ANY)), ringbuf_reserve),
-    ("ringbuf_submit", Proto(VOID, (RB_REC, ANY)), _ringbuf_commit("submit")),
-    ("ringbuf_discard", Proto(VOID, (RB_REC, ANY)), _ringbuf_commit("discard")),
+    ("ringbuf_submit", Proto(VOID, (RB_REC, ANY)), ringbuf_submit),
+    ("ringbuf_discard", Proto(VOID, (RB_REC, ANY)), ringbuf_discard),
     ("ringbuf_query", Proto(INT, (MAP, ANY)), ringbuf_query),
     ("skc_to_tcp6_sock", Proto(RET_BTF_OR_NULL, (SOCKC,), btf="tcp6_sock"),
      _task.skc_to("tcp6_sock")),
@@ -221,7 +229,8 @@ _TABLE: list[tuple[str, Proto, HelperFn | None]] = [
     ("kptr_xchg", Proto(RET_BTF_OR_NULL | OBJ_RELEASE,
                         (A.ARG_KPTR_XCHG_DEST, ARG_PTR_TO_BTF_ID_OR_NULL | OBJ_RELEASE)),
      _task.kptr_xchg),
-    ("map_lookup_percpu_elem", Proto(RET_PTR_TO_MAP_VALUE_OR_NULL, (MAP, KEY, ANY)),
+    ("map_lookup_percpu_elem", Proto(RET_PTR_TO_MAP_VALUE_OR_NULL, (MAP, KEY, ANY),
+                                     pkt_access=True),
      map_lookup_percpu_elem),
     ("skc_to_mptcp_sock", Proto(RET_BTF_OR_NULL, (SOCKC,), btf="mptcp_sock"),
      _task.skc_to("mptcp_sock")),
@@ -246,6 +255,92 @@ _TABLE: list[tuple[str, Proto, HelperFn | None]] = [
                                (MAP, ARG_PTR_TO_BTF_ID_OR_NULL, ARG_PTR_TO_MAP_VALUE_OR_NULL, ANY),
                                btf="cgroup"), None),
     ("cgrp_storage_delete", Proto(INT, (MAP, BTF), btf="cgroup"), None),
+    # --- XDP, tc and cgroup_skb (net/core/filter.c) ---
+    ("skb_store_bytes", Proto(INT, (CTX, ANY, RO_MEM, SIZE, ANY), changes_pkt_data=True),
+     _sc.skb_store_bytes),
+    ("l3_csum_replace", Proto(INT, (CTX, ANY, ANY, ANY, ANY), changes_pkt_data=True),
+     _cs.l3_csum_replace),
+    ("l4_csum_replace", Proto(INT, (CTX, ANY, ANY, ANY, ANY), changes_pkt_data=True),
+     _cs.l4_csum_replace),
+    ("clone_redirect", Proto(INT, (CTX, ANY, ANY), changes_pkt_data=True), _pk.clone_redirect),
+    ("skb_vlan_push", Proto(INT, (CTX, ANY, ANY), changes_pkt_data=True), _sc.skb_vlan_push),
+    ("skb_vlan_pop", Proto(INT, (CTX,), changes_pkt_data=True), _sc.skb_vlan_pop),
+    ("skb_get_tunnel_key", Proto(INT, (CTX, UNINIT, SIZE, ANY)), None),
+    ("skb_set_tunnel_key", Proto(INT, (CTX, RO_MEM, SIZE, ANY)), None),
+    ("redirect", Proto(INT, (ANY, ANY)), _pk.redirect),
+    ("get_route_realm", Proto(INT, (CTX,)), _sc.get_route_realm),
+    ("csum_diff", Proto(INT, (RO_MEM_OR_NULL, SIZE0, RO_MEM_OR_NULL, SIZE0, ANY),
+                        pkt_access=True), _cs.csum_diff),
+    ("skb_get_tunnel_opt", Proto(INT, (CTX, UNINIT, SIZE)), None),
+    ("skb_set_tunnel_opt", Proto(INT, (CTX, RO_MEM, SIZE)), None),
+    ("skb_change_proto", Proto(INT, (CTX, ANY, ANY), changes_pkt_data=True),
+     _sc.skb_change_proto),
+    ("skb_change_type", Proto(INT, (CTX, ANY)), _sc.skb_change_type),
+    ("skb_under_cgroup", Proto(INT, (CTX, MAP, ANY)), None),
+    ("get_hash_recalc", Proto(INT, (CTX,)), _sc.get_hash_recalc),
+    ("skb_change_tail", Proto(INT, (CTX, ANY, ANY), changes_pkt_data=True),
+     _sc.skb_change_tail),
+    ("skb_pull_data", Proto(INT, (CTX, ANY), changes_pkt_data=True), _sc.skb_pull_data),
+    ("csum_update", Proto(INT, (CTX, ANY)), _cs.csum_update),
+    ("set_hash_invalid", Proto(INT, (CTX,)), _sc.set_hash_invalid),
+    ("skb_change_head", Proto(INT, (CTX, ANY, ANY), changes_pkt_data=True),
+     _sc.skb_change_head),
+    ("xdp_adjust_head", Proto(INT, (CTX, ANY), changes_pkt_data=True), _pk.xdp_adjust_head),
+    ("set_hash", Proto(INT, (CTX, ANY)), _sc.set_hash),
+    ("skb_adjust_room", Proto(INT, (CTX, ANY, ANY, ANY), changes_pkt_data=True),
+     _sc.skb_adjust_room),
+    ("redirect_map", Proto(INT, (MAP, ANY, ANY)), None),
+    ("xdp_adjust_meta", Proto(INT, (CTX, ANY), changes_pkt_data=True), _pk.xdp_adjust_meta),
+    ("xdp_adjust_tail", Proto(INT, (CTX, ANY), changes_pkt_data=True), _pk.xdp_adjust_tail),
+    ("skb_get_xfrm_state", Proto(INT, (CTX, ANY, UNINIT, SIZE, ANY)), None),
+    ("fib_lookup", Proto(INT, (CTX, A.ARG_PTR_TO_MEM, SIZE, ANY)), None),
+    ("skb_cgroup_id", Proto(INT, (CTX,)), None),
+    ("sk_lookup_tcp", Proto(R.RET_PTR_TO_SOCKET | PTR_MAYBE_NULL,
+                            (CTX, RO_MEM, SIZE, ANY, ANY), pkt_access=True), None),
+    ("sk_lookup_udp", Proto(R.RET_PTR_TO_SOCKET | PTR_MAYBE_NULL,
+                            (CTX, RO_MEM, SIZE, ANY, ANY), pkt_access=True), None),
+    ("sk_release", Proto(INT, (SOCKC | OBJ_RELEASE,)), None),
+    ("get_local_storage", Proto(R.RET_PTR_TO_MAP_VALUE, (MAP, ANY)), None),
+    ("skb_ancestor_cgroup_id", Proto(INT, (CTX, ANY)), None),
+    ("sk_fullsock", Proto(R.RET_PTR_TO_SOCKET | PTR_MAYBE_NULL, (A.ARG_PTR_TO_SOCK_COMMON,)),
+     None),
+    ("tcp_sock", Proto(R.RET_PTR_TO_TCP_SOCK | PTR_MAYBE_NULL, (A.ARG_PTR_TO_SOCK_COMMON,)),
+     None),
+    ("skb_ecn_set_ce", Proto(INT, (CTX,)), _sc.skb_ecn_set_ce),
+    ("get_listener_sock", Proto(R.RET_PTR_TO_SOCKET | PTR_MAYBE_NULL,
+                                (A.ARG_PTR_TO_SOCK_COMMON,)), None),
+    ("skc_lookup_tcp", Proto(R.RET_PTR_TO_SOCK_COMMON | PTR_MAYBE_NULL,
+                             (CTX, RO_MEM, SIZE, ANY, ANY), pkt_access=True), None),
+    ("tcp_check_syncookie", Proto(INT, (SOCKC, RO_MEM, SIZE, RO_MEM, SIZE), pkt_access=True),
+     None),
+    ("sk_storage_get", Proto(RET_PTR_TO_MAP_VALUE_OR_NULL,
+                             (MAP, SOCKC, ARG_PTR_TO_MAP_VALUE_OR_NULL, ANY), pkt_access=True),
+     None),
+    ("sk_storage_delete", Proto(INT, (MAP, SOCKC)), None),
+    ("tcp_gen_syncookie", Proto(INT, (SOCKC, RO_MEM, SIZE, RO_MEM, SIZE), pkt_access=True),
+     None),
+    ("sk_assign", Proto(INT, (CTX, SOCKC, ANY)), None),
+    ("sk_cgroup_id", Proto(INT, (SOCKC,)), None),
+    ("sk_ancestor_cgroup_id", Proto(INT, (SOCKC, ANY)), None),
+    ("csum_level", Proto(INT, (CTX, ANY)), _cs.csum_level),
+    ("skb_cgroup_classid", Proto(INT, (CTX,)), None),
+    ("redirect_neigh", Proto(INT, (ANY, RO_MEM_OR_NULL, SIZE0, ANY)), _pk.redirect_neigh),
+    ("redirect_peer", Proto(INT, (ANY, ANY)), _pk.redirect_peer),
+    ("check_mtu", Proto(INT, (CTX, ANY, LONG_OUT4, ANY, ANY), arg_size=((2, 4),)), None),
+    ("xdp_get_buff_len", Proto(INT, (CTX,)), _pk.xdp_get_buff_len),
+    ("xdp_load_bytes", Proto(INT, (CTX, ANY, UNINIT, SIZE)), _pk.xdp_load_bytes),
+    ("xdp_store_bytes", Proto(INT, (CTX, ANY, UNINIT, SIZE)), _pk.xdp_store_bytes),
+    ("skb_set_tstamp", Proto(INT, (CTX, ANY, ANY)), _sc.skb_set_tstamp),
+    ("tcp_raw_gen_syncookie_ipv4", Proto(INT, (ARG_PTR_TO_FIXED_SIZE_MEM, RO_MEM, SIZE), pkt_access=True,
+                                         arg_size=((0, 20),)), None),
+    ("tcp_raw_gen_syncookie_ipv6", Proto(INT, (ARG_PTR_TO_FIXED_SIZE_MEM, RO_MEM, SIZE), pkt_access=True,
+                                         arg_size=((0, 40),)), None),
+    ("tcp_raw_check_syncookie_ipv4", Proto(INT, (ARG_PTR_TO_FIXED_SIZE_MEM,
+                                                 ARG_PTR_TO_FIXED_SIZE_MEM),
+                                           arg_size=((0, 20), (1, 20))), None),
+    ("tcp_raw_check_syncookie_ipv6", Proto(INT, (ARG_PTR_TO_FIXED_SIZE_MEM,
+                                                 ARG_PTR_TO_FIXED_SIZE_MEM),
+                                           arg_size=((0, 40), (1, 20))), None),
 ]
 # fmt: on
 
@@ -285,6 +380,62 @@ REFUSED: dict[str, str] = {
         "which pybpf does not reproduce"
     ),
 }
+
+
+_SOCKETS = (
+    "it looks sockets up in the kernel's socket tables, which pybpf does not model "
+    "(load the program into the kernel)"
+)
+_CGROUPS = "it asks which cgroup a socket or skb belongs to, which pybpf does not model"
+_TUNNEL = "it reads or sets the metadata of a collect_md tunnel device, which pybpf does not model"
+_SYNCOOKIE = (
+    "it computes or checks SYN cookies with the kernel's secret, which user space cannot know"
+)
+REFUSED.update(
+    {
+        "skb_get_tunnel_key": _TUNNEL,
+        "skb_set_tunnel_key": _TUNNEL,
+        "skb_get_tunnel_opt": _TUNNEL,
+        "skb_set_tunnel_opt": _TUNNEL,
+        "skb_under_cgroup": _CGROUPS,
+        "skb_cgroup_id": _CGROUPS,
+        "skb_ancestor_cgroup_id": _CGROUPS,
+        "sk_cgroup_id": _CGROUPS,
+        "sk_ancestor_cgroup_id": _CGROUPS,
+        "skb_cgroup_classid": _CGROUPS,
+        "get_local_storage": (
+            "it needs a BPF_MAP_TYPE_CGROUP_STORAGE map of the attached cgroup, which pybpf "
+            "does not model"
+        ),
+        "redirect_map": (
+            "it redirects through a DEVMAP, CPUMAP or XSKMAP, map types pybpf does not model "
+            "(bpf_redirect(ifindex, 0) is modelled)"
+        ),
+        "skb_get_xfrm_state": "it reads the skb's IPsec (xfrm) state, which pybpf does not model",
+        "fib_lookup": (
+            "it looks the route and neighbour up in the kernel's FIB (routing tables, "
+            "neighbour cache, device MTUs) of the network namespace, which user space does "
+            "not have: run the program in the kernel backend"
+        ),
+        "check_mtu": "it reads a network device's MTU, which pybpf does not model",
+        "sk_lookup_tcp": _SOCKETS,
+        "sk_lookup_udp": _SOCKETS,
+        "skc_lookup_tcp": _SOCKETS,
+        "sk_release": _SOCKETS,
+        "sk_fullsock": _SOCKETS,
+        "tcp_sock": _SOCKETS,
+        "get_listener_sock": _SOCKETS,
+        "sk_assign": _SOCKETS,
+        "sk_storage_get": "it needs a BPF_MAP_TYPE_SK_STORAGE map, which pybpf does not model",
+        "sk_storage_delete": "it needs a BPF_MAP_TYPE_SK_STORAGE map, which pybpf does not model",
+        "tcp_check_syncookie": _SYNCOOKIE,
+        "tcp_gen_syncookie": _SYNCOOKIE,
+        "tcp_raw_gen_syncookie_ipv4": _SYNCOOKIE,
+        "tcp_raw_gen_syncookie_ipv6": _SYNCOOKIE,
+        "tcp_raw_check_syncookie_ipv4": _SYNCOOKIE,
+        "tcp_raw_check_syncookie_ipv6": _SYNCOOKIE,
+    }
+)
 
 
 def _build() -> dict[int, Helper]:

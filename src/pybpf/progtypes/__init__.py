@@ -1,30 +1,39 @@
 """Program types: context layout, context access rules, allowed helpers, LD_ABS, return values.
 
-A socket filter (BPF_PROG_TYPE_SOCKET_FILTER) receives a ``struct __sk_buff *``
-(include/uapi/linux/bpf.h), a *mirror* of the kernel's sk_buff: the verifier
-checks every context access against ``sk_filter_is_valid_access`` /
-``bpf_skb_is_valid_access`` (net/core/filter.c) and rewrites it into a load
-from the real sk_buff (``bpf_convert_ctx_access``). pybpf does the same in
-two steps: :func:`check_ctx_access` is the validity rule (for the verifier),
-and :func:`render_sk_buff` writes the 192-byte ``__sk_buff`` image the
-program reads at run time from the model sk_buff (:mod:`pybpf.net.skb`),
-with :func:`writeback_sk_buff` copying the only writable part, ``cb[0..4]``,
-back. A narrow load of a field reads the little-endian bytes of its 32-bit
-value, exactly what the kernel's narrow-load shift gives on x86-64.
+A program's context is a *mirror* of a kernel object: ``struct __sk_buff``
+(include/uapi/linux/bpf.h) of the sk_buff for socket filters, tc (SCHED_CLS,
+SCHED_ACT) and cgroup_skb programs; ``struct xdp_md`` of the xdp_buff for XDP
+(:mod:`.xdp`). The verifier checks every context access against the type's
+``is_valid_access`` (net/core/filter.c: sk_filter_, tc_cls_act_ (:mod:`.tc`),
+cg_skb_ (:mod:`.cgroup_skb`), xdp_; the rules every __sk_buff type shares in
+:mod:`.skb_access`) and rewrites it into a load from the real object
+(``*_convert_ctx_access``). pybpf does the same in two steps:
+:func:`check_ctx_access` is the validity rule (for the verifier), and the
+context image the program reads at run time is rendered from the model
+(:func:`render_sk_buff` from :mod:`pybpf.net.skb`'s or
+:mod:`pybpf.net.tcskb`'s sk_buff, :func:`render_ctx` for every type), with
+:func:`writeback_ctx` copying what the type may write back. A narrow load of a
+field reads the little-endian bytes of its 32-bit value, exactly what the
+kernel's narrow-load shift gives on x86-64; ``data``, ``data_end`` and
+``data_meta`` are *pointer words* (:func:`ctx_narrow`, code NARROW_POINTER):
+their 4-byte load gives the whole pointer into the packet, as the kernel's
+rewrite into an 8-byte load does.
 
 The tables here were checked against Linux 6.18 by loading, for every offset
-and size, a one-instruction read and write (tests/test_progtypes.py keeps the
-kernel's answers and compares).
+and size, a one-instruction read and write (tests/user/test_progtypes.py and
+tests/progtypes/test_access.py keep the kernel's answers and compare).
 
-Return value of a socket filter (net/core/filter.c, sk_filter_trim_cap): 0
-drops the packet, any other u32 N keeps the first ``min(N, len)`` bytes.
+Return values: a socket filter's u32 N keeps ``min(N, len)`` bytes (0 drops;
+net/core/filter.c, sk_filter_trim_cap); XDP's, tc's and cgroup_skb's are
+actions, named by ``ProgType.action_name`` (:mod:`.xdp`, :mod:`.tc`,
+:mod:`.cgroup_skb`); :func:`ret_range` is what the verifier accepts.
 """
 
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 from .. import uapi
@@ -36,6 +45,11 @@ from ..uapi import (
     BPF_PROG_TYPE_SOCKET_FILTER,
     BPF_PROG_TYPE_XDP,
 )
+from . import cgroup_skb, tc, xdp
+from .fields import NARROW_POINTER, CtxField  # noqa: F401 - NARROW_POINTER re-exported
+from .fields import field_at as _field_at
+from .skb_access import POINTER_FIELDS as _SKB_POINTERS
+from .skb_access import skb_is_valid_access
 
 __all__ = [
     "CtxField",
@@ -45,30 +59,20 @@ __all__ = [
     "PROG_TYPES",
     "allowed_helpers",
     "check_ctx_access",
+    "ctx_field_at",
     "ctx_load",
+    "ctx_narrow",
+    "ctx_pointer",
     "field_at",
+    "render_ctx",
+    "render_packet_pointers",
+    "ret_range",
+    "writeback_ctx",
     "get_prog_type",
     "render_sk_buff",
     "sk_filter_result",
     "writeback_sk_buff",
 ]
-
-
-@dataclass(frozen=True)
-class CtxField:
-    """One member of a context struct: ``name`` at ``offset``, ``size`` bytes in all.
-
-    ``elem`` is the element size of an array member (``cb[5]`` has elem 4).
-    """
-
-    name: str
-    offset: int
-    size: int
-    elem: int = 0
-
-    @property
-    def end(self) -> int:
-        return self.offset + self.size
 
 
 #: struct __sk_buff, include/uapi/linux/bpf.h (x86-64; pointers via __bpf_md_ptr are 8 bytes)
@@ -114,10 +118,7 @@ _BY_NAME = {f.name: f for f in SK_BUFF_FIELDS}
 
 def field_at(off: int, fields: Iterable[CtxField] = SK_BUFF_FIELDS) -> CtxField | None:
     """The member containing byte ``off`` (None inside padding or past the end)."""
-    for f in fields:
-        if f.offset <= off < f.end:
-            return f
-    return None
+    return _field_at(off, fields)
 
 
 # --- access rules --------------------------------------------------------------------------
@@ -141,82 +142,60 @@ _SK_FILTER_DENY = frozenset(
         "hwtstamp",
     }
 )
-#: fields tc programs (SCHED_CLS/ACT) may write with a 4-byte store (tc_cls_act_is_valid_access)
-_TC_WRITE = frozenset({"mark", "tc_index", "priority", "tc_classid", "queue_mapping"})
-_TC_DENY = frozenset(
-    {"family", "remote_ip4", "local_ip4", "remote_ip6", "local_ip6", "remote_port", "local_port"}
-)
 
 
-def _skb_is_valid_access(f: CtxField, off: int, size: int, write: bool) -> str | None:
-    """bpf_skb_is_valid_access(): the rules common to every __sk_buff program type."""
-    if off % size:
-        return f"misaligned {size}-byte access at offset {off}"
-    if f.name == "cb":
-        if off + size > f.end:
-            return f"{size}-byte access at offset {off} runs past cb[4]"
-        return None
-    if f.name in (
-        "remote_ip6",
-        "local_ip6",
-        "remote_ip4",
-        "local_ip4",
-        "data",
-        "data_meta",
-        "data_end",
-    ):
-        return None if size == 4 else f"{f.name} must be accessed with 4-byte loads"
-    if f.name == "flow_keys":
-        return "flow_keys is for flow dissector programs"
-    if f.name == "hwtstamp":
-        return None if size == 8 and not write else "hwtstamp is read with 8-byte loads only"
-    if f.name == "tstamp":
-        return None if size == 8 else "tstamp is accessed with 8-byte loads/stores only"
-    if f.name == "sk":
-        if write or size != 8 or off != f.offset:
-            return "sk is read with one 8-byte load only"
-        return None
-    if f.name == "tstamp_type":
-        return "tstamp_type cannot be accessed by this program type"
-    if write:
-        return None if size == 4 and off == f.offset else f"{f.name} is written with 4-byte stores"
-    if size > 4:
-        return f"{f.name} is a 4-byte field; {size}-byte loads are not allowed"
-    return None
+def _sk_filter_access(
+    f: CtxField, off: int, size: int, write: bool, attach_type: int = 0
+) -> str | None:
+    """sk_filter_is_valid_access()."""
+    if f.name in _SK_FILTER_DENY:
+        return f"{f.name} is not accessible to socket_filter programs"
+    if write and f.name != "cb":
+        return f"socket_filter programs may write only cb[0..4], not {f.name}"
+    return skb_is_valid_access(f, off, size, write)
 
 
-def check_ctx_access(prog_type: int, off: int, size: int, write: bool = False) -> str | None:
+def check_ctx_access(
+    prog_type: int, off: int, size: int, write: bool = False, attach_type: int = 0
+) -> str | None:
     """Whether a program of ``prog_type`` may access ``size`` bytes at ``off`` of its context.
 
     Returns None when allowed, else the reason (the verifier's "invalid bpf_context
-    access" cases). ``size`` is 1, 2, 4 or 8.
+    access" cases). ``size`` is 1, 2, 4 or 8; ``attach_type`` is the program's
+    expected attach type (an XDP program run from a devmap may read egress_ifindex).
     """
     if size not in (1, 2, 4, 8):
         return f"invalid access size {size}"
     pt = PROG_TYPES.get(prog_type)
-    if pt is None or pt.ctx_fields is not SK_BUFF_FIELDS:
+    if pt is None or pt.ctx_fields is None or pt.access is None:
         return (
             f"context rules for program type {uapi.PROG_TYPE_NAMES.get(prog_type, prog_type)} "
             "are not modelled"
         )
-    if off < 0 or off + size > SIZEOF_SK_BUFF:
-        return f"offset {off} size {size} is outside struct __sk_buff ({SIZEOF_SK_BUFF} bytes)"
-    f = field_at(off)
+    if off < 0 or off + size > pt.ctx_size:
+        return f"offset {off} size {size} is outside struct {pt.ctx_struct} ({pt.ctx_size} bytes)"
+    f = _field_at(off, pt.ctx_fields)
     if f is None or off + size > f.end:
-        return f"offset {off} size {size} does not lie within one __sk_buff field"
-    if prog_type == BPF_PROG_TYPE_SOCKET_FILTER or prog_type == BPF_PROG_TYPE_CGROUP_SKB:
-        if f.name in _SK_FILTER_DENY:
-            return f"{f.name} is not accessible to {pt.name} programs"
-        if write and f.name != "cb":
-            return f"{pt.name} programs may write only cb[0..4], not {f.name}"
-    elif prog_type in (BPF_PROG_TYPE_SCHED_CLS, BPF_PROG_TYPE_SCHED_ACT):
-        if f.name in _TC_DENY:
-            return f"{f.name} is not accessible to {pt.name} programs"
-        if write and f.name not in _TC_WRITE and f.name not in ("cb", "tstamp"):
-            return f"{pt.name} programs may not write {f.name}"
-        if not write and f.name == "tstamp_type":
-            return None if size == 1 else "tstamp_type is read with 1-byte loads"
-    return _skb_is_valid_access(f, off, size, write)
+        return f"offset {off} size {size} does not lie within one {pt.ctx_struct} field"
+    return pt.access(f, off, size, write, attach_type)
+
+
+def ctx_field_at(prog_type: int, off: int) -> CtxField | None:
+    """The member of ``prog_type``'s context struct containing byte ``off``."""
+    pt = PROG_TYPES.get(prog_type)
+    if pt is None or pt.ctx_fields is None:
+        return None
+    return _field_at(off, pt.ctx_fields)
+
+
+def ctx_pointer(prog_type: int, off: int) -> str | None:
+    """What a load at ``off`` of the context gives when it is a packet pointer:
+    ``"data"``, ``"data_end"`` or ``"data_meta"`` (None for a scalar)."""
+    pt = PROG_TYPES.get(prog_type)
+    if pt is None:
+        return None
+    f = ctx_field_at(prog_type, off)
+    return pt.pointers.get(f.name) if f is not None else None
 
 
 # --- the __sk_buff image ---------------------------------------------------------------------
@@ -313,12 +292,72 @@ def ctx_load(image: bytes | bytearray | memoryview, off: int, size: int) -> int:
     return int.from_bytes(image[off : off + size], "little")
 
 
+def ctx_narrow(prog_type: int, pointer_high: int = 0) -> bytes:
+    """The context region's narrow-load table for ``prog_type`` (pybpf.vm.memory.narrow_load).
+
+    One byte per 4-byte word: the size of the kernel object's member the rewrite
+    loads there (0: plain memory), :data:`NARROW_POINTER` for a packet pointer
+    word. A table with pointer words ends with ``pointer_high``, the high half of
+    every packet pointer (the packet region's slot), as 4 little-endian bytes.
+    """
+    pt = get_prog_type(prog_type)
+    table = bytearray(pt.ctx_size // 4)
+    if pt.ctx_fields is SK_BUFF_FIELDS:
+        for off, (_src, tsize) in _NARROW.items():
+            table[off // 4] = tsize
+    assert pt.ctx_fields is not None
+    for f in pt.ctx_fields:
+        if f.name in pt.pointers:
+            table[f.offset // 4] = NARROW_POINTER
+    if pt.pointers:
+        table += _U32.pack(pointer_high & 0xFFFF_FFFF)
+    return bytes(table)
+
+
+def render_packet_pointers(
+    image: bytearray, prog_type: int, base: int, data: int, data_end: int, data_meta: int
+) -> None:
+    """Write the low halves of the packet pointers ``base + data`` ... into the pointer
+    words of a rendered context (the words :func:`ctx_narrow` marks)."""
+    pt = get_prog_type(prog_type)
+    assert pt.ctx_fields is not None
+    where = {"data": data, "data_end": data_end, "data_meta": data_meta}
+    for f in pt.ctx_fields:
+        what = pt.pointers.get(f.name)
+        if what is not None:
+            _U32.pack_into(image, f.offset, (base + where[what]) & 0xFFFF_FFFF)
+
+
+def render_ctx(image: bytearray, prog_type: int, pkt: Any) -> None:
+    """Render the context a program of ``prog_type`` sees for ``pkt`` into ``image``: the
+    xdp_md of an XdpBuff, the __sk_buff (packet pointers included) of a TcSkb."""
+    if prog_type == BPF_PROG_TYPE_XDP:
+        xdp.render_xdp_md(image, pkt)
+        return
+    render_sk_buff(pkt, image)
+    if prog_type in (BPF_PROG_TYPE_SCHED_CLS, BPF_PROG_TYPE_SCHED_ACT):
+        image[180] = getattr(pkt, "tstamp_type", 0) & 3
+    render_packet_pointers(
+        image, prog_type, pkt.bpf, pkt.data_off, pkt.data_end, pkt.data_off - pkt.meta_len
+    )
+
+
+def writeback_ctx(pkt: Any, image: bytes | bytearray | memoryview, prog_type: int) -> None:
+    """What a program of ``prog_type`` may have written to its context, back into ``pkt``."""
+    if prog_type != BPF_PROG_TYPE_XDP:
+        writeback_sk_buff(pkt, image, prog_type)
+
+
 def writeback_sk_buff(
     skb: Any, image: bytes | bytearray | memoryview, prog_type: int = BPF_PROG_TYPE_SOCKET_FILTER
 ) -> None:
     """Copy what the program may have written (cb[]; for tc also mark/priority ...) to ``skb``."""
     skb.cb[:20] = bytes(image[48:68])
-    if prog_type in (BPF_PROG_TYPE_SCHED_CLS, BPF_PROG_TYPE_SCHED_ACT):
+    if prog_type == BPF_PROG_TYPE_CGROUP_SKB:
+        skb.mark = _U32.unpack_from(image, 8)[0]
+        skb.priority = _U32.unpack_from(image, 32)[0]
+        skb.tstamp = _U64.unpack_from(image, 152)[0]
+    elif prog_type in (BPF_PROG_TYPE_SCHED_CLS, BPF_PROG_TYPE_SCHED_ACT):
         skb.mark = _U32.unpack_from(image, 8)[0]
         skb.queue_mapping = _U32.unpack_from(image, 12)[0] & 0xFFFF
         skb.priority = _U32.unpack_from(image, 32)[0]
@@ -386,13 +425,21 @@ UNPRIV_SOCKET_FILTER_HELPERS = frozenset({
 # fmt: on
 
 
+#: a program type's context access rule: (field, off, size, write, attach type) -> reason
+AccessRule = Callable[[CtxField, int, int, bool, int], "str | None"]
+
+
 @dataclass(frozen=True)
 class ProgType:
     """What the verifier and the runner need to know about one program type.
 
     ``ld_abs``: LD_ABS/LD_IND allowed (``may_access_skb``: socket filter and tc).
     ``ret_range``: the return values the verifier accepts (None: any).
-    ``ctx_size``: bytes of the context struct; ``ctx_fields`` its members.
+    ``ctx_size``: bytes of the context struct (``ctx_struct``); ``ctx_fields`` its
+    members; ``access`` its access rule (the kernel's ``is_valid_access``);
+    ``pointers`` the members whose load gives a packet pointer. ``runnable``:
+    pybpf runs programs of this type; ``action_name``/``leaves`` say what a
+    return value means and whether the packet goes on.
     """
 
     type: int
@@ -405,6 +452,11 @@ class ProgType:
     runnable: bool = False
     #: helpers an unprivileged loader may call (the rest need CAP_BPF / CAP_PERFMON)
     unpriv_helpers: frozenset[int] = frozenset()
+    access: AccessRule | None = None
+    ctx_struct: str = "__sk_buff"
+    pointers: dict[str, str] = field(default_factory=dict)
+    action_name: Callable[[int], str] | None = None
+    leaves: Callable[[int], bool] | None = None
 
     def allows_helper(self, func_id: int) -> bool:
         return func_id in self.helpers
@@ -420,6 +472,7 @@ PROG_TYPES: dict[int, ProgType] = {
         ld_abs=True,
         runnable=True,
         unpriv_helpers=UNPRIV_SOCKET_FILTER_HELPERS,
+        access=_sk_filter_access,
     ),
     BPF_PROG_TYPE_SCHED_CLS: ProgType(
         BPF_PROG_TYPE_SCHED_CLS,
@@ -428,6 +481,11 @@ PROG_TYPES: dict[int, ProgType] = {
         SK_BUFF_FIELDS,
         SIZEOF_SK_BUFF,
         ld_abs=True,
+        runnable=True,
+        access=tc.tc_access,
+        pointers=dict(_SKB_POINTERS),
+        action_name=tc.action_name,
+        leaves=tc.leaves,
     ),
     BPF_PROG_TYPE_SCHED_ACT: ProgType(
         BPF_PROG_TYPE_SCHED_ACT,
@@ -436,6 +494,11 @@ PROG_TYPES: dict[int, ProgType] = {
         SK_BUFF_FIELDS,
         SIZEOF_SK_BUFF,
         ld_abs=True,
+        runnable=True,
+        access=tc.tc_access,
+        pointers=dict(_SKB_POINTERS),
+        action_name=tc.action_name,
+        leaves=tc.leaves,
     ),
     BPF_PROG_TYPE_CGROUP_SKB: ProgType(
         BPF_PROG_TYPE_CGROUP_SKB,
@@ -444,9 +507,27 @@ PROG_TYPES: dict[int, ProgType] = {
         SK_BUFF_FIELDS,
         SIZEOF_SK_BUFF,
         ld_abs=False,
-        ret_range=(0, 3),
+        ret_range=(0, 1),
+        runnable=True,
+        access=cgroup_skb.cg_skb_access,
+        pointers={"data": "data", "data_end": "data_end"},
+        action_name=cgroup_skb.verdict_name,
+        leaves=cgroup_skb.leaves,
     ),
-    BPF_PROG_TYPE_XDP: ProgType(BPF_PROG_TYPE_XDP, "xdp", XDP_HELPERS, None, 24, ld_abs=False),
+    BPF_PROG_TYPE_XDP: ProgType(
+        BPF_PROG_TYPE_XDP,
+        "xdp",
+        XDP_HELPERS,
+        xdp.XDP_MD_FIELDS,
+        xdp.SIZEOF_XDP_MD,
+        ld_abs=False,
+        runnable=True,
+        access=xdp.xdp_access,
+        ctx_struct="xdp_md",
+        pointers=dict(xdp.POINTER_FIELDS),
+        action_name=xdp.action_name,
+        leaves=xdp.leaves,
+    ),
 }
 
 
@@ -457,6 +538,19 @@ def get_prog_type(prog_type: int) -> ProgType:
         name = uapi.PROG_TYPE_NAMES.get(prog_type, str(prog_type))
         raise NotSupportedError(f"program type {name} is not modelled by pybpf")
     return pt
+
+
+def ret_range(prog_type: int, attach_type: int = 0) -> tuple[int, int] | None:
+    """The return values the verifier accepts from a program of ``prog_type`` attached as
+    ``attach_type`` (check_return_code, kernel/bpf/verifier.c): a cgroup_skb program
+    may also ask for congestion notification (2, 3) on egress; an XDP program run from
+    a devmap or cpumap returns XDP_ABORTED .. XDP_PASS. None: any value."""
+    if prog_type == BPF_PROG_TYPE_CGROUP_SKB and attach_type == uapi.BPF_CGROUP_INET_EGRESS:
+        return (0, 3)
+    if prog_type == BPF_PROG_TYPE_XDP and attach_type in (uapi.BPF_XDP_DEVMAP, uapi.BPF_XDP_CPUMAP):
+        return (uapi.XDP_ABORTED, uapi.XDP_PASS)
+    pt = PROG_TYPES.get(prog_type)
+    return pt.ret_range if pt is not None else None
 
 
 def allowed_helpers(prog_type: int) -> frozenset[int]:

@@ -17,6 +17,12 @@ kernel's:
   so unicast frames get ``pkt_type`` PACKET_OTHERHOST). ``data_out`` has the
   Ethernet header zeroed, as the kernel pushes back 14 zero bytes.
 
+XDP, tc and cgroup_skb programs hold pointers into the packet; they run on a
+packet buffer of their own (:mod:`pybpf.user.direct`): :meth:`Program.run_packet`
+runs one Ethernet frame as BPF_PROG_TEST_RUN presents it and reports the action
+and the packet as the program left it; ``run`` returns the action, ``test_run``
+is BPF_PROG_TEST_RUN for these types too (data_in/out, ctx_in/out, repeat).
+
 Maps named by ``BPF_LD_MAP_FD`` resolve through the instruction's ``ref``
 (what the asm helpers attach), then the ``maps`` argument (a mapping fd ->
 Map, or a list indexed by ``BPF_PSEUDO_MAP_IDX``), then the fd table of the
@@ -28,57 +34,28 @@ it can be stored in a PROG_ARRAY for tail calls.
 from __future__ import annotations
 
 import errno as E
-import os
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .. import isa, uapi
 from ..api import TestRunResult
-from ..errors import BpfError, InsnError, NotSupportedError, VerifierError
-from ..helpers import HELPERS, helpers_for
+from ..errors import BpfError, InsnError, NotSupportedError
+from ..helpers import helpers_for
 from ..isa import Insn
-from ..net.skb import ETH_HLEN, QDISC_CB_PRIV_LEN, SkBuff, Sock
+from ..net.skb import ETH_HLEN, SkBuff, Sock
 from ..progtypes import (
     SIZEOF_SK_BUFF,
     get_prog_type,
     render_sk_buff,
     writeback_sk_buff,
 )
+from ..verifier.helper_rules import check_helper_calls, license_is_gpl_compatible
+from .direct import device_exists
+from .skbctx import TEST_RUN_MAX_DATA, ctx_to_skb, skb_to_ctx
 from .state import UserState, default_state
 
-__all__ = ["Program", "TestRunResult", "license_is_gpl_compatible"]
-
-#: bpf_test_init(): data must fit a page after NET_SKB_PAD headroom and skb_shared_info
-TEST_RUN_MAX_DATA = 4096 - 64 - 320
-#: GSO_MAX_SEGS / GSO_LEGACY_MAX_SIZE (include/linux/netdevice.h)
-GSO_MAX_SEGS = 65535
-GSO_LEGACY_MAX_SIZE = 65536
-
-_GPL_LICENSES = (
-    "GPL",
-    "GPL v2",
-    "GPL and additional rights",
-    "Dual BSD/GPL",
-    "Dual MIT/GPL",
-    "Dual MPL/GPL",
-)
-
-
-def license_is_gpl_compatible(license: str) -> bool:
-    """license_is_gpl_compatible() (include/linux/license.h)."""
-    return license in _GPL_LICENSES
-
-
-def _ifindex_exists(ifindex: int) -> bool:
-    try:
-        for name in os.listdir("/sys/class/net"):
-            with open(f"/sys/class/net/{name}/ifindex") as fh:
-                if int(fh.read().strip()) == ifindex:
-                    return True
-    except OSError:
-        return False
-    return False
+__all__ = ["ENGINES", "Program", "TestRunResult"]
 
 
 #: how a Program runs: pybpf's interpreter, or the llvmlite JIT (verified programs only)
@@ -102,6 +79,7 @@ class Program:
         line_info: Sequence[Any] = (),
         func_info: Sequence[Any] = (),
         state: UserState | None = None,
+        expected_attach_type: int = 0,
     ):
         #: the backend's runtime state: fd table, clocks and timers, trace pipe, cookies
         self.state = state if state is not None else default_state()
@@ -127,13 +105,15 @@ class Program:
         if not self.insns:
             raise BpfError("a program needs at least one instruction", errno=E.EINVAL)
         self.prog_type = prog_type
+        #: where the program is meant to attach (cgroup_skb egress, an XDP devmap ...)
+        self.expected_attach_type = expected_attach_type
         self.type_info = get_prog_type(prog_type)
         self.license = license
         self.name = name
         self.helpers = helpers_for(prog_type)
         self.line_info = list(line_info)
         self.func_info = list(func_info)
-        self._check_calls()
+        check_helper_calls(self.insns, prog_type, license)
         if engine not in ENGINES:
             raise BpfError(f"unknown engine {engine!r} (choose from {', '.join(ENGINES)})")
         self.engine = engine
@@ -158,6 +138,7 @@ class Program:
         self._mem: Any = None
         self._ctx_image = bytearray(SIZEOF_SK_BUFF)
         self._ctx_region: Any = None
+        self._area: Any = None
         self._runner: Any = None
         self.sock = Sock(cookie=self.state.next_cookie())
         self.state.fds.install(self)
@@ -165,6 +146,7 @@ class Program:
     @classmethod
     def from_spec(cls, spec: Any, maps: Mapping[str, Any], **kw: Any) -> Program:
         """A Program from a :class:`pybpf.spec.types.ProgramSpec`; ``maps`` maps names to Maps."""
+        kw.setdefault("expected_attach_type", spec.expected_attach_type)
         return cls(spec.insns, spec.prog_type, spec.license, spec.name, maps, **kw)
 
     # --- load-time checks ----------------------------------------------------------------
@@ -199,34 +181,6 @@ class Program:
     def gpl_compatible(self) -> bool:
         return license_is_gpl_compatible(self.license)
 
-    def _check_calls(self) -> None:
-        """The helper-call checks check_helper_call() makes before looking at arguments."""
-        for pc, insn in isa.iter_slots(self.insns):
-            if not isa.is_helper_call(insn):
-                continue
-            fid = insn.imm
-            h = HELPERS.get(fid)
-            name = uapi.FUNC_NAMES.get(fid)
-            if name is None:
-                raise VerifierError(f"invalid func unknown#{fid}", index=pc, errno=E.EINVAL)
-            if fid not in self.helpers:
-                raise VerifierError(
-                    f"program of this type cannot use helper bpf_{name}#{fid}",
-                    index=pc,
-                    errno=E.EINVAL,
-                )
-            if h is not None and h.proto.gpl_only and not self.gpl_compatible:
-                raise VerifierError(
-                    "cannot call GPL-restricted function from non-GPL compatible program",
-                    index=pc,
-                    errno=E.EINVAL,
-                )
-            if h is not None and not h.implemented:
-                raise NotSupportedError(
-                    f"insn {pc}: helper bpf_{name}#{fid} is allowed here but "
-                    "not modelled in user space"
-                )
-
     def verify(
         self,
         *,
@@ -254,6 +208,7 @@ class Program:
             line_info=self.line_info if line_info is None else line_info,
             privileged=privileged,
             func_info=self.func_info if func_info is None else func_info,
+            expected_attach_type=self.expected_attach_type,
         ).verify()
 
     def _resolve_map(self, key: int) -> Any:
@@ -289,10 +244,59 @@ class Program:
             from ..vm.memory import Memory
 
             self._mem = Memory()
-            self._ctx_region = self._mem.add_region(
-                self._ctx_image, name="ctx (__sk_buff)", narrow=_ctx_narrow()
-            )
+            if self.direct_packet_access:
+                from .direct import PacketArea
+
+                self._area = PacketArea(self._mem, self.prog_type, self.sock)
+                self._ctx_region = self._area.ctx
+                self._ctx_image = self._area.image
+            else:
+                self._ctx_region = self._mem.add_region(
+                    self._ctx_image, name="ctx (__sk_buff)", narrow=_ctx_narrow()
+                )
         return self._mem
+
+    @staticmethod
+    def device_exists(ifindex: int) -> bool:
+        """Whether ``ifindex`` names a device (bpf_clone_redirect's lookup): this network
+        namespace's devices, as a test run in the kernel sees them."""
+        return device_exists(ifindex)
+
+    @property
+    def direct_packet_access(self) -> bool:
+        """Whether the program holds pointers into the packet (XDP, tc, cgroup_skb)."""
+        return bool(self.type_info.pointers)
+
+    def packet_area(self) -> Any:
+        """The packet buffer and context of a program with direct packet access
+        (:class:`pybpf.user.direct.PacketArea`), made on first use."""
+        self._memory()
+        if self._area is None:
+            raise NotSupportedError(f"{self.type_info.name} programs have no packet area")
+        return self._area
+
+    def _engine_run(self, ctx: Any, ctx_ptr: int, cpu: int) -> int:
+        """One run of the engine on the packet model ``ctx`` (context at ``ctx_ptr``)."""
+        del self._interp.trace[:]
+        runner = self.packet_runner()
+        if runner is not None:  # the JIT, natively
+            runner.cpu = cpu
+            return runner.run_direct(1)[0]
+        return int(self._interp.run(mem=self._memory(), ctx=ctx, r1=ctx_ptr, cpu=cpu))
+
+    def run_packet(self, frame: bytes | bytearray | memoryview, *, cpu: int = 0, **kw: Any) -> Any:
+        """Run once on an Ethernet ``frame`` presented as BPF_PROG_TEST_RUN presents it
+        (XDP, tc and cgroup_skb programs): the action and the packet as the program
+        left it (:class:`pybpf.net.outcome.PacketOutcome`). XDP takes
+        ``ingress_ifindex`` and ``rx_queue_index``, the others ``ifindex``."""
+        if not self.direct_packet_access:
+            raise NotSupportedError(
+                f"run_packet is for XDP, tc and cgroup_skb programs; a {self.type_info.name} "
+                "program runs with run()"
+            )
+        from .direct import run_packet
+
+        return run_packet(self, bytes(frame), cpu=cpu, **kw)
 
     def packet_runner(self) -> Any:
         """The JIT's native packet runner (:class:`pybpf.vm.batch.PacketRunner`): runs,
@@ -300,13 +304,15 @@ class Program:
         if self._runner is None and self.engine == "jit" and self.type_info.ctx_fields:
             from ..vm.batch import PacketRunner
 
+            mem = self._memory()
             self._runner = PacketRunner(
                 self._interp,
-                self._memory(),
+                mem,
                 self._ctx_region,
                 prog_type=self.prog_type,
-                ctx_factory=self._skb_of,
+                ctx_factory=None if self.direct_packet_access else self._skb_of,
                 rng=self.state.rng,
+                area=self._area,
             )
         return self._runner
 
@@ -327,6 +333,11 @@ class Program:
 
     def run_skb(self, skb: SkBuff, *, cpu: int = 0) -> int:
         """Run once with ``skb`` as the context; returns the u32 return value."""
+        if self.direct_packet_access:
+            raise NotSupportedError(
+                f"{self.type_info.name} programs run on their own packet buffer: "
+                "use run() or run_packet() with the frame"
+            )
         if self.type_info.ctx_fields is None:
             raise NotSupportedError(f"running {self.type_info.name} programs is not supported")
         mem = self._memory()
@@ -378,6 +389,9 @@ class Program:
         :func:`pybpf.progtypes.sk_filter_result`). :meth:`run_skb` runs on an skb
         as it is.
         """
+        if self.direct_packet_access:  # XDP, tc, cgroup_skb: the action
+            frame = data_or_skb.frame() if isinstance(data_or_skb, SkBuff) else data_or_skb
+            return int(self.run_packet(frame, cpu=cpu, **skb_args).retval)
         if isinstance(data_or_skb, SkBuff):
             skb = data_or_skb
             skb.cb[:] = bytes(len(skb.cb))
@@ -411,6 +425,10 @@ class Program:
         """
         if self.type_info.ctx_fields is None:
             raise NotSupportedError(f"test_run of {self.type_info.name} programs is not supported")
+        if self.direct_packet_access:
+            from .direct import test_run
+
+            return test_run(self, bytes(data), repeat, ctx_in, cpu=cpu)
         data = bytes(data)
         if len(data) < ETH_HLEN or len(data) > TEST_RUN_MAX_DATA:
             raise BpfError(
@@ -438,7 +456,7 @@ class Program:
         if ctx is not None:
             ifindex_in = int.from_bytes(ctx[40:44], "little")
             if ifindex_in > 1:
-                if not _ifindex_exists(ifindex_in):
+                if not device_exists(ifindex_in):
                     raise BpfError(f"ctx_in ifindex {ifindex_in}: no such device", errno=E.ENODEV)
                 ifindex = ifindex_in
         # tc programs see the frame from the MAC header (is_l2 in bpf_prog_test_run_skb)
@@ -450,7 +468,7 @@ class Program:
             skb.push(ETH_HLEN)
         skb.ifindex = ifindex
         if ctx is not None:
-            _ctx_to_skb(ctx, skb)
+            ctx_to_skb(ctx, skb)
         runner = self.packet_runner()
         if runner is not None:  # the JIT: the repeat loop runs natively and times itself
             self._memory()
@@ -465,7 +483,7 @@ class Program:
         data_out = skb.tobytes() if is_l2 else bytes(ETH_HLEN) + skb.tobytes()
         ctx_out = b""
         if ctx is not None:
-            ctx_out = bytes(_skb_to_ctx(skb, ctx))
+            ctx_out = bytes(skb_to_ctx(skb, ctx))
         return TestRunResult(retval, duration, data_out, ctx_out)
 
     def __repr__(self) -> str:
@@ -482,51 +500,3 @@ def _ctx_narrow() -> bytes:
     for off, (_src, tsize) in _NARROW.items():
         table[off // 4] = tsize
     return bytes(table)
-
-
-def _u32(b: bytes | bytearray, off: int) -> int:
-    return int.from_bytes(b[off : off + 4], "little")
-
-
-def _ctx_to_skb(ctx: bytearray, skb: SkBuff) -> None:
-    """convert___skb_to_skb(): only some __sk_buff fields may be set by the caller."""
-    allowed = [(8, 12), (32, 44), (48, 68), (152, 168), (176, 180), (184, 192)]
-    for i, b in enumerate(ctx):
-        if b and not any(lo <= i < hi for lo, hi in allowed):
-            raise BpfError(
-                f"ctx_in byte {i} is set but that __sk_buff field is not an input", errno=E.EINVAL
-            )
-    skb.mark = _u32(ctx, 8)
-    skb.priority = _u32(ctx, 32)
-    skb.ingress_ifindex = _u32(ctx, 36)
-    skb.tstamp = int.from_bytes(ctx[152:160], "little")
-    skb.cb[:QDISC_CB_PRIV_LEN] = ctx[48:68]
-    wire_len = _u32(ctx, 160)
-    if wire_len:
-        if wire_len < skb.len or wire_len > GSO_LEGACY_MAX_SIZE:
-            raise BpfError(
-                f"ctx_in wire_len {wire_len} is below the packet length or too big", errno=E.EINVAL
-            )
-        skb.wire_len = wire_len
-    else:
-        skb.wire_len = skb.len
-    gso_segs = _u32(ctx, 164)
-    if gso_segs > GSO_MAX_SEGS:
-        raise BpfError(f"ctx_in gso_segs {gso_segs} > {GSO_MAX_SEGS}", errno=E.EINVAL)
-    skb.gso_segs = gso_segs
-    skb.gso_size = _u32(ctx, 176)
-    skb.hwtstamp = int.from_bytes(ctx[184:192], "little")
-
-
-def _skb_to_ctx(skb: SkBuff, ctx: bytearray) -> bytearray:
-    """convert_skb_to___skb(): the fields the kernel copies back out."""
-    ctx[8:12] = (skb.mark & 0xFFFF_FFFF).to_bytes(4, "little")
-    ctx[32:36] = (skb.priority & 0xFFFF_FFFF).to_bytes(4, "little")
-    ctx[36:40] = (skb.ingress_ifindex & 0xFFFF_FFFF).to_bytes(4, "little")
-    ctx[40:44] = (skb.ifindex & 0xFFFF_FFFF).to_bytes(4, "little")
-    ctx[152:160] = (skb.tstamp & (2**64 - 1)).to_bytes(8, "little")
-    ctx[48:68] = bytes(skb.cb[:QDISC_CB_PRIV_LEN])
-    ctx[160:164] = ((skb.wire_len or skb.len) & 0xFFFF_FFFF).to_bytes(4, "little")
-    ctx[164:168] = (skb.gso_segs & 0xFFFF_FFFF).to_bytes(4, "little")
-    ctx[184:192] = (skb.hwtstamp & (2**64 - 1)).to_bytes(8, "little")
-    return ctx

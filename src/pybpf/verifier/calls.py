@@ -23,6 +23,7 @@ from ..helpers import proto as P
 from ..helpers.proto import RetType as RT
 from ..isa import BPF_PSEUDO_CALL, BPF_PSEUDO_FUNC, MAX_BPF_STACK, Insn
 from ..maps.base import possible_cpus
+from ..progtypes import ret_range
 from . import reg as R
 from .args import CallMeta, check_func_arg, write_raw_mode_bytes
 from .cfg import find_subprog, subprog_end
@@ -38,9 +39,10 @@ from .refs import (
     CALLER_SAVED,
     check_resource_leak,
     clear_caller_saved_regs,
+    mark_reg_invalid,
     release_reference,
 )
-from .state import FuncState, RefState, VerifierState
+from .state import FuncState, RefState, VerifierState, each_reg
 
 MAX_CALL_FRAMES = 8
 MAX_ERRNO = 4095
@@ -165,6 +167,7 @@ def check_helper_call(env: Env, insn: Insn) -> None:
         )
     fn = helper.proto
     meta = CallMeta(func_id)
+    meta.pkt_access = fn.pkt_access
     for i in range(5):
         check_func_arg(env, i, meta, fn)
     _record_func_map(env, meta, func_id)
@@ -201,6 +204,8 @@ def check_helper_call(env: Env, insn: Insn) -> None:
     for r in CALLER_SAVED:
         R.mark_not_init(regs[r], env.bpf_capable)
         check_reg_arg(env, r, DST_OP_NO_MARK)
+    if fn.changes_pkt_data:
+        clear_all_pkt_pointers(env)
     r0 = regs[0]
     r0.subreg_def = 0
     ret = fn.ret
@@ -254,6 +259,15 @@ def check_helper_call(env: Env, insn: Insn) -> None:
             r0.umax = r0.u32max = r0.smax = r0.s32max = n
             R.reg_bounds_sync(r0)
     _check_map_func_compatibility(env, meta.map, func_id)
+
+
+def clear_all_pkt_pointers(env: Env) -> None:
+    """clear_all_pkt_pointers(): after a helper that may move or resize the packet
+    (bpf_helper_changes_pkt_data), every packet pointer — in registers and spilled on
+    the stack, in every frame — is forgotten (mark_reg_invalid)."""
+    for _f, r in each_reg(env.cur_state):
+        if r.type in (R.PTR_TO_PACKET, R.PTR_TO_PACKET_META, R.PTR_TO_PACKET_END):
+            mark_reg_invalid(env, r)
 
 
 # --- bpf-to-bpf calls and callbacks ---------------------------------------------------------
@@ -421,7 +435,7 @@ def check_return_code(env: Env) -> None:
                 errno.EINVAL,
             )
         return
-    rng = env.prog.ret_range
+    rng = ret_range(env.prog.type, env.attach_type)
     if rng is None:
         return
     if r0.type != R.SCALAR_VALUE:

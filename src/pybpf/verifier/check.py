@@ -469,6 +469,7 @@ class Verifier:
         line_info: Sequence[Any] = (),
         func_info: Sequence[Any] = (),
         btf: Any = None,
+        expected_attach_type: int = 0,
     ):
         self.log = VerifierLog(level=log_level)
         self.env = Env(
@@ -481,6 +482,7 @@ class Verifier:
             func_info=func_info,
             line_info=line_info,
             btf=btf,
+            attach_type=expected_attach_type,
         )
 
     def verify(self) -> VerifyResult:

@@ -103,8 +103,11 @@ class Env:
         func_info: Sequence[Any],
         line_info: Sequence[Any],
         btf: Any = None,
+        attach_type: int = 0,
     ):
         self.prog = prog
+        #: the program's expected attach type (XDP in a devmap, cgroup_skb egress ...)
+        self.attach_type = attach_type
         self.license = license
         self.resolve_map = map_resolver
         self.func_info = [(int(a), int(b)) for a, b in func_info]

@@ -46,8 +46,11 @@ from .state import VerifierState
 _ALL = 0xFFFF
 
 
-def _use_def(insn: Insn) -> tuple[int, int]:
-    """compute_insn_live_regs(): (registers read, registers written) as bit masks."""
+def _use_def(insn: Insn, allowed: frozenset[int] = frozenset()) -> tuple[int, int]:
+    """compute_insn_live_regs(): (registers read, registers written) as bit masks.
+
+    ``allowed``: the helpers the program type may call; another helper has no
+    prototype here (get_helper_proto fails), so all of R1..R5 count as read."""
     cls, op, mode = insn.code & 0x07, insn.code & 0xF0, insn.code & 0xE0
     src, dst = 1 << insn.src, 1 << insn.dst
     if cls == 0:  # LD
@@ -85,7 +88,7 @@ def _use_def(insn: Insn) -> tuple[int, int]:
         defs = 0b111111
         use = defs & ~1
         if insn.src == 0:  # get_call_summary(): a helper's declared arguments
-            h = HELPERS.get(insn.imm)
+            h = HELPERS.get(insn.imm) if insn.imm in allowed else None
             if h is not None:
                 nargs = 0
                 for a in h.proto.args:
@@ -105,7 +108,7 @@ def compute_live_registers(env: Env) -> None:
     dfn = [0] * n
     for i, insn in enumerate(insns):
         if insn is not None:
-            use[i], dfn[i] = _use_def(insn)
+            use[i], dfn[i] = _use_def(insn, env.prog.helpers)
         else:  # the second slot of an LD_IMM64: class LD, mode IMM, size W
             use[i], dfn[i] = _ALL, 0
     live_in = [0] * n

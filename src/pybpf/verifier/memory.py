@@ -36,7 +36,7 @@ from ..isa import (
     Insn,
 )
 from ..progtypes import check_ctx_access as ctx_rule
-from ..progtypes import field_at
+from ..progtypes import ctx_field_at, ctx_pointer
 from ..progtypes.bpf_map import BPF_MAP_IMAGE_SIZE, map_struct_name, member_at
 from ..uapi import (
     BPF_F_RDONLY_PROG,
@@ -73,12 +73,11 @@ RMW_OPS = frozenset(
         BPF_CMPXCHG,
     }
 )
-#: __sk_buff members whose load gives a pointer (bpf_skb_is_valid_access's info->reg_type)
+#: what a load of a packet pointer member gives (the is_valid_access's info->reg_type)
 _CTX_POINTERS = {
     "data": R.PTR_TO_PACKET,
     "data_meta": R.PTR_TO_PACKET_META,
     "data_end": R.PTR_TO_PACKET_END,
-    "sk": R.PTR_TO_SOCK_COMMON | R.PTR_MAYBE_NULL,
 }
 
 
@@ -237,11 +236,16 @@ def check_ctx_access(env: Env, insn_idx: int, off: int, size: int, write: bool) 
             f"insn {insn_idx}: context accesses of {env.prog.name} programs are not modelled "
             "by pybpf's verifier"
         )
-    if ctx_rule(env.prog.type, off, size, write) is not None:
+    if ctx_rule(env.prog.type, off, size, write, env.attach_type) is not None:
         env.verbose_linfo(insn_idx, "; ")
         raise env.fail(f"invalid bpf_context access off={off} size={size}")
-    f = field_at(off)
-    return _CTX_POINTERS.get(f.name, R.SCALAR_VALUE) if f is not None else R.SCALAR_VALUE
+    what = ctx_pointer(env.prog.type, off)
+    if what is not None:
+        return _CTX_POINTERS[what]
+    f = ctx_field_at(env.prog.type, off)
+    if f is not None and f.name == "sk" and env.prog.ctx_struct == "__sk_buff":
+        return R.PTR_TO_SOCK_COMMON | R.PTR_MAYBE_NULL
+    return R.SCALAR_VALUE
 
 
 def check_ptr_to_map_access(

@@ -20,6 +20,13 @@ helper calls back into Python with the same context a per-packet run gives it.
 * :meth:`PacketRunner.test_run` — BPF_PROG_TEST_RUN's repeat loop on one skb,
   the mean duration per run measured natively.
 
+XDP, tc and cgroup_skb programs run natively too (``area``: the program's packet
+buffer and model, pybpf.user.direct): :meth:`PacketRunner.run_direct` runs on the
+packet the model holds (test_run's loop), :func:`pybpf.vm.actions.run_capture`
+over a capture, counting return values and redirect targets and handing the
+packets that leave to a sink (``pybpf run --write-pcap``); the common packet
+helpers run in C (native/packet.c), the others in Python on the same packet.
+
 The runner shares the program's memory (``mem``) and context region with the
 per-packet path, so addresses, maps and errors are those of every other
 engine: a fault names the packet's index, the pc and the address. Results are
@@ -55,7 +62,9 @@ from .native import (
     VmHandle,
     VmImage,
     VmMt,
+    VmPkt,
     VmProgArray,
+    VmSkb,
     lib,
 )
 
@@ -67,6 +76,9 @@ MAX_RECORD = 256 * 1024 * 1024
 #: packets run per native call when reading a capture
 CHUNK = 1 << 16
 _MODES = {"ethernet": 0, "device": 1, "raw": 2}
+#: what a program's context is (vm.h KIND_*)
+KIND_SOCKET, KIND_XDP, KIND_SKB = 0, 1, 2
+
 _PCAP_MAGICS = {0xA1B2C3D4: (False, False), 0xA1B23C4D: (True, False), 0xA1B2CD34: (False, True)}
 
 
@@ -143,6 +155,7 @@ class PacketRunner:
         ctx_factory: Callable[[bytes, FrameMeta], Any] | None = None,
         rng: random.Random | None = None,
         cpu: int = 0,
+        area: Any = None,
     ) -> None:
         if not isinstance(engine, JitEngine):
             raise NotSupportedError("native packet runs need the JIT (JitEngine)")
@@ -168,10 +181,29 @@ class PacketRunner:
         self._arrays: list[Any] = []
         self._slots: tuple[Any, ...] = ()
         self._key: Any = None
-        self._lazy = _LazyContext(self)
+        self._lazy: Any = _LazyContext(self)
         self._dref = ctypes.byref(self.driver)
         self._run_frame = self.so.vm_run_frame
         self._run_eth = self.so.vm_run_eth_frame
+        #: the packet buffer and model of an XDP, tc or cgroup_skb program (user.direct)
+        self.area = area
+        self.kind = KIND_SOCKET
+        if area is not None:
+            self._adopt(area)
+            self._lazy = area.model  # the live model: helpers see (and change) it directly
+
+    def _adopt(self, area: Any) -> None:
+        """From now on the area's packet model keeps its state in the driver's structures,
+        so that the native code and a Python helper see the same packet."""
+        env = self.driver.env
+        model = area.model
+        ctypes.memmove(ctypes.addressof(env.pkt), ctypes.addressof(model.pkt), ctypes.sizeof(VmPkt))
+        model.pkt = env.pkt
+        skb = getattr(model, "skb", None)
+        if skb is not None:
+            ctypes.memmove(ctypes.addressof(env.skb), ctypes.addressof(skb), ctypes.sizeof(VmSkb))
+            model.skb = env.skb
+        self.kind = KIND_XDP if self.prog_type == uapi.BPF_PROG_TYPE_XDP else KIND_SKB
 
     # --- setting up native runs -----------------------------------------------------------
     def _native(self, name: str | None) -> int:
@@ -229,6 +261,7 @@ class PacketRunner:
             d.ctx_bpf = self.ctx_region.base
             d.stack_top = main.top
             d.prog_type = self.prog_type
+            d.kind = self.kind
             # verified, of a type that may write cb[] only (sk_filter_is_valid_access): what
             # it writes to the __sk_buff is what the writeback and the next render keep
             d.cb_only = int(
@@ -367,6 +400,8 @@ class PacketRunner:
 
     def _context_now(self) -> Any:
         """The context object of the packet under way, for a Python helper."""
+        if self.area is not None:  # the live packet model over the driver's state
+            return self.area.model
         skb = self.driver.env.skb
         if self.ctx_factory is None:
             raise NotSupportedError("this helper needs the packet's context object")
@@ -431,6 +466,22 @@ class PacketRunner:
             if pin is not None:
                 pin.release()
         _copy_back(d.env.skb, skb)
+        if rc:
+            raise self._fail(rc, None)
+        return int(d.r0 & M32), int(dur.value)
+
+    # --- XDP, tc and cgroup_skb: the packet the area's model holds ----------------------
+    def run_direct(self, repeat: int = 1) -> tuple[int, int]:
+        """Run ``repeat`` times on the packet the area's model holds (loaded from Python),
+        as BPF_PROG_TEST_RUN's loop does: the last u32 and the mean ns per run. What the
+        program wrote to its context goes back into the model after each run."""
+        d = self.driver
+        self._prepare(self._lazy, native_rng=repeat > 1, writeback=True)
+        try:
+            dur = ctypes.c_uint64()
+            rc = self.so.vm_test_run(ctypes.byref(d), max(repeat, 1), ctypes.byref(dur))
+        finally:
+            self._finish()
         if rc:
             raise self._fail(rc, None)
         return int(d.r0 & M32), int(dur.value)
@@ -643,7 +694,7 @@ class _MappedCapture:
             raise CaptureError(
                 f"not a pcap or pcapng capture (magic {head.hex()})", offset=0, path=self.path
             )
-        _nano, kuz = _PCAP_MAGICS[magic]
+        nano, kuz = _PCAP_MAGICS[magic]
         if size < 24:
             raise CaptureError(
                 f"truncated pcap file header: needs 24 bytes, only {size} left",
@@ -661,6 +712,7 @@ class _MappedCapture:
         c.format = 1
         c.big = 1 if big else 0
         c.kuz = 1 if kuz else 0
+        c.nano = 1 if nano else 0
         c.linktype = ltfield & 0xFFFF
         c.limit = snaplen if 0 < snaplen <= MAX_RECORD else MAX_RECORD
         c.pos = 24

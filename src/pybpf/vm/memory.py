@@ -24,7 +24,12 @@ members (convert_ctx_accesses in kernel/bpf/verifier.c), so a load narrower
 than a member reads part of the member's value rather than the bytes at that
 offset. ``narrow[i]`` is the size of the member behind 4-byte word ``i``
 (0: plain memory); :meth:`Memory.load` applies the rewrite, and the JIT reads
-the same table.
+the same table. A word marked :data:`NARROW_POINTER` (8, the kernel loads an
+8-byte pointer there) is a packet pointer (``data``, ``data_end`` of
+``__sk_buff`` or ``xdp_md``): the word holds the pointer's low half, and a
+4-byte load of it gives the whole pointer, whose high half is the last four
+bytes of the table (the packet region's slot) — what the kernel's rewrite of
+that load into an 8-byte one gives the program.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from ..errors import MemoryAccessError
+from ..progtypes.fields import NARROW_POINTER
 
 __all__ = ["HANDLE_BASE", "HANDLE_STRIDE", "Memory", "REGION_BIAS", "Region", "SLOT_SHIFT"]
 
@@ -327,6 +333,9 @@ def narrow_load(buf: Any, narrow: bytes, off: int, size: int) -> int:
     if not tsize:
         return _UNPACK[size](buf, off)[0]
     value: int = _UNPACK[4](buf, off & ~3)[0]
+    if tsize == NARROW_POINTER:  # a packet pointer: its high half ends the table
+        value |= _UNPACK[4](narrow, len(narrow) - 4)[0] << 32
+        tsize = 4
     if size >= tsize:
         return value
     return (value >> ((off & 3) * 8)) & _MASK[size]

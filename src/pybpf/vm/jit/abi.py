@@ -9,13 +9,15 @@ checked access is inlined from: look the address's region slot up in the
 table, check that the offset lies past the region bias and offset + size
 within the region's size (and writability), then touch the region's bytes;
 loads from the context region apply its narrow-load table (convert_ctx_accesses
-in kernel/bpf/verifier.c; :func:`pybpf.vm.memory.narrow_load`).
+in kernel/bpf/verifier.c; :func:`pybpf.vm.memory.narrow_load`), packet pointer
+words included (their high half is the table's last four bytes).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
+from ...progtypes.fields import NARROW_POINTER
 from ..memory import REGION_BIAS
 
 M32 = (1 << 32) - 1
@@ -43,7 +45,7 @@ RT_PC = 28  # where the function stopped (the faulting or calling instruction)
 RT_DEPTH = 29  # local-call depth when it stopped or called a helper
 RT_ARRAYS = 30  # per constant: (map handle, value base, elem size, max entries) of arrays
 RT_NARROW = 31  # host address of the context region's narrow-load table
-RT_NARROW_LEN = 32  # its length in words
+RT_NARROW_LEN = 32  # its length in bytes (one per word, then a pointer table's high half)
 RT_EXIT_VALUE = 33  # EXIT_PROGRAM: R0 of the program
 RT_PYCALL = 34  # the Python helper trampoline (native helpers hand rare cases to it)
 RT_ENV = 35  # what native helpers and drivers share (struct vm_env; opaque to the code)
@@ -127,13 +129,26 @@ ctx3:
   %p2 = inttoptr i64 %a2 to ptr
   %v2 = load i32, ptr %p2, align 1
   %v2z = zext i32 %v2 to i64
+  %isp = icmp eq i8 %ts, {NARROW_POINTER}
+  br i1 %isp, label %ptr, label %ctx4
+ptr:
+  %hoff = sub i64 %nl, 4
+  %hp = getelementptr i8, ptr %nt, i64 %hoff
+  %hi = load i32, ptr %hp, align 1
+  %hiz = zext i32 %hi to i64
+  %hish = shl i64 %hiz, 32
+  %pv = or i64 %hish, %v2z
+  br label %ctx4
+ctx4:
+  %v3 = phi i64 [ %v2z, %ctx3 ], [ %pv, %ptr ]
   %ts64 = zext i8 %ts to i64
-  %wide = icmp uge i64 {size}, %ts64
+  %tse = select i1 %isp, i64 4, i64 %ts64
+  %wide = icmp uge i64 {size}, %tse
   %sh0 = and i64 %off, 3
   %sh = mul i64 %sh0, 8
-  %sv = lshr i64 %v2z, %sh
+  %sv = lshr i64 %v3, %sh
   %nv = and i64 %sv, {mask}
-  %cv = select i1 %wide, i64 %v2z, i64 %nv
+  %cv = select i1 %wide, i64 %v3, i64 %nv
   %r2 = insertvalue {{i64, i1}} {{i64 0, i1 true}}, i64 %cv, 0
   ret {{i64, i1}} %r2
 """

@@ -30,7 +30,10 @@ __all__ = [
     "VmFrameMeta",
     "VmHandle",
     "VmImage",
+    "VmActions",
     "VmMt",
+    "VmOut",
+    "VmPkt",
     "VmProgArray",
     "VmSkb",
     "lib",
@@ -40,8 +43,9 @@ HERE = Path(__file__).resolve().parent
 #: bytes of struct __sk_buff (include/uapi/linux/bpf.h), as pybpf.progtypes renders it
 SIZEOF_SK_BUFF = 192
 
-u8, u32, u64, i32, i64, vp = (
+u8, u16, u32, u64, i32, i64, vp = (
     ctypes.c_uint8,
+    ctypes.c_uint16,
     ctypes.c_uint32,
     ctypes.c_uint64,
     ctypes.c_int32,
@@ -90,6 +94,43 @@ class VmSkb(ctypes.Structure):
     ]
 
 
+class VmPkt(ctypes.Structure):
+    """struct vm_pkt: the writable frame of a program with direct packet access (XDP, tc,
+    cgroup_skb), mapped as its packet region; the XDP geometry; the redirect and
+    checksum state (see vm.h). pybpf.net.xdp.XdpBuff and pybpf.net.tcskb.TcSkb keep
+    their state here, so that a Python helper called from a native run works on the
+    very packet the native code sees."""
+
+    _fields_ = [
+        ("buf", vp),
+        ("cap", u64),
+        ("bpf", u64),
+        ("meta", u64),
+        ("data", u64),
+        ("end", u64),
+        ("frame_sz", u64),
+        ("ingress_ifindex", u32),
+        ("rx_queue_index", u32),
+        ("egress_ifindex", u32),
+        ("meta_len", u32),
+        ("ri_ifindex", u32),
+        ("ri_flags", u32),
+        ("csum", u32),
+        ("ip_summed", u8),
+        ("csum_level", u8),
+        ("l4_hash", u8),
+        ("sw_hash", u8),
+        ("max_len", u32),
+        ("hwm", u32),
+        ("trans_off", i64),
+        ("encap", u8),
+        ("tstamp_type", u8),
+        ("mac_len", u16),
+        ("low", u32),
+        ("ts_ns", u64),
+    ]
+
+
 class VmMt(ctypes.Structure):
     _fields_ = [("mt", u32 * 624), ("index", u32)]
 
@@ -106,6 +147,7 @@ class VmEnv(ctypes.Structure):
         ("ctx", vp),
         ("touched", u64),
         ("serial", u64),
+        ("pkt", VmPkt),
     ]
 
 
@@ -120,12 +162,52 @@ class VmDriver(ctypes.Structure):
         ("writeback", u32),
         ("templated", u32),
         ("cb_only", u32),
+        ("kind", u32),
+        ("pad0", u32),
         ("tmpl", u8 * SIZEOF_SK_BUFF),
         ("failed_image", vp),
         ("failed_rc", i32),
         ("pad", u32),
         ("r0", u64),
         ("steps", u64),
+    ]
+
+
+class VmOut(ctypes.Structure):
+    """struct vm_out: one packet that left (see vm.h)."""
+
+    _fields_ = [
+        ("index", u64),
+        ("ts_ns", u64),
+        ("retval", u32),
+        ("ifindex", u32),
+        ("flags", u32),
+        ("len", u32),
+        ("off", u64),
+    ]
+
+
+class VmActions(ctypes.Structure):
+    """struct vm_actions: what a run of an XDP, tc or cgroup_skb program over many
+    packets hands back (see vm.h)."""
+
+    _fields_ = [
+        ("arena", vp),
+        ("arena_cap", u64),
+        ("arena_used", u64),
+        ("outs", vp),
+        ("outs_cap", u64),
+        ("nouts", u64),
+        ("hist", u64 * 18),
+        ("rd_ifindex", u32 * 16),
+        ("rd_flags", u32 * 16),
+        ("rd_count", u64 * 16),
+        ("rd_other", u64),
+        ("nrd", u32),
+        ("write", u32),
+        ("full", u32),
+        ("pad", u32),
+        ("too_short", u64),
     ]
 
 
@@ -178,7 +260,7 @@ class VmCapture(ctypes.Structure):
         ("mode", u32),
         ("vlan_untag", u32),
         ("sock_ifindex", u32),
-        ("pad", u32),
+        ("nano", u32),
         ("records", u64),
         ("failed", u32),
         ("pad2", u32),
@@ -206,6 +288,7 @@ def _defines() -> list[str]:
         MAX_TAIL_CALL_CNT=MAX_TAIL_CALL_CNT,
         PROG_TYPE_SCHED_CLS=uapi.BPF_PROG_TYPE_SCHED_CLS,
         PROG_TYPE_SCHED_ACT=uapi.BPF_PROG_TYPE_SCHED_ACT,
+        PROG_TYPE_CGROUP_SKB=uapi.BPF_PROG_TYPE_CGROUP_SKB,
     )
     out = []
     for k, v in sorted(names.items()):
@@ -227,7 +310,7 @@ def lib() -> ctypes.CDLL:
     header = MAP_HEADER
     so = library(
         "pybpf_vm",
-        [HERE / "native.c", HERE / "capture.c"],
+        [HERE / "native.c", HERE / "capture.c", HERE / "packet.c", HERE / "actions.c"],
         [HERE / "vm.h", header],
         flags=(f"-I{header.parent}", *_defines()),
     )
@@ -266,6 +349,24 @@ def lib() -> ctypes.CDLL:
         u64,
         vp,
         ctypes.POINTER(VmCounts),
+    ]
+    so.vm_run_actions_capture.restype = ctypes.c_int
+    so.vm_run_actions_capture.argtypes = [
+        ctypes.POINTER(VmDriver),
+        ctypes.POINTER(VmCapture),
+        u64,
+        ctypes.POINTER(VmActions),
+        ctypes.POINTER(VmCounts),
+    ]
+    so.vm_run_actions_frames.restype = ctypes.c_int
+    so.vm_run_actions_frames.argtypes = [
+        ctypes.POINTER(VmDriver),
+        vp,
+        vp,
+        vp,
+        u64,
+        ctypes.POINTER(VmActions),
+        ctypes.POINTER(u64),
     ]
     so.vm_capture_pending.restype = ctypes.c_int
     so.vm_capture_pending.argtypes = [ctypes.POINTER(VmCapture)]

@@ -45,12 +45,15 @@
 struct presented {
 	const uint8_t *data;
 	uint64_t len;
+	uint64_t ts_ns; /* the record's timestamp */
 	uint32_t protocol, pkt_type, hatype, mac_len, ifindex;
 	uint32_t vlan_present, vlan_tci, vlan_proto;
 };
 
 struct iface {
 	uint32_t linktype, snaplen;
+	uint32_t ts_exp, ts_bin; /* if_tsresol: units of 10^-exp (2^-exp when ts_bin) s */
+	int64_t ts_offset_ns;	 /* if_tsoffset */
 };
 
 /* The scanner's state; Python reads the file header (pcap) and fills the first part. */
@@ -61,8 +64,9 @@ struct vm_capture {
 	uint32_t format;
 	/* pcap: byte order, Kuznetzov records, the snapshot length, the link type */
 	uint32_t big, kuz, limit, linktype;
-	/* presentation: MODE_*, skb_vlan_untag, the socket's bound ifindex (0: any) */
-	uint32_t mode, vlan_untag, sock_ifindex, pad;
+	/* presentation: MODE_*, skb_vlan_untag, the socket's bound ifindex (0: any);
+	   pcap: nanosecond timestamps */
+	uint32_t mode, vlan_untag, sock_ifindex, nano;
 	/* read: records so far; damage: a message and its file offset */
 	uint64_t records;
 	uint32_t failed, pad2;
@@ -88,6 +92,7 @@ struct vm_capture {
 struct rec {
 	const uint8_t *data;
 	uint64_t len;
+	uint64_t ts_ns;
 	uint32_t linktype;
 	uint32_t pkt_type; /* NO_PKT_TYPE: the capture does not say */
 	uint32_t ifindex;
@@ -171,6 +176,8 @@ static int pcap_next(struct vm_capture *c, struct rec *r)
 	}
 	r->data = data;
 	r->len = n;
+	r->ts_ns = (uint64_t)rd32(h, c->big) * 1000000000ull +
+		   (uint64_t)rd32(h + 4, c->big) * (c->nano ? 1 : 1000);
 	r->linktype = c->linktype;
 	r->pkt_type = NO_PKT_TYPE;
 	r->ifindex = 0;
@@ -208,6 +215,19 @@ static const uint8_t *option(const uint8_t *body, uint64_t start, uint64_t end, 
 		pos += 4 + ((n + 3) & ~3u);
 	}
 	return NULL;
+}
+
+/* Interface.timestamp_ns(): units * 10^9 // 10^exp (or 2^exp) + if_tsoffset */
+static uint64_t ts_of(const struct iface *ifc, uint64_t units)
+{
+	unsigned __int128 v = (unsigned __int128)units * 1000000000u;
+	if (ifc->ts_bin) {
+		v = ifc->ts_exp >= 128 ? 0 : v >> ifc->ts_exp;
+	} else {
+		for (uint32_t i = 0; i < ifc->ts_exp && v; i++)
+			v /= 10;
+	}
+	return (uint64_t)v + (uint64_t)ifc->ts_offset_ns;
 }
 
 static int pcapng_next(struct vm_capture *c, struct rec *r)
@@ -311,8 +331,17 @@ static int pcapng_next(struct vm_capture *c, struct rec *r)
 				c->ifaces = p;
 				c->ifcap = cap;
 			}
-			c->ifaces[c->nifaces].linktype = rd16(body, big);
-			c->ifaces[c->nifaces].snaplen = rd32(body + 4, big);
+			struct iface *ifc = &c->ifaces[c->nifaces];
+			ifc->linktype = rd16(body, big);
+			ifc->snaplen = rd32(body + 4, big);
+			ifc->ts_exp = res && n >= 1 ? res[0] & 0x7f : 6;
+			ifc->ts_bin = res && n >= 1 ? res[0] >> 7 : 0;
+			const uint8_t *tso = option(body, 8, body_len, big, 14, &n);
+			ifc->ts_offset_ns = 0;
+			if (tso && n >= 8) {
+				uint64_t hi = rd32(tso + (big ? 0 : 4), big), lo = rd32(tso + (big ? 4 : 0), big);
+				ifc->ts_offset_ns = (int64_t)(hi << 32 | lo) * 1000000000ll;
+			}
 			c->nifaces++;
 			continue;
 		}
@@ -332,6 +361,7 @@ static int pcapng_next(struct vm_capture *c, struct rec *r)
 				n = c->ifaces[0].snaplen;
 			r->data = body + 4;
 			r->len = n;
+			r->ts_ns = 0;
 			r->linktype = c->ifaces[0].linktype;
 			return 1;
 		}
@@ -355,6 +385,8 @@ static int pcapng_next(struct vm_capture *c, struct rec *r)
 				    (unsigned long long)(body_len - data_start));
 		r->data = body + data_start;
 		r->len = caplen;
+		r->ts_ns = ts_of(&c->ifaces[iid], (uint64_t)rd32(body + 4, big) << 32 |
+						      rd32(body + 8, big));
 		r->linktype = c->ifaces[iid].linktype;
 		if (btype == BT_EPB) {
 			uint64_t opt = data_start + ((caplen + 3) & ~3u);
@@ -456,6 +488,7 @@ static int present(struct vm_capture *c, const struct rec *r, struct presented *
 {
 	const uint8_t *d = r->data;
 	uint64_t len = r->len;
+	p->ts_ns = r->ts_ns;
 	p->vlan_present = p->vlan_tci = p->vlan_proto = 0;
 	p->ifindex = 0;
 	if (r->linktype == 1) { /* LINKTYPE_ETHERNET: unchanged in every mode */
@@ -565,7 +598,7 @@ static int present(struct vm_capture *c, const struct rec *r, struct presented *
 static void skb_of(struct vm_skb *skb, const struct presented *p, uint32_t sock_ifindex)
 {
 	memset(skb, 0, sizeof *skb);
-	skb->head = p->data;
+	skb->head = (uint8_t *)(uintptr_t)p->data; /* read-only: a socket filter cannot write it */
 	skb->head_len = p->len;
 	skb->data_off = 0;
 	if (p->mac_len) {
@@ -666,6 +699,38 @@ int vm_run_capture(struct vm_driver *d, struct vm_capture *c, uint64_t max, uint
 }
 
 int vm_capture_pending(struct vm_capture *c) { return (int)c->has_pending; }
+
+int vm_action_packet(struct vm_driver *d, const uint8_t *frame, uint64_t len, uint64_t ts,
+		     uint64_t index, struct vm_actions *a);
+
+/* An XDP, tc or cgroup_skb program over up to `max` frames of the capture, each
+ * presented as an Ethernet frame ("ethernet" mode) and run as a test run presents it
+ * (packet.c): what each became goes into `a`. Stops early when `a` is full (the frame
+ * is kept for the next call). EXIT_OK, or the EXIT_* code of the program's failure on
+ * frame counts->failed of this call. */
+int vm_run_actions_capture(struct vm_driver *d, struct vm_capture *c, uint64_t max,
+			   struct vm_actions *a, struct vm_counts *counts)
+{
+	struct presented p;
+	for (uint64_t i = 0; i < max; i++) {
+		if ((c->failed && !c->has_pending) || !next_packet(c, &p))
+			return EXIT_OK;
+		int rc = vm_action_packet(d, p.data, p.len, p.ts_ns, counts->packets, a);
+		if (rc == 0) { /* full: keep the frame for the next call */
+			c->pending = p;
+			c->has_pending = 1;
+			return EXIT_OK;
+		}
+		if (rc < -1) {
+			counts->failed = counts->packets;
+			return -rc;
+		}
+		if (rc == 1)
+			counts->received++;
+		counts->packets++;
+	}
+	return EXIT_OK;
+}
 
 /* Only read and present (no program): what a differential test compares with the
  * Python readers. Fills up to `max` descriptors: per packet the offset of its bytes

@@ -74,7 +74,11 @@ void vm_render_sk_buff(const struct vm_skb *skb, uint8_t *image)
 void vm_writeback_sk_buff(struct vm_skb *skb, const uint8_t *image, uint32_t prog_type)
 {
 	memcpy(skb->cb, image + 48, 20);
-	if (prog_type == PROG_TYPE_SCHED_CLS || prog_type == PROG_TYPE_SCHED_ACT) {
+	if (prog_type == PROG_TYPE_CGROUP_SKB) {
+		skb->mark = get32(image + 8);
+		skb->priority = get32(image + 32);
+		skb->tstamp = get64(image + 152);
+	} else if (prog_type == PROG_TYPE_SCHED_CLS || prog_type == PROG_TYPE_SCHED_ACT) {
 		skb->mark = get32(image + 8);
 		skb->queue_mapping = get32(image + 12) & 0xffff;
 		skb->priority = get32(image + 32);
@@ -391,6 +395,9 @@ static const struct native_helper HELPERS[] = {
 
 void *vm_native_helper(const char *name)
 {
+	void *packet = vm_packet_helper(name);
+	if (packet)
+		return packet;
 	for (const struct native_helper *h = HELPERS; h->name; h++)
 		if (!strcmp(h->name, name))
 			return (void *)h->fn;
@@ -431,7 +438,9 @@ static int run_one(struct vm_driver *d)
 	uint64_t *rt = img->rt;
 	d->env.tail_calls = 0;
 	d->env.serial++;
-	if (d->templated == 1) { /* the same skb again: only cb[] can differ (the writeback) */
+	if (d->kind != KIND_SOCKET) { /* XDP, tc, cgroup_skb: the context from the packet */
+		vm_render_ctx(d);
+	} else if (d->templated == 1) { /* the same skb again: only cb[] can differ (the writeback) */
 		memcpy(d->env.ctx, d->tmpl, SIZEOF_SK_BUFF);
 		memcpy(d->env.ctx + 48, d->env.skb.cb, 20);
 	} else if (d->templated == 2) { /* ... and the program writes nothing but cb[] */
@@ -472,7 +481,9 @@ static int run_one(struct vm_driver *d)
 		return rc;
 	}
 	d->steps = rt[RT_STEPS];
-	if (d->writeback) {
+	if (d->writeback && d->kind != KIND_SOCKET) {
+		vm_writeback_ctx(d);
+	} else if (d->writeback) {
 		vm_writeback_sk_buff(&d->env.skb, d->env.ctx, d->prog_type);
 		if (d->templated && (d->prog_type == PROG_TYPE_SCHED_CLS ||
 				     d->prog_type == PROG_TYPE_SCHED_ACT))
@@ -483,6 +494,9 @@ static int run_one(struct vm_driver *d)
 
 /* One packet: what Program.run / PacketSocket.deliver need */
 int vm_run_packet(struct vm_driver *d) { return run_one(d); }
+
+/* One run on the packet the driver holds (XDP, tc, cgroup_skb: packet.c) */
+int vm_run_one(struct vm_driver *d) { return run_one(d); }
 
 /* One linear frame with its skb fields: the verdict in d->r0 */
 int vm_run_frame(struct vm_driver *d, const uint8_t *frame, uint64_t len,
@@ -530,7 +544,7 @@ int vm_test_run(struct vm_driver *d, uint64_t repeat, uint64_t *duration)
 	vm_render_sk_buff(&d->env.skb, d->tmpl);
 	/* a verified program of a type that may write cb[] only leaves the image as the
 	   next iteration's render would make it: render it once */
-	d->templated = d->cb_only ? 2 : 1;
+	d->templated = d->kind != KIND_SOCKET ? 0 : d->cb_only ? 2 : 1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (uint64_t i = 0; i < repeat; i++) {
 		rc = run_one(d);
@@ -562,7 +576,7 @@ static void skb_from_meta(struct vm_skb *skb, const uint8_t *data, uint64_t len,
 			  const struct vm_frame_meta *m)
 {
 	memset(skb, 0, sizeof *skb);
-	skb->head = data;
+	skb->head = (uint8_t *)(uintptr_t)data; /* read-only: a socket filter cannot write it */
 	skb->head_len = len;
 	skb->data_off = 0;
 	skb->mac_off = m->mac_off;

@@ -60,7 +60,8 @@ struct vm_handle {
  * offsets (mac_off < 0: no MAC header), and the fields the __sk_buff shows
  * (progtypes.render_sk_buff). */
 struct vm_skb {
-	const uint8_t *head;
+	uint8_t *head; /* a capture's bytes (read-only) for a socket filter; the writable
+			  packet buffer (struct vm_pkt) for tc and cgroup_skb */
 	uint64_t head_len;
 	uint64_t data_off;
 	int64_t mac_off;
@@ -73,6 +74,30 @@ struct vm_skb {
 	uint64_t tstamp, hwtstamp;
 	uint8_t cb[20];
 	uint8_t pad2[4];
+};
+
+/* The packet of a program with direct packet access (XDP, tc, cgroup_skb): a writable
+ * buffer mapped as the program's packet region (bpf address `bpf`); the XDP frame's
+ * geometry (offsets into buf: data_meta, data, data_end; frame_sz); an skb's extra
+ * state (its geometry is the vm_skb's: head = buf); the redirect bpf_redirect()
+ * recorded (bpf_redirect_info). Mirrored by pybpf.vm.native.VmPkt; pybpf.net.xdp
+ * and pybpf.net.tcskb keep their state here (packet.c). */
+struct vm_pkt {
+	uint8_t *buf;
+	uint64_t cap;
+	uint64_t bpf;
+	uint64_t meta, data, end;
+	uint64_t frame_sz;
+	uint32_t ingress_ifindex, rx_queue_index, egress_ifindex, meta_len;
+	uint32_t ri_ifindex, ri_flags;
+	uint32_t csum;
+	uint8_t ip_summed, csum_level, l4_hash, sw_hash;
+	uint32_t max_len, hwm;
+	int64_t trans_off;
+	uint8_t encap, tstamp_type;
+	uint16_t mac_len;
+	uint32_t low;	/* XDP: the lowest data_meta of the last frame (what to clear below data) */
+	uint64_t ts_ns; /* the capture timestamp of the packet under way */
 };
 
 /* MT19937, the generator behind Python's random.Random (getrandbits(32) is one
@@ -93,6 +118,7 @@ struct vm_env {
 	uint8_t *ctx;	  /* host address of the __sk_buff image */
 	uint64_t touched; /* bit k: a per-cpu map of handle k+1 had its cpu selected */
 	uint64_t serial;  /* packets run so far (a Python helper's context is built once per packet) */
+	struct vm_pkt pkt;
 };
 
 static inline struct vm_env *vm_env_of(uint64_t *rt)
@@ -152,6 +178,8 @@ struct vm_driver {
 	uint32_t writeback; /* copy what the program wrote to the __sk_buff back (test_run) */
 	uint32_t templated; /* the __sk_buff image comes from `tmpl` (test_run's repeat loop) */
 	uint32_t cb_only;   /* a verified program whose type may write cb[] only */
+	uint32_t kind;	    /* KIND_*: what the context is (packet.c) */
+	uint32_t pad0;
 	uint8_t tmpl[SIZEOF_SK_BUFF];
 	/* after a packet that failed: the image it failed in and its EXIT_* code */
 	struct vm_image *failed_image;
@@ -180,10 +208,48 @@ struct vm_frame_meta {
 	uint32_t vlan_present, vlan_tci, vlan_proto;
 };
 
+/* what a program's context is: a socket filter's __sk_buff over a capture's bytes, an
+ * XDP frame, the __sk_buff of tc/cgroup_skb over the packet buffer */
+#define KIND_SOCKET 0
+#define KIND_XDP 1
+#define KIND_SKB 2
+
+/* The outcome of one packet of an XDP, tc or cgroup_skb program (vm_run_actions_*) */
+struct vm_out {
+	uint64_t index; /* the packet's index in the call */
+	uint64_t ts_ns; /* its capture timestamp */
+	uint32_t retval, ifindex, flags, len;
+	uint64_t off; /* its bytes in the arena */
+};
+
+/* What a run of such a program over many packets hands back: the return values
+ * counted (0..15, -1, others), the redirect targets counted, and the packets that
+ * leave with their bytes when `write` is set (a call stops early when the arena or the
+ * outcome list is full: `full`). */
+struct vm_actions {
+	uint8_t *arena;
+	uint64_t arena_cap, arena_used;
+	struct vm_out *outs;
+	uint64_t outs_cap, nouts;
+	uint64_t hist[18];
+	uint32_t rd_ifindex[16], rd_flags[16];
+	uint64_t rd_count[16];
+	uint64_t rd_other;
+	uint32_t nrd, write;
+	uint32_t full, pad;
+	uint64_t too_short;
+};
+
 /* native.c */
 void vm_render_sk_buff(const struct vm_skb *skb, uint8_t *image);
 void vm_writeback_sk_buff(struct vm_skb *skb, const uint8_t *image, uint32_t prog_type);
 uint64_t vm_ld_abs(uint64_t *rt, int64_t off, uint64_t size, uint64_t pc);
 int vm_run_packet(struct vm_driver *d);
+int vm_run_one(struct vm_driver *d);
+
+/* packet.c */
+void vm_render_ctx(struct vm_driver *d);
+void vm_writeback_ctx(struct vm_driver *d);
+void *vm_packet_helper(const char *name);
 
 #endif

@@ -1,0 +1,69 @@
+"""``struct __sk_buff`` as BPF_PROG_TEST_RUN takes and gives it (ctx_in, ctx_out).
+
+net/bpf/test_run.c lets the caller set only some fields of the skb
+(convert___skb_to_skb) and copies some back (convert_skb_to___skb); the user
+Program's test_run for every skb program type uses these, as the kernel does.
+"""
+
+from __future__ import annotations
+
+import errno as E
+
+from ..errors import BpfError
+from ..net.skb import QDISC_CB_PRIV_LEN, SkBuff
+
+__all__ = ["GSO_LEGACY_MAX_SIZE", "GSO_MAX_SEGS", "TEST_RUN_MAX_DATA", "ctx_to_skb", "skb_to_ctx"]
+
+#: bpf_test_init(): data must fit a page after NET_SKB_PAD headroom and skb_shared_info
+TEST_RUN_MAX_DATA = 4096 - 64 - 320
+#: GSO_MAX_SEGS / GSO_LEGACY_MAX_SIZE (include/linux/netdevice.h)
+GSO_MAX_SEGS = 65535
+GSO_LEGACY_MAX_SIZE = 65536
+
+
+def _u32(b: bytes | bytearray, off: int) -> int:
+    return int.from_bytes(b[off : off + 4], "little")
+
+
+def ctx_to_skb(ctx: bytearray, skb: SkBuff) -> None:
+    """convert___skb_to_skb(): only some __sk_buff fields may be set by the caller."""
+    allowed = [(8, 12), (32, 44), (48, 68), (152, 168), (176, 180), (184, 192)]
+    for i, b in enumerate(ctx):
+        if b and not any(lo <= i < hi for lo, hi in allowed):
+            raise BpfError(
+                f"ctx_in byte {i} is set but that __sk_buff field is not an input", errno=E.EINVAL
+            )
+    skb.mark = _u32(ctx, 8)
+    skb.priority = _u32(ctx, 32)
+    skb.ingress_ifindex = _u32(ctx, 36)
+    skb.tstamp = int.from_bytes(ctx[152:160], "little")
+    skb.cb[:QDISC_CB_PRIV_LEN] = ctx[48:68]
+    wire_len = _u32(ctx, 160)
+    if wire_len:
+        if wire_len < skb.len or wire_len > GSO_LEGACY_MAX_SIZE:
+            raise BpfError(
+                f"ctx_in wire_len {wire_len} is below the packet length or too big", errno=E.EINVAL
+            )
+        skb.wire_len = wire_len
+    else:
+        skb.wire_len = skb.len
+    gso_segs = _u32(ctx, 164)
+    if gso_segs > GSO_MAX_SEGS:
+        raise BpfError(f"ctx_in gso_segs {gso_segs} > {GSO_MAX_SEGS}", errno=E.EINVAL)
+    skb.gso_segs = gso_segs
+    skb.gso_size = _u32(ctx, 176)
+    skb.hwtstamp = int.from_bytes(ctx[184:192], "little")
+
+
+def skb_to_ctx(skb: SkBuff, ctx: bytearray) -> bytearray:
+    """convert_skb_to___skb(): the fields the kernel copies back out."""
+    ctx[8:12] = (skb.mark & 0xFFFF_FFFF).to_bytes(4, "little")
+    ctx[32:36] = (skb.priority & 0xFFFF_FFFF).to_bytes(4, "little")
+    ctx[36:40] = (skb.ingress_ifindex & 0xFFFF_FFFF).to_bytes(4, "little")
+    ctx[40:44] = (skb.ifindex & 0xFFFF_FFFF).to_bytes(4, "little")
+    ctx[152:160] = (skb.tstamp & (2**64 - 1)).to_bytes(8, "little")
+    ctx[48:68] = bytes(skb.cb[:QDISC_CB_PRIV_LEN])
+    ctx[160:164] = ((skb.wire_len or skb.len) & 0xFFFF_FFFF).to_bytes(4, "little")
+    ctx[164:168] = (skb.gso_segs & 0xFFFF_FFFF).to_bytes(4, "little")
+    ctx[184:192] = (skb.hwtstamp & (2**64 - 1)).to_bytes(8, "little")
+    return ctx
