@@ -26,20 +26,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.kernel]
 
 _S = "tools/testing/selftests/bpf/progs/"
 #: (file, program) -> why pybpf and the kernel disagree today (Linux 6.18, pybpf's verifier)
-KNOWN: dict[tuple[str, str], str] = {
-    (
-        _S + "verifier_ld_ind.c",
-        "ld_abs_void_subprog_reject",
-    ): "pybpf accepts LD_ABS/LD_IND in a void subprogram; the kernel refuses: LD_ABS is only allowed in functions that return 'int' (the user Program does not give the verifier the object's BTF)",
-    (
-        _S + "verifier_ld_ind.c",
-        "ld_ind_void_subprog_reject",
-    ): "pybpf accepts LD_ABS/LD_IND in a void subprogram; the kernel refuses: LD_ABS is only allowed in functions that return 'int' (the user Program does not give the verifier the object's BTF)",
-    (
-        _S + "verifier_map_ptr.c",
-        "ptr_read_ops_field_accepted",
-    ): "the program reads map->ops from the kernel's struct bpf_map, which pybpf does not have (EFAULT at run time)",
-}
+KNOWN: dict[tuple[str, str], str] = {}
 
 _PARAMS = (
     [pytest.param(p, id=kc.rel(p)) for p in kc.sources()]

@@ -190,7 +190,7 @@ def kernel_verdict(s: Subject) -> tuple[bool, str]:
         return False, f"{errno.errorcode.get(e.errno, e.errno)}: {lines[-1] if lines else e}"
 
 
-@pytest.mark.parametrize("subject", SUBJECTS, ids=lambda s: s.name)
+@pytest.mark.parametrize("subject", [vc.param(s.name, s) for s in SUBJECTS])
 def test_same_verdict(subject: Subject) -> None:
     require_bpf()
     k_ok, k_why = kernel_verdict(subject)

@@ -4,9 +4,7 @@ support/verifier_rulegen.py builds random programs from the rules pybpf once
 got wrong (map access flags, JSET/JMP32 bounds, spilled pointers and atomics,
 linked scalars, Spectre v1 paths, tail calls through two prog arrays, struct
 bpf_map reads ...). Each is loaded into the kernel as root (here) and as an
-unprivileged user (``setpriv`` to nobody, with
-/proc/sys/kernel/unprivileged_bpf_disabled lowered for the run and restored),
-and checked by pybpf in the same mode. pybpf must never accept what the
+unprivileged user (no capabilities, see support/unprivileged.py), and checked by pybpf in the same mode. pybpf must never accept what the
 kernel refuses, must give the same verdict and, when both refuse, the kernel's
 reason. The one tolerated difference: struct bpf_map reads beyond the
 members pybpf models (offset 152 on) raise NotSupportedError.
@@ -14,62 +12,23 @@ members pybpf models (offset 152 on) raise NotSupportedError.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
 from conftest import require_bpf
 from pybpf.errors import NotSupportedError, VerifierError
 from pybpf.maps import Map
 from pybpf.verifier.check import Verifier
+from support import unprivileged
 from support import verifier_rulegen as rg
 
 pytestmark = [pytest.mark.kernel, pytest.mark.slow]
 
-SYSCTL = Path("/proc/sys/kernel/unprivileged_bpf_disabled")
 SEED, COUNT = 3, 10000
 
 
 def _unprivileged(seed: int, count: int) -> list[dict] | str:
-    try:
-        old = SYSCTL.read_text().strip()
-    except OSError as e:
-        return f"cannot read {SYSCTL}: {e}"
-    tests = Path(rg.__file__).resolve().parents[1]
-    env = {**os.environ, "PYTHONPATH": f"{tests.parent / 'src'}{os.pathsep}{tests}"}
-    try:
-        if old != "0":
-            try:
-                SYSCTL.write_text("0")
-            except OSError as e:
-                return f"cannot enable unprivileged bpf() ({SYSCTL}={old}): {e}"
-        res = subprocess.run(
-            [
-                "setpriv",
-                "--reuid=65534",
-                "--regid=65534",
-                "--clear-groups",
-                sys.executable,
-                "-m",
-                "support.verifier_rulegen",
-                str(seed),
-                str(count),
-            ],
-            capture_output=True,
-            text=True,
-            cwd="/",
-            env=env,
-            timeout=1800,
-        )
-    finally:
-        if SYSCTL.read_text().strip() != old:
-            SYSCTL.write_text(old)
-    assert res.returncode == 0, res.stderr[-2000:]
-    return list(json.loads(res.stdout))
+    res = unprivileged.run_module("support.verifier_rulegen", str(seed), str(count), timeout=1800)
+    return res if isinstance(res, str) else list(res)
 
 
 def _compare(kernel: list[dict], privileged: bool) -> None:

@@ -7,7 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pybpf.errors import BpfError, MemoryAccessError, VmError
-from pybpf.vm.memory import HANDLE_BASE, Memory
+from pybpf.maps import Map
+from pybpf.vm.memory import HANDLE_BASE, HANDLE_IMAGES, Memory
 
 
 def test_regions_get_distinct_nonzero_bases() -> None:
@@ -131,21 +132,36 @@ def test_region_for_registers_a_buffer_once() -> None:
     assert other is not a and other.base != a.base
 
 
-def test_handles_are_stable_opaque_and_not_dereferenceable() -> None:
+def test_handles_are_stable_and_read_as_struct_bpf_map() -> None:
     m = Memory()
     obj1, obj2 = object(), object()
     h1, h2 = m.handle(obj1), m.handle(obj2)
-    assert h1 != h2 and h1 >= HANDLE_BASE
+    assert h1 != h2 and h1 & 0xFFFF_FFFF and m.handle(Map(2, 4, 8, 1)) >= HANDLE_BASE
     assert m.handle(obj1) == h1
     assert m.object_at(h1) is obj1 and m.object_at(h2) is obj2
-    with pytest.raises(MemoryAccessError) as ei:
-        m.load(h1, 8, pc=4)
-    assert "cannot be dereferenced" in str(ei.value)
     with pytest.raises(MemoryAccessError, match="not a handle"):
         m.object_at(h1 + 8)
     r = m.add_region(bytearray(8), name="mem")
     with pytest.raises(MemoryAccessError):
         m.object_at(r.base)
+    # a map handle reads as the kernel's struct bpf_map: map_type, key_size,
+    # value_size, max_entries at offsets 64..76; it is read-only
+    hmap = m.handle(Map(2, 4, 8, 7))
+    assert [m.load(hmap + off, 4, pc=0) for off in (64, 68, 72, 76)] == [2, 4, 8, 7]
+    with pytest.raises(MemoryAccessError, match="read-only"):
+        m.store(hmap + 68, 4, 1, pc=3)
+
+
+def test_handles_past_the_images_are_not_dereferenceable() -> None:
+    m = Memory()
+    handles = [m.handle(Map(2, 4, 8, 1)) for _ in range(HANDLE_IMAGES + 1)]
+    assert m.load(handles[-2] + 68, 4, pc=0) == 4
+    with pytest.raises(MemoryAccessError, match="pc 4"):
+        m.load(handles[-1] + 68, 4, pc=4)
+    # an object that is not a map is never readable
+    task = m.handle(object())
+    with pytest.raises(MemoryAccessError, match="a handle for object, which cannot be"):
+        m.load(task, 8, pc=1)
 
 
 def test_bad_buffer_type_and_negative_view() -> None:

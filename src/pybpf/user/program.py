@@ -80,9 +80,12 @@ class Program:
         func_info: Sequence[Any] = (),
         state: UserState | None = None,
         expected_attach_type: int = 0,
+        btf: Any = None,
     ):
         #: the backend's runtime state: fd table, clocks and timers, trace pipe, cookies
         self.state = state if state is not None else default_state()
+        #: the object's BTF (what func_info names), given to the verifier as the kernel gets it
+        self.btf = btf
         self.fd = -1
         given: list[Any]
         if isinstance(insns, bytes | bytearray | memoryview):
@@ -147,6 +150,7 @@ class Program:
     def from_spec(cls, spec: Any, maps: Mapping[str, Any], **kw: Any) -> Program:
         """A Program from a :class:`pybpf.spec.types.ProgramSpec`; ``maps`` maps names to Maps."""
         kw.setdefault("expected_attach_type", spec.expected_attach_type)
+        kw.setdefault("btf", getattr(spec.btf, "btf", None))
         return cls(spec.insns, spec.prog_type, spec.license, spec.name, maps, **kw)
 
     # --- load-time checks ----------------------------------------------------------------
@@ -209,6 +213,7 @@ class Program:
             privileged=privileged,
             func_info=self.func_info if func_info is None else func_info,
             expected_attach_type=self.expected_attach_type,
+            btf=self.btf,
         ).verify()
 
     def _resolve_map(self, key: int) -> Any:

@@ -13,10 +13,12 @@ finding the region of an address is one dict lookup on ``addr >> 32``; the
 slots start far from 0 so that NULL and small integers never resolve. The bias
 makes pointers look like the kernel's: their low 32 bits are never 0, so a
 pointer tested with a 32-bit ``if w0 != 0`` is true and a pointer used as a
-tail-call index is out of range, as in Linux. Objects that programs may hold
-but never dereference (maps loaded by ``BPF_LD_MAP_FD``) get *handles*:
-addresses in a separate range (also biased) that :meth:`Memory.object_at`
-turns back into the object.
+tail-call index is out of range, as in Linux. Objects that programs hold
+as pointers (maps loaded by ``BPF_LD_MAP_FD``) get *handles*: addresses in a
+slot of their own (also biased) that :meth:`Memory.object_at` turns back into
+the object. Reading through a map handle gives what the kernel lets a program
+read through a map pointer, the first bytes of ``struct bpf_map`` at the
+kernel's offsets, from a read-only region all engines share.
 
 A region may carry a *narrow-load table* (``narrow``): for the context
 struct, the kernel rewrites a program's loads into loads of the real object's
@@ -39,9 +41,19 @@ from collections.abc import Iterator
 from typing import Any
 
 from ..errors import MemoryAccessError
+from ..progtypes.bpf_map import render_bpf_map
 from ..progtypes.fields import NARROW_POINTER
 
-__all__ = ["HANDLE_BASE", "HANDLE_STRIDE", "Memory", "REGION_BIAS", "Region", "SLOT_SHIFT"]
+__all__ = [
+    "HANDLE_BASE",
+    "HANDLE_IMAGES",
+    "HANDLE_SLOT",
+    "HANDLE_STRIDE",
+    "Memory",
+    "REGION_BIAS",
+    "Region",
+    "SLOT_SHIFT",
+]
 
 SLOT_SHIFT = 32
 #: where a region starts inside its 4 GiB slot (see module doc)
@@ -49,10 +61,19 @@ REGION_BIAS = 0x1000_0000
 #: the largest region a slot holds
 MAX_REGION = (1 << SLOT_SHIFT) - REGION_BIAS
 _FIRST_SLOT = 0x10
-#: handles live in a range no region slot reaches (slots are allocated upwards from 0x10)
-HANDLE_BASE = 0xFFFF_8000_0000_0000 + REGION_BIAS
+#: handles live in a slot of their own, below the regions'; its read-only region holds,
+#: at each handle, the bytes a program may read through it: a map's struct bpf_map
+HANDLE_SLOT = _FIRST_SLOT - 1
+HANDLE_BASE = (HANDLE_SLOT << SLOT_SHIFT) | REGION_BIAS
 HANDLE_STRIDE = 0x100
 _HANDLE_STRIDE = HANDLE_STRIDE
+#: handles whose image is readable (the first ones given; later handles fault when read)
+HANDLE_IMAGES = 255
+#: handles of objects a program may hold but never read (tasks, sockets, vmas ...):
+#: the slot below, where no region lives, so every access faults
+_OPAQUE_BASE = ((HANDLE_SLOT - 1) << SLOT_SHIFT) | REGION_BIAS
+#: slots a 64-bit address holds
+_SLOT_LIMIT = 1 << (64 - SLOT_SHIFT)
 
 _UNPACK = {
     1: struct.Struct("<B").unpack_from,
@@ -159,7 +180,7 @@ class Memory:
             raise ValueError(f"region {name!r} is larger than {MAX_REGION} bytes")
         # slots are never reused, so a stale pointer into a removed region keeps faulting
         slot = self._next_slot
-        if slot >= HANDLE_BASE >> SLOT_SHIFT:
+        if slot >= _SLOT_LIMIT:
             raise ValueError("address space exhausted (too many regions mapped)")
         self._next_slot += 1
         table = bytes(narrow) if narrow is not None else None
@@ -204,14 +225,35 @@ class Memory:
 
     # --- handles ------------------------------------------------------------------------
     def handle(self, obj: Any) -> int:
-        """An opaque, non-dereferenceable address standing for ``obj`` (stable per object)."""
+        """An address standing for ``obj`` (stable per object), as a map pointer does.
+
+        A program may read through a map's handle what the kernel lets it read
+        through a map pointer — the first bytes of ``struct bpf_map``
+        (pybpf.progtypes.bpf_map), at the kernel's offsets — and nothing more: the
+        bytes live in the handle slot's read-only region, so every engine reads
+        them the same way. Other objects' handles (tasks, sockets) fault when read.
+        """
         h = self._handle_of.get(id(obj))
         if h is not None and self._handles[h] is obj:
             return h
-        h = HANDLE_BASE + _HANDLE_STRIDE * (len(self._handles) + 1)
+        n = len(self._handles) + 1
+        is_map = all(hasattr(obj, a) for a in ("key_size", "value_size", "max_entries"))
+        h = (HANDLE_BASE if is_map else _OPAQUE_BASE) + _HANDLE_STRIDE * n
         self._handles[h] = obj
         self._handle_of[id(obj)] = h
+        if is_map and n <= HANDLE_IMAGES:
+            self._handle_image(h - HANDLE_BASE, obj)
         return h
+
+    def _handle_image(self, off: int, obj: Any) -> None:
+        region = self._slots.get(HANDLE_SLOT)
+        if region is None:
+            buf = bytearray(_HANDLE_STRIDE * (HANDLE_IMAGES + 1))
+            region = Region(HANDLE_BASE, buf, "map pointers (struct bpf_map)", False, HANDLE_SLOT)
+            self._slots[HANDLE_SLOT] = region
+            self.generation += 1
+        image = render_bpf_map(obj, max(int(getattr(obj, "fd", 0) or 0), 0) & 0xFFFF_FFFF)
+        region.buf[off : off + len(image)] = image
 
     @property
     def handle_count(self) -> int:

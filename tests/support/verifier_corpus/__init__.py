@@ -115,7 +115,22 @@ EXTRA_CASES = EXTRA_CASES_A + EXTRA_CASES_B
 CASES: list[Case] = CASES_BASIC + CASES_MEMORY + EXTRA_CASES + DIFF_CASES + RULE_CASES
 ALL_CASES = CASES + BIG_CASES + CALLBACK_CASES
 
+#: cases whose verification walks the kernel's whole 1M-instruction budget (~20 s in
+#: pybpf): left to the full run, out of the quick loop (``-m "not slow"``)
+SLOW = frozenset({"loop_never_ends_counter"})
+
+
+def param(name: str, value: object = None) -> object:
+    """A pytest parameter for the case ``name`` (``value``, default the name), marked slow if it is."""
+    import pytest
+
+    marks = [pytest.mark.slow] if name in SLOW else []
+    return pytest.param(name if value is None else value, marks=marks, id=name)
+
+
 __all__ = [
+    "SLOW",
+    "param",
     "ALL_CASES",
     "ALU",
     "ALU32",

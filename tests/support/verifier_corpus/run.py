@@ -15,7 +15,7 @@ EXAMPLES_DIR = Path(__file__).resolve().parents[3] / "examples"
 
 
 def example_objects(outdir: str | os.PathLike[str]) -> dict[str, str]:
-    """Compile the C examples into ``outdir`` (readable by any user); name -> object path."""
+    """Compile the C examples into ``outdir``; name -> object path."""
     from pybpf.spec.cc import compile_c
 
     out: dict[str, str] = {}
@@ -24,7 +24,6 @@ def example_objects(outdir: str | os.PathLike[str]) -> dict[str, str]:
         if name.endswith(".c"):
             obj = Path(outdir) / (Path(name).stem + ".o")
             compile_c(src, out_path=obj)
-            os.chmod(obj, 0o644)
             out[name] = str(obj)
         else:
             out[name] = str(src)
@@ -161,7 +160,7 @@ def pybpf_example_result(path: str, privileged: bool, log_level: int = 0) -> dic
     return {"ok": True, "errno": 0, "line": "", "stats": stats}
 
 
-if __name__ == "__main__":  # run by tests/test_verifier_kernel.py as an unprivileged user
+if __name__ == "__main__":  # run by tests/verifier/test_verifier_kernel.py without capabilities
     import json
     import sys
 
