@@ -497,19 +497,73 @@ def test_examples_disassemble_as_llvm19(example_objects: list[Path]) -> None:
         assert objdump(obj, hex=True) == _run(OBJDUMP19, "-d", str(obj))
 
 
-def test_cli_disasm_c_file_with_source_lines(tmp_path: Path) -> None:
-    """`pybpf disasm -S prog.c` compiles, then interleaves each C line once, before its code."""
-    from click.testing import CliRunner
-
+@needs_objdump14
+def test_source_interleaving_is_llvm_objdump_s(example_objects: list[Path]) -> None:
+    """`pybpf disasm -S` prints what `llvm-objdump -S` prints: same header, labels and bytes,
+    the same C lines (from the DWARF line table and the source files, tabs kept) in the
+    same places."""
     from pybpf.cli import main
 
-    src = EXAMPLES[0].parent / "sockex1_kern.c"
-    res = CliRunner().invoke(main, ["disasm", "-S", str(src)])
-    assert res.exit_code == 0, res.output
-    lines = res.output.splitlines()
-    assert any("load_byte(skb" in ln for ln in lines if ln.startswith("; "))
-    assert "r0 = *(u8 *)skb[23]" in res.output
-    comments = [ln for ln in lines if ln.startswith("; ")]
+    for obj in example_objects + [Path(__file__).resolve().parents[2] / "examples/sockex1_kern.c"]:
+        res = CliRunner().invoke(main, ["disasm", "-S", str(obj)])
+        assert res.exit_code == 0, res.output
+        if obj.suffix == ".c":  # compiled first; the header names the C file, as for -d
+            assert f"\n{obj}:\tfile format elf64-bpf\n" in res.output
+            assert "; \tint proto = load_byte(skb" in res.output
+            continue
+        assert res.output == _run(OBJDUMP14, "-S", str(obj)), obj.name
+
+
+@needs_objdump14
+def test_source_lines_without_the_source_or_dwarf(tmp_path: Path) -> None:
+    """A missing source file or an object without DWARF still gets its C lines, from the
+    text .BTF.ext carries, with one warning saying so (llvm-objdump prints none)."""
+    from pybpf.cli import main
+    from pybpf.spec.cc import compile_c
+
+    src = tmp_path / "gone.c"
+    src.write_text((Path(__file__).resolve().parents[2] / "examples/sockex1_kern.c").read_text())
+    obj = compile_c(src, tmp_path / "gone.o")
+    want = _run(OBJDUMP14, "-S", str(obj))
+    src.unlink()
+    res = CliRunner().invoke(main, ["disasm", "-S", str(obj)])
+    assert res.exit_code == 0
+    mine_lines, want_lines = res.stdout.splitlines(), want.splitlines()
+    # the same listing; the C lines are llvm's where .BTF.ext has the DWARF row's line
+    # (it lacks the "{" row the DWARF table gives a function's first instruction)
+    assert [ln for ln in mine_lines if not ln.startswith("; ")] == [
+        ln for ln in want_lines if not ln.startswith("; ")
+    ]
+    mine_c = [ln for ln in mine_lines if ln.startswith("; ")]
+    want_c = [ln for ln in want_lines if ln.startswith("; ")]
+    assert set(mine_c) <= set(want_c) and len(mine_c) >= len(want_c) - 1
+    assert res.stderr.count("cannot read source") == 1 and str(src) in res.stderr
+
+    stripped = tmp_path / "nodwarf.o"
+    subprocess.run(
+        [
+            shutil.which("llvm-objcopy") or "llvm-objcopy-14",
+            "--strip-debug",
+            str(obj),
+            str(stripped),
+        ],
+        check=True,
+    )
+    res = CliRunner().invoke(main, ["disasm", "-S", str(stripped)])
+    assert res.exit_code == 0 and "no DWARF line table" in res.stderr
+    comments = [ln for ln in res.stdout.splitlines() if ln.startswith("; ")]
+    assert (
+        "; \tint proto = load_byte(skb, ETH_HLEN + offsetof(struct iphdr, protocol));" in comments
+    )
     assert all(a != b for a, b in zip(comments, comments[1:], strict=False))
-    plain = CliRunner().invoke(main, ["disasm", str(src)])
-    assert plain.exit_code == 0 and "<count_by_protocol>:" in plain.output
+    plain = CliRunner().invoke(main, ["disasm", str(stripped)])
+    assert plain.exit_code == 0 and not any(ln.startswith("; ") for ln in plain.stdout.splitlines())
+
+
+def test_source_lines_need_line_info(tmp_path: Path) -> None:
+    from pybpf.cli import main
+
+    raw = tmp_path / "prog.bin"
+    raw.write_bytes(bytes.fromhex("b700000000000000 9500000000000000".replace(" ", "")))
+    res = CliRunner().invoke(main, ["disasm", "-S", str(raw)])
+    assert res.exit_code == 1 and "--source needs an ELF object or a C file" in res.output

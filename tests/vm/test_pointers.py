@@ -19,6 +19,7 @@ from pybpf import isa
 from pybpf.asm.text import assemble
 from pybpf.errors import MemoryAccessError, VmError
 from pybpf.isa import Insn
+from pybpf.maps import Map
 from pybpf.vm.interp import Interpreter
 from pybpf.vm.jit import JitEngine
 from pybpf.vm.memory import HANDLE_BASE, REGION_BIAS, Memory
@@ -105,7 +106,8 @@ def test_every_address_a_program_gets_has_a_nonzero_low_half() -> None:
     m = Memory()
     regions = [m.add_region(bytearray(16), name=f"r{i}") for i in range(3)]
     assert all(r.base & M32 == REGION_BIAS for r in regions)
-    assert m.handle(object()) & M32 != 0 and m.handle(object()) >= HANDLE_BASE
+    assert m.handle(object()) & M32 != 0
+    assert m.handle(Map(2, 4, 8, 1)) & M32 != 0 and m.handle(Map(2, 4, 8, 1)) >= HANDLE_BASE
     for cls in (Interpreter, JitEngine):
         assert cls(assemble("mov %r0, %r10\nexit")).run() & M32 != 0
 

@@ -5,20 +5,30 @@ dialect: what ``llvm-objdump -d`` prints for the same bytes, lossless for the
 pseudo instructions llvm-objdump abbreviates unless ``exact=True``); this module
 lays instructions out the way llvm-objdump does: symbol headers, ``<sym+0xNN>``
 jump annotations, the slot and raw-byte columns. ``objdump(path)`` renders a
-whole ELF object like ``llvm-objdump -d``.
+whole ELF object like ``llvm-objdump -d`` (and ``-S``, with pybpf.asm.source).
+
+Two departures, both where LLVM 14's text is not the instruction: the v4
+instructions (bswap, sdiv/smod, movsx, ldsx, gotol) LLVM 14 prints as
+``<unknown>`` are printed as LLVM 19 prints them, and the 32-bit atomics
+(``BPF_W``) other than a plain add are printed as ``llvm-objdump --mattr=+alu32``
+prints them (without it LLVM shows a 32-bit fetch-add as a plain ``lock +=`` and
+the rest as ``<unknown>``).
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ..errors import ElfError, InsnError, NotSupportedError
 from ..isa import INSN_SIZE, OPCODES, Insn, decode, iter_slots, jump_target, malformed
 from .printer import format_insn
+
+if TYPE_CHECKING:
+    from .source import SourceLines
 
 __all__ = ["disassemble", "format_insn", "is_elf", "listing", "objdump", "raw_file"]
 
@@ -93,7 +103,9 @@ def _section_symbols(elf, index: int) -> list[_Sym]:
             if sym["st_info"]["type"] in ("STT_SECTION", "STT_FILE"):
                 continue
             out.append(_Sym(sym.name, sym["st_value"]))
-    out.sort(key=lambda s: s.value)
+    # llvm-objdump's order (address, then name): of the symbols at one address it shows
+    # the last, in headers and in jump annotations alike
+    out.sort(key=lambda s: (s.value, s.name))
     return out
 
 
@@ -106,8 +118,19 @@ def _annotation(syms: list[_Sym], secname: str, addr: int) -> str:
     return name if addr == base else f"{name}+{(addr - base) & ((1 << 64) - 1):#x}"
 
 
-def objdump(path: str | os.PathLike[str], *, section: str | None = None, hex: bool = False) -> str:
-    """Render an ELF object as ``llvm-objdump -d`` does (executable sections)."""
+def objdump(
+    path: str | os.PathLike[str],
+    *,
+    section: str | None = None,
+    hex: bool = False,
+    source: bool = False,
+    warn: Callable[[str], None] | None = None,
+) -> str:
+    """Render an ELF object as ``llvm-objdump -d`` does (executable sections).
+
+    ``source``: interleave C lines as ``llvm-objdump -S`` does (see
+    :mod:`pybpf.asm.source`); what it cannot find goes to ``warn``.
+    """
     from elftools.common.exceptions import ELFError
     from elftools.elf.elffile import ELFFile
 
@@ -124,6 +147,11 @@ def objdump(path: str | os.PathLike[str], *, section: str | None = None, hex: bo
                 raise NotSupportedError(
                     f"{os.fspath(path)}: big-endian eBPF objects (bpfeb) are not supported"
                 )
+            lines = None
+            if source:
+                from .source import SourceLines
+
+                lines = SourceLines(elf, os.fspath(path))
             for index, sec in enumerate(elf.iter_sections()):
                 if section is not None and sec.name != section:
                     continue
@@ -133,7 +161,10 @@ def objdump(path: str | os.PathLike[str], *, section: str | None = None, hex: bo
                 data = sec.data()
                 if not data:
                     continue
-                out.append(_objdump_section(elf, index, sec.name, data, hex))
+                out.append(_objdump_section(elf, index, sec.name, data, hex, lines))
+            if lines is not None and warn is not None:
+                for w in lines.warnings:
+                    warn(w)
     except ELFError as e:
         raise ElfError(f"{os.fspath(path)}: not a valid ELF object: {e}") from None
     except OSError as e:
@@ -143,20 +174,24 @@ def objdump(path: str | os.PathLike[str], *, section: str | None = None, hex: bo
     return "\n".join(out)
 
 
-def _objdump_section(elf, index: int, name: str, data: bytes, hex: bool) -> str:
+def _objdump_section(
+    elf, index: int, name: str, data: bytes, hex: bool, source: SourceLines | None
+) -> str:
     syms = _section_symbols(elf, index)
-    by_addr: dict[int, list[str]] = {}
-    for sym in syms:
-        by_addr.setdefault(sym.value, []).append(sym.name)
+    by_addr = {sym.value: sym.name for sym in syms}  # the last name at each address
     lines = [f"Disassembly of section {name}:"]
     nslots = len(data) // INSN_SIZE
     pc = 0
     while pc < nslots:
         addr = pc * INSN_SIZE
-        names = by_addr.get(addr) or ([name] if pc == 0 else [])
-        for n in names:
+        header = by_addr.get(addr) or (name if pc == 0 else None)
+        if header is not None:
             lines.append("")
-            lines.append(f"{addr:016x} <{n}>:")
+            lines.append(f"{addr:016x} <{header}>:")
+        if source is not None:
+            comment = source.before(index, addr)
+            if comment is not None:
+                lines.append(comment)
         raw = data[addr : addr + INSN_SIZE]
         code = raw[0]
         width = 2 if code == 0x18 and pc + 1 < nslots else 1
@@ -212,22 +247,13 @@ def listing(
     *,
     hex: bool = False,
     exact: bool = False,
-    source: Mapping[int, Any] | None = None,
 ) -> str:
     """llvm-objdump's instruction lines (slot, raw bytes, text) for bare instructions.
 
     Encodings the kernel would refuse carry a ``; malformed: reason`` comment.
-    ``source`` maps slot indices to line-info records (``.text``, ``.file``,
-    ``.line``, from the object's .BTF.ext) printed as ``; C line`` comments before
-    the instructions they produced, as ``llvm-objdump -S`` does.
     """
     lines = []
-    last_src = None
     for pc, insn in iter_slots(insns):
-        li = source.get(pc) if source else None
-        if li is not None and li.text.strip() and (li.file, li.line) != last_src:
-            lines.append(f"; {li.text.strip()}")
-            last_src = (li.file, li.line)
         raw = " ".join(f"{b:02x}" for b in insn.encode())
         text = format_insn(insn, pc, hex=hex, exact=exact)
         bad = malformed(insn)

@@ -33,8 +33,8 @@ from .files import INPUT_FILE
     "--source",
     "-S",
     is_flag=True,
-    help="Interleave the C source lines (from the object's .BTF.ext line info), "
-    "as llvm-objdump -S does.",
+    help="Interleave the C source lines as llvm-objdump -S does (DWARF line table and "
+    "source files; the object's .BTF.ext line info where those are missing).",
 )
 @click.option(
     "--ebpf",
@@ -59,14 +59,18 @@ def disasm(
         from ..spec.cc import compile_c
 
         file = str(compile_c(path))
-    if path.suffix == ".py" or source:
-        _programs(file, section, hex_, exact, source)
+    if path.suffix == ".py":
+        if source:
+            raise BpfError(f"{file}: --source needs an ELF object or a C file (no line info)")
+        _programs(file, section, hex_, exact)
         return
     if is_elf(file):
         # the header names the user's file, not the compile cache's object
-        text = objdump(file, section=section, hex=hex_)
+        text = objdump(file, section=section, hex=hex_, source=source, warn=_warn)
         click.echo(text.replace(f"\n{file}:\t", f"\n{path}:\t", 1), nl=False)
         return
+    if source:
+        raise BpfError(f"{file}: --source needs an ELF object or a C file (no line info)")
     if section is not None:
         raise BpfError(f"{file}: --section applies to ELF objects only (this is raw bytes)")
     size = path.stat().st_size
@@ -80,23 +84,21 @@ def disasm(
     click.echo(listing(raw_file(file), hex=hex_, exact=exact), nl=False)
 
 
-def _programs(file: str, section: str | None, hex_: bool, exact: bool, source: bool) -> None:
-    """Each program of an object or macro module, with its C lines when asked."""
-    from ..loader import load, read_spec
+def _programs(file: str, section: str | None, hex_: bool, exact: bool) -> None:
+    """Each program a macro module builds."""
+    from ..loader import load
 
-    if Path(file).suffix == ".py":  # a macro module builds its program against live maps
-        spec = load(file, verify=False).spec
-    else:
-        if not is_elf(file):
-            raise BpfError(f"{file}: --source needs an ELF object or a C file")
-        spec = read_spec(file)
+    spec = load(file, verify=False).spec
     shown = 0
     for name, ps in spec.programs.items():
         if section is not None and section not in (ps.section, name):
             continue
-        lines = {li.insn: li for li in ps.line_info} if source else None
         click.echo(f"{ps.section or 'program'} <{name}>:")
-        click.echo(listing(ps.insns, hex=hex_, exact=exact, source=lines))
+        click.echo(listing(ps.insns, hex=hex_, exact=exact))
         shown += 1
     if not shown:
         raise BpfError(f"{file}: no program in section {section!r}")
+
+
+def _warn(msg: str) -> None:
+    click.echo(f"pybpf disasm: {msg}", err=True)
