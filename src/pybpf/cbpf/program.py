@@ -45,7 +45,7 @@ from ..errors import BpfError, NotSupportedError
 from ..helpers.proto import Helper, Proto
 from ..isa import Insn
 from ..net.skb import ETH_HLEN, SkBuff
-from ..progtypes import render_sk_buff
+from ..progtypes import SIZEOF_SK_BUFF, render_sk_buff
 from . import ancillary
 from .check import ClassicError, check_classic
 from .convert import (
@@ -72,7 +72,6 @@ __all__ = ["ENGINES", "ClassicProgram", "classic_helpers"]
 ENGINES = ("interp", "jit", "classic")
 M32 = 0xFFFF_FFFF
 _LEN = struct.Struct("<I")
-_SIZEOF_SK_BUFF = 192
 
 
 def _internal_helper(ad: int, fn: Any) -> Helper:
@@ -218,7 +217,7 @@ class ClassicProgram:
             from ..vm.memory import Memory
 
             self._mem = Memory()
-            self._image = bytearray(_SIZEOF_SK_BUFF)
+            self._image = bytearray(SIZEOF_SK_BUFF)
             self._ctx = self._mem.add_region(self._image, name="ctx (__sk_buff)")
         reads = _ctx_reads(self.insns)
         #: the converted program reads sk_buff fields besides len (render them per packet)
@@ -312,26 +311,13 @@ class ClassicProgram:
         ``__sk_buff`` to start from) is not modelled for classic programs.
         """
         from ..api import TestRunResult
-        from ..user.program import TEST_RUN_MAX_DATA
+        from ..user.skbctx import test_run_data
 
         if ctx_in is not None:
             raise NotSupportedError(
                 "test_run with ctx_in is not modelled for classic programs", errno=E.EOPNOTSUPP
             )
-        data = bytes(data)
-        if len(data) < ETH_HLEN or len(data) > TEST_RUN_MAX_DATA:
-            raise BpfError(
-                f"test_run data of {len(data)} bytes: must be {ETH_HLEN}..{TEST_RUN_MAX_DATA}",
-                errno=E.EINVAL,
-            )
-        proto = int.from_bytes(data[12:14], "big")
-        need = {0x0800: 20, 0x86DD: 40}.get(proto, 0)
-        if len(data) < ETH_HLEN + need:
-            raise BpfError(
-                f"test_run data: {len(data) - ETH_HLEN} bytes after the Ethernet header cannot "
-                f"hold the {need}-byte network header its EtherType {proto:#06x} announces",
-                errno=E.EINVAL,
-            )
+        data = test_run_data(data)
         skb = SkBuff.for_test_run(data)
         retval = 0
         t0 = time.perf_counter_ns()

@@ -150,8 +150,37 @@ def eth_type_trans(
     return ETH_P_802_2, pkt_type
 
 
+class SkbHeaders:
+    """The header offsets both sk_buff models share (skbuff.h's skb_*_offset helpers).
+
+    A subclass has ``len``, ``data_off``, ``mac_off`` (-1: unset) and ``network_off``.
+    """
+
+    len: Any
+    data_off: Any
+    mac_off: Any
+    network_off: Any
+
+    def __len__(self) -> int:
+        return self.len
+
+    @property
+    def mac_header_was_set(self) -> bool:
+        return self.mac_off >= 0
+
+    @property
+    def mac_offset(self) -> int:
+        """skb_mac_offset(): the MAC header relative to ``data`` (negative when pulled)."""
+        return self.mac_off - self.data_off
+
+    @property
+    def network_offset(self) -> int:
+        """skb_network_offset(): the network header relative to ``data``."""
+        return self.network_off - self.data_off
+
+
 @dataclass(eq=False)
-class SkBuff:
+class SkBuff(SkbHeaders):
     """The model sk_buff (see module doc). Build one with :meth:`from_frame`."""
 
     head: bytearray = field(default_factory=bytearray)
@@ -196,23 +225,6 @@ class SkBuff:
     def len(self) -> int:
         """skb->len: every byte from ``data`` on, head and fragments."""
         return self.headlen + self.data_len
-
-    def __len__(self) -> int:
-        return self.len
-
-    @property
-    def mac_header_was_set(self) -> bool:
-        return self.mac_off >= 0
-
-    @property
-    def mac_offset(self) -> int:
-        """skb_mac_offset(): the MAC header relative to ``data`` (negative when pulled)."""
-        return self.mac_off - self.data_off
-
-    @property
-    def network_offset(self) -> int:
-        """skb_network_offset(): the network header relative to ``data``."""
-        return self.network_off - self.data_off
 
     def segments(self) -> Iterator[memoryview]:
         """The packet from ``data`` on as a sequence of buffers: head, then each fragment."""

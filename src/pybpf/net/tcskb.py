@@ -31,7 +31,7 @@ from typing import Any
 
 from ..errors import NotSupportedError
 from ..vm.native import VmPkt, VmSkb
-from .skb import ETH_HLEN, SkBuff, Sock, eth_type_trans
+from .skb import ETH_HLEN, SkbHeaders, SkBuff, Sock, eth_type_trans
 
 __all__ = [
     "CHECKSUM_COMPLETE",
@@ -73,7 +73,7 @@ def _pkt_field(name: str, mask: int = 0xFFFF_FFFF) -> property:
     return property(get, put)
 
 
-class TcSkb:
+class TcSkb(SkbHeaders):
     """One linear sk_buff in ``buf`` (see module doc)."""
 
     frags: tuple[()] = ()
@@ -181,21 +181,6 @@ class TcSkb:
     @property
     def len(self) -> int:
         return self.headlen
-
-    def __len__(self) -> int:
-        return self.len
-
-    @property
-    def mac_header_was_set(self) -> bool:
-        return self.mac_off >= 0
-
-    @property
-    def mac_offset(self) -> int:
-        return self.mac_off - self.data_off
-
-    @property
-    def network_offset(self) -> int:
-        return self.network_off - self.data_off
 
     mac_len = _pkt_field("mac_len", 0xFFFF)
 

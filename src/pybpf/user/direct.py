@@ -31,8 +31,8 @@ from ..net import xdp as xdpmod
 from ..net.outcome import PacketOutcome
 from ..net.tcskb import TcSkb
 from ..net.xdp import XdpBuff
-from ..progtypes import SIZEOF_SK_BUFF, ctx_narrow, get_prog_type, render_ctx, writeback_ctx
-from .skbctx import TEST_RUN_MAX_DATA, ctx_to_skb, skb_to_ctx
+from ..progtypes import ctx_narrow, get_prog_type, render_ctx, writeback_ctx
+from .skbctx import ctx_to_skb, device_exists, skb_to_ctx, test_run_ctx, test_run_data
 
 __all__ = ["PACKET_BUFFER", "PacketArea", "device_exists", "run_packet", "test_run"]
 
@@ -41,18 +41,6 @@ PACKET_BUFFER = 1 << 20
 ETH_HLEN = 14
 XDP = uapi.BPF_PROG_TYPE_XDP
 TC_TYPES = (uapi.BPF_PROG_TYPE_SCHED_CLS, uapi.BPF_PROG_TYPE_SCHED_ACT)
-
-
-def device_exists(ifindex: int) -> bool:
-    """Whether a network device with ``ifindex`` exists in this network namespace."""
-    try:
-        for name in os.listdir("/sys/class/net"):
-            with open(f"/sys/class/net/{name}/ifindex") as fh:
-                if int(fh.read().strip()) == ifindex:
-                    return True
-    except OSError:
-        return False
-    return False
 
 
 def _rx_queues(ifindex: int) -> int:
@@ -197,33 +185,8 @@ def test_run(
     if prog.prog_type == XDP:
         return _xdp_test_run(prog, data, repeat, ctx_in, cpu)
 
-    if len(data) < ETH_HLEN or len(data) > TEST_RUN_MAX_DATA:
-        raise BpfError(
-            f"test_run data of {len(data)} bytes: must be {ETH_HLEN}..{TEST_RUN_MAX_DATA}",
-            errno=E.EINVAL,
-        )
-    proto = int.from_bytes(data[12:14], "big")
-    need = {0x0800: 20, 0x86DD: 40}.get(proto, 0)
-    if len(data) < ETH_HLEN + need:
-        raise BpfError(
-            f"test_run data: {len(data) - ETH_HLEN} bytes after the Ethernet header cannot "
-            f"hold the {need}-byte network header its EtherType {proto:#06x} announces",
-            errno=E.EINVAL,
-        )
-    ctx = None
-    if ctx_in is not None:
-        if len(ctx_in) > SIZEOF_SK_BUFF and any(ctx_in[SIZEOF_SK_BUFF:]):
-            raise BpfError(
-                "ctx_in is larger than struct __sk_buff and the excess is not zero", errno=E.E2BIG
-            )
-        ctx = bytearray(bytes(ctx_in[:SIZEOF_SK_BUFF]).ljust(SIZEOF_SK_BUFF, b"\0"))
-    ifindex = 1
-    if ctx is not None:
-        ifindex_in = int.from_bytes(ctx[40:44], "little")
-        if ifindex_in > 1:
-            if not device_exists(ifindex_in):
-                raise BpfError(f"ctx_in ifindex {ifindex_in}: no such device", errno=E.ENODEV)
-            ifindex = ifindex_in
+    data = test_run_data(data)
+    ctx, ifindex = test_run_ctx(ctx_in)
     area: PacketArea = prog.packet_area()
     model = area.load(data, ifindex=ifindex)
     if ctx is not None:

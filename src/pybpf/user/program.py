@@ -51,8 +51,13 @@ from ..progtypes import (
     writeback_sk_buff,
 )
 from ..verifier.helper_rules import check_helper_calls, license_is_gpl_compatible
-from .direct import device_exists
-from .skbctx import TEST_RUN_MAX_DATA, ctx_to_skb, skb_to_ctx
+from .skbctx import (
+    ctx_to_skb,
+    device_exists,
+    skb_to_ctx,
+    test_run_ctx,
+    test_run_data,
+)
 from .state import UserState, default_state
 
 __all__ = ["ENGINES", "Program", "TestRunResult"]
@@ -434,36 +439,8 @@ class Program:
             from .direct import test_run
 
             return test_run(self, bytes(data), repeat, ctx_in, cpu=cpu)
-        data = bytes(data)
-        if len(data) < ETH_HLEN or len(data) > TEST_RUN_MAX_DATA:
-            raise BpfError(
-                f"test_run data of {len(data)} bytes: must be {ETH_HLEN}..{TEST_RUN_MAX_DATA}",
-                errno=E.EINVAL,
-            )
-        proto = int.from_bytes(data[12:14], "big")
-        need = {0x0800: 20, 0x86DD: 40}.get(proto, 0)
-        if len(data) < ETH_HLEN + need:
-            raise BpfError(
-                f"test_run data: {len(data) - ETH_HLEN} bytes after the Ethernet "
-                f"header cannot hold the {need}-byte network header its EtherType "
-                f"{proto:#06x} announces",
-                errno=E.EINVAL,
-            )
-        ctx = None
-        if ctx_in is not None:
-            if len(ctx_in) > SIZEOF_SK_BUFF and any(ctx_in[SIZEOF_SK_BUFF:]):
-                raise BpfError(
-                    "ctx_in is larger than struct __sk_buff and the excess is not zero",
-                    errno=E.E2BIG,
-                )
-            ctx = bytearray(bytes(ctx_in[:SIZEOF_SK_BUFF]).ljust(SIZEOF_SK_BUFF, b"\0"))
-        ifindex = 1
-        if ctx is not None:
-            ifindex_in = int.from_bytes(ctx[40:44], "little")
-            if ifindex_in > 1:
-                if not device_exists(ifindex_in):
-                    raise BpfError(f"ctx_in ifindex {ifindex_in}: no such device", errno=E.ENODEV)
-                ifindex = ifindex_in
+        data = test_run_data(data)
+        ctx, ifindex = test_run_ctx(ctx_in)
         # tc programs see the frame from the MAC header (is_l2 in bpf_prog_test_run_skb)
         is_l2 = self.prog_type in (uapi.BPF_PROG_TYPE_SCHED_CLS, uapi.BPF_PROG_TYPE_SCHED_ACT)
         repeat = max(repeat, 1)

@@ -8,17 +8,80 @@ Program's test_run for every skb program type uses these, as the kernel does.
 from __future__ import annotations
 
 import errno as E
+import os
 
 from ..errors import BpfError
-from ..net.skb import QDISC_CB_PRIV_LEN, SkBuff
+from ..net.skb import ETH_HLEN, QDISC_CB_PRIV_LEN, SkBuff
+from ..progtypes import SIZEOF_SK_BUFF
 
-__all__ = ["GSO_LEGACY_MAX_SIZE", "GSO_MAX_SEGS", "TEST_RUN_MAX_DATA", "ctx_to_skb", "skb_to_ctx"]
+__all__ = [
+    "GSO_LEGACY_MAX_SIZE",
+    "GSO_MAX_SEGS",
+    "TEST_RUN_MAX_DATA",
+    "ctx_to_skb",
+    "device_exists",
+    "skb_to_ctx",
+    "test_run_ctx",
+    "test_run_data",
+]
 
 #: bpf_test_init(): data must fit a page after NET_SKB_PAD headroom and skb_shared_info
 TEST_RUN_MAX_DATA = 4096 - 64 - 320
 #: GSO_MAX_SEGS / GSO_LEGACY_MAX_SIZE (include/linux/netdevice.h)
 GSO_MAX_SEGS = 65535
 GSO_LEGACY_MAX_SIZE = 65536
+
+
+def test_run_data(data: bytes | bytearray | memoryview) -> bytes:
+    """The frame of an skb test run, refused as bpf_prog_test_run_skb refuses it (EINVAL)."""
+    data = bytes(data)
+    if len(data) < ETH_HLEN or len(data) > TEST_RUN_MAX_DATA:
+        raise BpfError(
+            f"test_run data of {len(data)} bytes: must be {ETH_HLEN}..{TEST_RUN_MAX_DATA}",
+            errno=E.EINVAL,
+        )
+    proto = int.from_bytes(data[12:14], "big")
+    need = {0x0800: 20, 0x86DD: 40}.get(proto, 0)
+    if len(data) < ETH_HLEN + need:
+        raise BpfError(
+            f"test_run data: {len(data) - ETH_HLEN} bytes after the Ethernet header cannot "
+            f"hold the {need}-byte network header its EtherType {proto:#06x} announces",
+            errno=E.EINVAL,
+        )
+    return data
+
+
+def test_run_ctx(ctx_in: bytes | bytearray | None) -> tuple[bytearray | None, int]:
+    """ctx_in as a full ``__sk_buff`` (or None) and the ifindex it asks for (1 when none).
+
+    The kernel refuses a larger ctx_in whose excess is not zero (E2BIG) and an ifindex
+    no device has (ENODEV).
+    """
+    if ctx_in is None:
+        return None, 1
+    if len(ctx_in) > SIZEOF_SK_BUFF and any(ctx_in[SIZEOF_SK_BUFF:]):
+        raise BpfError(
+            "ctx_in is larger than struct __sk_buff and the excess is not zero", errno=E.E2BIG
+        )
+    ctx = bytearray(bytes(ctx_in[:SIZEOF_SK_BUFF]).ljust(SIZEOF_SK_BUFF, b"\0"))
+    ifindex = _u32(ctx, 40)
+    if ifindex > 1:
+        if not device_exists(ifindex):
+            raise BpfError(f"ctx_in ifindex {ifindex}: no such device", errno=E.ENODEV)
+        return ctx, ifindex
+    return ctx, 1
+
+
+def device_exists(ifindex: int) -> bool:
+    """Whether a network device with ``ifindex`` exists in this network namespace."""
+    try:
+        for name in os.listdir("/sys/class/net"):
+            with open(f"/sys/class/net/{name}/ifindex") as fh:
+                if int(fh.read().strip()) == ifindex:
+                    return True
+    except OSError:
+        return False
+    return False
 
 
 def _u32(b: bytes | bytearray, off: int) -> int:

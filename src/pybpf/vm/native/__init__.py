@@ -19,6 +19,7 @@ from functools import cache
 from pathlib import Path
 
 from ... import uapi
+from ...progtypes import SIZEOF_SK_BUFF
 from ..blocks import MAX_TAIL_CALL_CNT
 from ..jit import abi
 from ..memory import HANDLE_BASE, HANDLE_STRIDE, REGION_BIAS
@@ -40,8 +41,6 @@ __all__ = [
 ]
 
 HERE = Path(__file__).resolve().parent
-#: bytes of struct __sk_buff (include/uapi/linux/bpf.h), as pybpf.progtypes renders it
-SIZEOF_SK_BUFF = 192
 
 u8, u16, u32, u64, i32, i64, vp = (
     ctypes.c_uint8,
