@@ -73,7 +73,7 @@ def filter_captures(
     warn: Callable[[str], None] | None = None,
 ) -> FilterRun:
     """Run ``expression`` (compiled by libpcap) over every record of ``files``."""
-    from ..net.capture import open_or_report
+    from ..net.capture import file_done, open_or_report
 
     res = FilterRun(expression)
 
@@ -122,14 +122,5 @@ def filter_captures(
                     res.accepted += 1
                     res.bytes_delivered += min(ret, len(data))
             err = reader.error
-        if err is not None:
-            off = err.offset if err.offset is not None else 0
-            note(
-                f"{f}: damaged at offset {off:#x}: {err.message}; "
-                f"using the {n} packet{'s' if n != 1 else ''} before it"
-            )
-            if n == 0:
-                res.files_failed += 1
-                continue
-        res.files_read += 1
+        file_done(res, f, err, n, note)
     return res

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from ..errors import CaptureError
 from .pcap import PcapReader
@@ -38,6 +38,7 @@ __all__ = [
     "Record",
     "log",
     "open_capture",
+    "file_done",
     "open_or_report",
     "read_packets",
     "sniff_format",
@@ -85,6 +86,23 @@ def open_capture(source: str | os.PathLike[str] | BinaryIO) -> CaptureReader:
     raise CaptureError(
         f"not a pcap or pcapng capture (magic {head.hex()})", offset=0, path=str(path)
     )
+
+
+def file_done(
+    res: Any, path: str | os.PathLike[str], err: Any, n: int, report: Callable[[str], None]
+) -> None:
+    """Count a capture a command has gone through: read, or failed when damage left no
+    packet; damage part-way is reported with where it starts and how much was used."""
+    if err is not None:
+        off = err.offset if err.offset is not None else 0
+        report(
+            f"{os.fspath(path)}: damaged at offset {off:#x}: {err.message}; "
+            f"using the {n} packet{'s' if n != 1 else ''} before it"
+        )
+        if n == 0:
+            res.files_failed += 1
+            return
+    res.files_read += 1
 
 
 def open_or_report(

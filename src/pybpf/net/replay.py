@@ -19,7 +19,7 @@ from typing import Any
 from ..errors import CaptureError, KernelError, VmError
 from ..vm.actions import run_capture
 from ..vm.engine import locate
-from .capture import open_or_report
+from .capture import file_done, open_or_report
 from .linktype import SUPPORTED_LINKTYPES, linktype_name
 from .outcome import describe_redirect
 from .socket import PacketSocket
@@ -131,16 +131,7 @@ def replay_captures(
             )
         if progress is not None:
             progress(done_bytes, total, packets)
-        if err is not None:
-            off = err.offset if err.offset is not None else 0
-            note(
-                f"{f}: damaged at offset {off:#x}: {err.message}; "
-                f"using the {n} packet{'s' if n != 1 else ''} before it"
-            )
-            if n == 0:
-                res.files_failed += 1
-                continue
-        res.files_read += 1
+        file_done(res, f, err, n, note)
     res.counters = sock.stats()
     for k in ("tp_packets", "tp_drops"):
         res.counters.pop(k, None)
@@ -277,17 +268,7 @@ def replay_actions(
             )
             packets += got[0]
             done += size
-            damage = got[1]
-            if damage is not None:
-                off = damage.offset if damage.offset is not None else 0
-                note(
-                    f"{f}: damaged at offset {off:#x}: {damage.message}; "
-                    "using the packets before it"
-                )
-                if got[0] == 0:
-                    res.files_failed += 1
-                    continue
-            res.files_read += 1
+            file_done(res, f, got[1], got[0], note)
             continue
         with reader:
             for pkt in reader.iter_packets(strict=False):
@@ -312,13 +293,7 @@ def replay_actions(
         done += size
         if progress is not None:
             progress(done, total, packets)
-        if err is not None:
-            off = err.offset if err.offset is not None else 0
-            note(f"{f}: damaged at offset {off:#x}: {err.message}; using the {n} packets before it")
-            if n == 0:
-                res.files_failed += 1
-                continue
-        res.files_read += 1
+        file_done(res, f, err, n, note)
     counters["written"] = writer.count if writer is not None else 0
     res.counters = counters
     return res
