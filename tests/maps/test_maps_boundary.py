@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pybpf.errors import MapError
+from pybpf.errors import MapError, NotSupportedError
 from pybpf.maps import Map, clib
 from pybpf.uapi import (
     BPF_F_NO_COMMON_LRU,
@@ -74,7 +74,7 @@ junk = st.one_of(
 def allowed(fn, *args):
     try:
         return fn(*args)
-    except (MapError, KeyError):
+    except (MapError, NotSupportedError, KeyError):
         return None
 
 

@@ -6,8 +6,9 @@ test here skips, naming that script, when it is absent. One test per file:
 
 * a file pybpf cannot compile or read must say what it lacks and where (a header
   pybpf does not ship, a kfunc, a CO-RE relocation ...), at a C line;
-* a socket filter both backends load must get the same verdict from pybpf's
-  verifier as from the kernel's, and where it runs, the same results.
+* a socket filter, XDP, tc or cgroup_skb program both backends load must get the
+  same verdict from pybpf's verifier as from the kernel's, and where it runs, the
+  same results.
 
 Disagreements pybpf has today are listed in KNOWN with what each side says, so
 that the list shrinks as the verifier improves: a listed case that starts to
@@ -26,7 +27,12 @@ pytestmark = [pytest.mark.slow, pytest.mark.kernel]
 
 _S = "tools/testing/selftests/bpf/progs/"
 #: (file, program) -> why pybpf and the kernel disagree today (Linux 6.18, pybpf's verifier)
-KNOWN: dict[tuple[str, str], str] = {}
+KNOWN: dict[tuple[str, str], str] = {
+    (_S + "verifier_helper_access_var_len.c", "ptr_to_mem_or_null_7"): (
+        "on frames whose first 8 bytes exceed 8 it returns a packet pointer (data + 8): "
+        "pointer bits, which no second implementation reproduces"
+    ),
+}
 
 _PARAMS = (
     [pytest.param(p, id=kc.rel(p)) for p in kc.sources()]

@@ -454,6 +454,21 @@ def test_tail_call_runs_the_other_program_with_the_same_context() -> None:
     assert r0("mov %r0, 3\ncall 12\nexit", helpers=helpers) == 3
 
 
+@pytest.mark.parametrize("engine", ["interp", "jit"])
+def test_tail_call_from_a_subprogram_is_refused_not_misrun(engine: str) -> None:
+    """The kernel's JIT replaces the subprogram's frame; pybpf says it does not model that
+    (it used to end the whole run with the target's R0)."""
+    from pybpf.errors import NotSupportedError
+    from pybpf.vm.jit import JitEngine
+
+    target = assemble("mov %r0, 1\nexit")
+    helpers = {12: H(12, "tail_call", lambda env, *a: (_ for _ in ()).throw(TailCall(target)))}
+    text = "call local f\nmov %r0, 2\nexit\nf:\ncall 12\nmov %r0, 3\nexit"
+    cls = Interpreter if engine == "interp" else JitEngine
+    with pytest.raises(NotSupportedError, match=r"pc 3: a tail call from a BPF-to-BPF subprogram"):
+        cls(assemble(text), helpers=helpers).run()
+
+
 def test_tail_call_limit() -> None:
     count = [0]
 

@@ -25,7 +25,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
-from ..errors import BpfError, MapError
+from ..errors import BpfError, MapError, NotSupportedError
 from ..fdtable import FdTable, default_table
 from ..uapi import (
     BPF_EXIST,
@@ -398,7 +398,13 @@ class Map(MapFace):
         if cls is Map:
             sub = Map._registry.get(type) if isinstance(type, int) else None
             if sub is None:
-                name = MAP_TYPE_NAMES.get(type, str(type)) if isinstance(type, int) else repr(type)
+                known = isinstance(type, int) and not isinstance(type, bool) and type > 0
+                if known and type in MAP_TYPE_NAMES:  # a type the kernel has
+                    raise NotSupportedError(
+                        f"map type {MAP_TYPE_NAMES[type]} is not modelled in user space yet; "
+                        "use the kernel backend"
+                    )
+                name = str(type) if isinstance(type, int) else repr(type)
                 raise map_err(E.EINVAL, f"map type {name} is not supported in user space")
             return super().__new__(sub)
         return super().__new__(cls)

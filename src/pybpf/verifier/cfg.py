@@ -40,6 +40,8 @@ from ..uapi import (
     BPF_COMPLEXITY_LIMIT_INSNS,
     BPF_MAP_TYPE_ARRAY,
     BPF_MAXINSNS,
+    BPF_PROG_TYPE_CGROUP_SKB,
+    BPF_PROG_TYPE_SOCKET_FILTER,
     ENOTSUPP,
     BPF_FUNC_for_each_map_elem,
     BPF_FUNC_loop,
@@ -82,8 +84,19 @@ def successors(insns: list[Insn | None], idx: int) -> tuple[int, ...]:
     return (idx + 1, idx + insn.off + 1)
 
 
+#: what bpf_prog_load() lets a loader without CAP_BPF load
+UNPRIVILEGED_PROG_TYPES = (BPF_PROG_TYPE_SOCKET_FILTER, BPF_PROG_TYPE_CGROUP_SKB)
+
+
 def check_prog_len(env: Env) -> None:
-    """bpf_prog_load(): an empty program, or more instructions than the loader may load."""
+    """bpf_prog_load(): a type an unprivileged loader may not load, an empty program, or
+    more instructions than the loader may load."""
+    if not env.bpf_capable and env.prog.type not in UNPRIVILEGED_PROG_TYPES:
+        raise env.fail(
+            f"{env.prog.name} programs need CAP_BPF (unprivileged loaders may load socket "
+            "filters and cgroup_skb programs only)",
+            errno.EPERM,
+        )
     n = len(env.insns)
     limit = BPF_COMPLEXITY_LIMIT_INSNS if env.bpf_capable else BPF_MAXINSNS
     if n == 0:

@@ -76,9 +76,15 @@ _RULES: list[tuple[str, str]] = [
     ),
     (
         r"invalid bpf_context access off=(-?\d+) size=(\d+)",
-        "this program type may not access the context (struct __sk_buff) at offset {0} with "
-        "size {1}: the field does not exist, is not readable/writable for this program type, or "
-        "the access size does not match the field.",
+        "this program type may not access the context at offset {0} with size {1}: the field "
+        "does not exist, is not readable/writable for this program type, the access size does "
+        "not match the field, or a packet pointer (data, data_meta, data_end) is loaded with "
+        "sign extension ((s32) casts: use (long) or (void *)(long) instead).",
+    ),
+    (
+        r"(\S+) programs need CAP_BPF",
+        "without CAP_BPF (or CAP_SYS_ADMIN) the kernel loads only socket filters and cgroup_skb "
+        "programs; load {0} programs as root or with CAP_BPF and CAP_NET_ADMIN.",
     ),
     (
         r"dereference of modified ctx ptr",

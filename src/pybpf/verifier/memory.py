@@ -229,17 +229,26 @@ def check_ptr_alignment(env: Env, reg: Reg, off: int, size: int, strict_once: bo
 
 
 # --- context, struct bpf_map ------------------------------------------------------------
-def check_ctx_access(env: Env, insn_idx: int, off: int, size: int, write: bool) -> int:
-    """check_ctx_access(): the type of register a load gives (SCALAR_VALUE or a pointer)."""
+def check_ctx_access(
+    env: Env, insn_idx: int, off: int, size: int, write: bool, is_ldsx: bool = False
+) -> int:
+    """check_ctx_access(): the type of register a load gives (SCALAR_VALUE or a pointer).
+
+    A sign-extending load of a packet pointer (data, data_meta, data_end) is refused,
+    as the program types' is_valid_access callbacks refuse it: the rewritten 8-byte
+    load followed by a sign extension would corrupt the pointer.
+    """
     if env.prog.ctx_fields is None:
         raise NotSupportedError(
             f"insn {insn_idx}: context accesses of {env.prog.name} programs are not modelled "
             "by pybpf's verifier"
         )
-    if ctx_rule(env.prog.type, off, size, write, env.attach_type) is not None:
+    what = ctx_pointer(env.prog.type, off)
+    if ctx_rule(env.prog.type, off, size, write, env.attach_type) is not None or (
+        is_ldsx and what in _CTX_POINTERS
+    ):
         env.verbose_linfo(insn_idx, "; ")
         raise env.fail(f"invalid bpf_context access off={off} size={size}")
-    what = ctx_pointer(env.prog.type, off)
     if what is not None:
         return _CTX_POINTERS[what]
     f = ctx_field_at(env.prog.type, off)
@@ -380,7 +389,7 @@ def check_mem_access(
         if write and value_regno >= 0 and is_pointer_value(env, value_regno):
             raise env.fail(f"R{value_regno} leaks addr into ctx")
         check_ptr_off_reg(env, reg, regno)
-        rtype = check_ctx_access(env, insn_idx, off, size, write)
+        rtype = check_ctx_access(env, insn_idx, off, size, write, is_ldsx)
         if not write and value_regno >= 0:
             d = regs[value_regno]
             if rtype == R.SCALAR_VALUE:

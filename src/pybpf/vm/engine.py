@@ -38,7 +38,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar, Protocol, TypeVar
 
 from .. import isa
-from ..errors import BpfError, VmError
+from ..errors import BpfError, NotSupportedError, VmError
 from ..isa import Insn
 from .api import ProgramExit, RunEnv, SubprogRef, TailCall
 from .blocks import (
@@ -81,6 +81,15 @@ class TailCallOut(Exception):  # noqa: N818 - control flow, not an error
     def __init__(self, prog: Any) -> None:
         super().__init__(prog)
         self.prog = prog
+
+
+def subprog_tail_call(pc: int, depth: int) -> NotSupportedError:
+    """The refusal of a tail call made below the program's own frame (every engine's)."""
+    return NotSupportedError(
+        f"pc {pc}: a tail call from a BPF-to-BPF subprogram (call depth {depth}) is not "
+        "modelled by pybpf's engines; the kernel runs it only with its JIT, the target "
+        "replacing the subprogram's frame"
+    )
 
 
 class Machine(Protocol):
@@ -241,6 +250,8 @@ class Binding:
             state = self.engine._state
             if e.prog is None or state is None or state.tail_calls >= MAX_TAIL_CALL_CNT:
                 return r0
+            if self.machine.depth():
+                raise subprog_tail_call(self.env.pc, self.machine.depth()) from None
             raise TailCallOut(e.prog) from None
         finally:
             self.refresh()  # a helper may have mapped or unmapped memory
@@ -455,12 +466,8 @@ class Engine:
                 except ProgramExit as e:
                     return e.value & M64
                 except TailCallOut as t:
-                    if m.depth():
-                        raise VmError(
-                            "tail call from a BPF-to-BPF subprogram is not supported by "
-                            "the interpreter (as in the kernel's)",
-                            pc=b.env.pc,
-                        ) from None
+                    if t.prog is None or m.depth():  # the native tail-call helper, in a subprogram
+                        raise subprog_tail_call(b.env.pc, m.depth()) from None
                     state.tail_calls += 1
                     nb = self._bind(self._tail_image(t.prog), mem)
                     nb.begin(ctx, cpu, t.prog, ctx_ptr)

@@ -56,6 +56,12 @@ from .builders import (
 )
 
 BPF_ALU, BPF_ALU64, BPF_K, BPF_MOV, BPF_TO_BE = 0x04, 0x07, 0x00, 0xB0, 0x08
+BPF_LDX, BPF_MEMSX = 0x01, 0x80
+XDP, SCHED_CLS = 6, 3
+
+
+def LDSX(size: int, d: int, s: int, off: int) -> Insn:
+    return I(BPF_LDX | BPF_MEMSX | size, d, s, off)
 
 
 def _null_checked(fd: int, body: list[Insn]) -> list[Insn]:
@@ -552,6 +558,39 @@ RULE_CASES: list[Case] = [
         ],
         True,
         rule="can_skip_alu_sanitation: ctx += r7 (known 0) after the speculative r7 was refused",
+    ),
+    # --- a sign-extending load of a packet pointer from the context (is_valid_access)
+    Case(
+        "ldsx_of_xdp_data_refused",
+        lambda m: [LDSX(BPF_W, 2, 1, 0), MOV(0, 2), EXIT],
+        False,
+        msg="invalid bpf_context access off=0 size=4",
+        rule="xdp_is_valid_access: no LDSX of data, data_meta, data_end",
+        prog_type=XDP,
+    ),
+    Case(
+        "ldsx_of_xdp_data_meta_refused",
+        lambda m: [LDSX(BPF_W, 2, 1, 8), MOV(0, 2), EXIT],
+        False,
+        msg="invalid bpf_context access off=8 size=4",
+        rule="xdp_is_valid_access: no LDSX of data, data_meta, data_end",
+        prog_type=XDP,
+    ),
+    Case(
+        "ldsx_of_tc_data_end_refused",
+        lambda m: [LDSX(BPF_W, 2, 1, 80), MOV(0, 0), EXIT],
+        False,
+        msg="invalid bpf_context access off=80 size=4",
+        rule="bpf_skb_is_valid_access: no LDSX of data, data_meta, data_end",
+        prog_type=SCHED_CLS,
+    ),
+    Case(
+        "ldsx_of_xdp_scalar_field_ok",
+        lambda m: [LDSX(BPF_W, 2, 1, 12), MOV(0, 2), EXIT],
+        True,
+        unpriv=False,
+        rule="a sign-extending load of a scalar context field is allowed",
+        prog_type=XDP,
     ),
     Case(
         "ctx_plus_known_zero_register_needs_sanitation",

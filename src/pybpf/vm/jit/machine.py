@@ -43,7 +43,7 @@ from ...errors import NotSupportedError, VmError
 from ...isa import Insn
 from ..api import ProgramExit, native_name
 from ..blocks import BlockProgram
-from ..engine import Binding, Engine, TailCallOut, map_region
+from ..engine import Binding, Engine, TailCallOut, map_region, subprog_tail_call
 from . import abi
 from .codegen import Translation, translate
 from .llvm import compile_ir
@@ -302,11 +302,7 @@ class NativeMachine:
         if rc == abi.EXIT_PROGRAM:
             raise ProgramExit(rt[abi.RT_EXIT_VALUE])
         if rc == abi.EXIT_TAILCALL:  # a native driver's tail call from inside a local call
-            raise VmError(
-                "tail call from a BPF-to-BPF subprogram is not supported by "
-                "the interpreter (as in the kernel's)",
-                pc=pc,
-            )
+            raise subprog_tail_call(pc, int(rt[abi.RT_DEPTH]))
         raise VmError(f"native code stopped with unknown status {rc}", pc=pc)
 
     def get_regs(self) -> list[int]:
