@@ -537,24 +537,13 @@ def reg_deduce_mixed_bounds(r: Reg) -> None:
     hi = U64 ^ U32
     umin, umax, smin, smax = r.umin, r.umax, r.smin, r.smax
     u32min, u32max, s32min, s32max = r.u32min, r.u32max, r.s32min, r.s32max
-    x = (umin & hi) | u32min
-    if x > umin:
-        umin = x
-    x = (umax & hi) | u32max
-    if x < umax:
-        umax = x
-    x = ((smin & hi) | u32min) & U64
-    if x >> 63:
-        x -= 1 << 64
-    if x > smin:
-        smin = x
-    x = ((smax & hi) | u32max) & U64
-    if x >> 63:
-        x -= 1 << 64
-    if x < smax:
-        smax = x
+    # the u32 range, then the s32 range when it does not cross the sign boundary, each
+    # placed in the 64-bit bounds' upper half
+    ranges = [(u32min, u32max)]
     lo, up = s32min & U32, s32max & U32
     if lo <= up:
+        ranges.append((lo, up))
+    for lo, up in ranges:
         x = (umin & hi) | lo
         if x > umin:
             umin = x
